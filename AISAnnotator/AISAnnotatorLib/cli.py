@@ -1,0 +1,25 @@
+"""The reader-side ``ais`` commands (validate, seed) and the output helpers every command shares.
+
+The ``ais`` entry point itself lives in ``AISReviewLib.cli``, which may import both libraries.
+"""
+
+import json
+import sys
+
+
+def emitJson(data) -> None:
+    """Print machine-readable output: one JSON document on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def formatTable(rows: list[dict], columns: list[str]) -> str:
+    """Plain fixed-width table for terminals; ``columns`` picks and orders the keys."""
+    cells = [[str(row.get(column, "")) for column in columns] for row in rows]
+    widths = [max([len(column)] + [len(line[index]) for line in cells]) for index, column in enumerate(columns)]
+    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def addCommands(subparsers) -> None:
+    """Register the reader-side commands on the ``ais`` parser."""

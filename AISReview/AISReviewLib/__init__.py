@@ -1,0 +1,3 @@
+"""Library behind the AISReview module: reader agreement, review workflow, reports (no Slicer needed)."""
+
+from AISAnnotatorLib import __version__  # noqa: F401  one version for the whole extension

@@ -1,0 +1,55 @@
+"""The ``ais`` command: one parser for every command of both libraries, and clean error exits.
+
+Every failure a user can cause ends in one sentence on stderr and a non-zero exit status,
+never a traceback.
+"""
+
+import argparse
+import logging
+import sys
+
+from AISAnnotatorLib import __version__
+from AISAnnotatorLib import cli as annotatorCli
+from AISAnnotatorLib.core.errors import AISError, OperationCancelled
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def buildParser() -> argparse.ArgumentParser:
+    """The full ``ais`` parser; each command stores its handler in ``handler``."""
+    parser = argparse.ArgumentParser(
+        prog="ais",
+        description="Dual-reader annotation of acute ischemic stroke lesions on MRI, headless and in batch.",
+    )
+    parser.add_argument("--version", action="version", version=f"ais {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    annotatorCli.addCommands(subparsers)
+    addCommands(subparsers)
+    return parser
+
+
+def addCommands(subparsers) -> None:
+    """Register the review-side commands on the ``ais`` parser."""
+
+
+def main(argv=None) -> int:
+    """Run one ``ais`` command; returns the process exit status."""
+    args = buildParser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        return args.handler(args) or 0
+    except OperationCancelled:
+        print("ais: cancelled; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("ais: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except AISError as error:
+        print(f"ais: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
