@@ -217,11 +217,13 @@ def resampleToGrid(volume: Volume, reference: Volume, interpolation: str = "line
     return result
 
 
-def writeNifti(array: np.ndarray, ijkToRas: np.ndarray, path, dtype=None, xyzUnits: str = "mm") -> None:
+def writeNifti(array: np.ndarray, ijkToRas: np.ndarray, path, dtype=None, overwrite: bool = True) -> None:
     """Write a ``[k, j, i]`` array as NIfTI with qform and sform both set to ``ijkToRas`` (code 1).
 
     Source files often carry differing qform/sform codes; writing both identical makes every reader
     (nibabel, ITK, Slicer, FSL) agree on the geometry. The write is atomic.
+
+    :param overwrite: when False, refuse if ``path`` exists (OutputExistsError).
     """
     import nibabel as nib
 
@@ -231,6 +233,6 @@ def writeNifti(array: np.ndarray, ijkToRas: np.ndarray, path, dtype=None, xyzUni
     image = nib.Nifti1Image(np.ascontiguousarray(data), ijkToRas)
     image.set_qform(ijkToRas, code=1)
     image.set_sform(ijkToRas, code=1)
-    image.header.set_xyzt_units(xyz=xyzUnits)
-    with atomicWritePath(Path(path)) as temporaryPath:
+    image.header.set_xyzt_units(xyz="mm")
+    with atomicWritePath(Path(path), overwrite) as temporaryPath:
         nib.save(image, os.fspath(temporaryPath))

@@ -1,0 +1,65 @@
+"""A brain mask from the diffusion images: enough to keep the seed inside the brain.
+
+Not a skull stripper for morphometry: it has to exclude scalp, skull, orbits and air (where noise and
+susceptibility artifacts make DWI bright and ADC erratic) while keeping cortex and ventricles inside.
+The b0 image is preferred (brain and CSF bright, bone dark); the b1000 image works too.
+"""
+
+import numpy as np
+
+from .image import Volume, toSimpleITK
+
+
+def _radiusVoxels(volume: Volume, radiusMm: float) -> list[int]:
+    return [max(1, int(round(radiusMm / spacing))) for spacing in volume.spacingMm]
+
+
+def _largestComponent(binaryImage):
+    import SimpleITK as sitk
+
+    components = sitk.ConnectedComponent(binaryImage, True)
+    relabeled = sitk.RelabelComponent(components, sortByObjectSize=True)
+    return relabeled == 1
+
+
+def computeBrainMask(volume: Volume, openingRadiusMm: float = 4.0) -> np.ndarray:
+    """Brain (with ventricles) as a boolean ``[k, j, i]`` array on ``volume``'s grid.
+
+    Otsu threshold of the smoothed image, a morphological opening that cuts the thin bridges between
+    brain and scalp, the largest component, then holes filled so ventricles and infarcts (dark on b0
+    only when very old) stay inside.
+
+    :param volume: b0 (preferred) or b1000 DWI, 3D.
+    :param openingRadiusMm: radius of the opening; larger cuts more scalp and more cortex.
+    :return: boolean mask; all False when the image has no contrast (e.g. all zeros).
+    """
+    import SimpleITK as sitk
+
+    array = np.asarray(volume.array, dtype=np.float32)
+    if not np.any(array > 0) or float(array.max()) == float(array.min()):
+        return np.zeros(volume.gridShape, dtype=bool)
+    image = toSimpleITK(volume.withArray(array))
+    smoothed = sitk.SmoothingRecursiveGaussian(image, float(min(volume.spacingMm)))
+    foreground = sitk.OtsuThreshold(smoothed, 0, 1)
+    opened = sitk.BinaryMorphologicalOpening(foreground, _radiusVoxels(volume, openingRadiusMm), sitk.sitkBall)
+    if not np.any(sitk.GetArrayViewFromImage(opened)):
+        opened = foreground
+    brain = _largestComponent(opened)
+    brain = sitk.BinaryMorphologicalClosing(brain, _radiusVoxels(volume, 2.0), sitk.sitkBall)
+    brain = sitk.BinaryFillhole(brain)
+    # Ventricles open to the surface in a slice are only closed slice by slice.
+    filledSlices = sitk.BinaryFillhole(brain, fullyConnected=False)
+    mask = sitk.GetArrayFromImage(filledSlices).astype(bool)
+    for index in range(mask.shape[0]):
+        sliceImage = sitk.GetImageFromArray(mask[index].astype(np.uint8))
+        mask[index] = sitk.GetArrayFromImage(sitk.BinaryFillhole(sliceImage)).astype(bool)
+    return mask
+
+
+def distanceInsideMm(mask: np.ndarray, volume: Volume) -> np.ndarray:
+    """Distance (mm, spacing honoured) from each voxel inside ``mask`` to the mask's edge; 0 outside."""
+    import SimpleITK as sitk
+
+    image = toSimpleITK(volume.withArray(mask.astype(np.uint8)))
+    distance = sitk.SignedMaurerDistanceMap(image, insideIsPositive=True, squaredDistance=False, useImageSpacing=True)
+    return np.clip(sitk.GetArrayFromImage(distance), 0.0, None)
