@@ -1,0 +1,95 @@
+"""`ais validate` and `ais seed`: results, and bad input ending in one sentence, no traceback, no output."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import rotationAffine, saveNifti, writeSimpleCase
+
+from AISReviewLib.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def maskFiles(root):
+    return sorted((root / "derivatives").rglob("*.nii.gz")) if (root / "derivatives").exists() else []
+
+
+def test_seed_writes_a_mask_per_case_and_reports_the_unit(tmp_path, capsys):
+    writeSimpleCase(tmp_path, "01", adcUnit="mm2/s")
+    writeSimpleCase(tmp_path, "02")
+    code, out, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert [s["caseId"] for s in report["seeded"]] == ["sub-01_ses-01", "sub-02_ses-01"]
+    first = report["seeded"][0]
+    assert first["adcUnit"]["unit"] == "mm2/s" and first["threshold"]["inFileUnit"] == "0.00062 mm^2/s"
+    assert first["voxels"] > 0 and len(maskFiles(tmp_path)) == 2
+
+
+def test_seed_table_output_and_participant_filter(tmp_path, capsys):
+    writeSimpleCase(tmp_path, "01")
+    writeSimpleCase(tmp_path, "02")
+    code, out, _ = run(capsys, "seed", tmp_path, "--reader", "R07", "--participant-label", "02")
+    assert code == 0 and "sub-02_ses-01" in out and "sub-01_ses-01" not in out
+    assert "620 x 1e-6 mm^2/s" in out
+
+
+def test_validate_exit_status_follows_errors(tmp_path, capsys):
+    writeSimpleCase(tmp_path)
+    code, out, _ = run(capsys, "validate", tmp_path, "--json")
+    assert code == 0 and json.loads(out)["errors"] == 0
+    writeSimpleCase(tmp_path, "02", withFlair=False)
+    code, out, _ = run(capsys, "validate", tmp_path)
+    assert code == 1 and "sequence-missing" in out
+
+
+def breakAdcGrid(info):
+    saveNifti(np.full((40, 44, 20), 800.0), rotationAffine(origin=(9.0, 0.0, 0.0)), info["paths"]["adc"])
+
+
+def truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+def addNan(info):
+    data = np.full((40, 44, 20), 800.0)
+    data[3, 3, 3] = np.nan
+    saveNifti(data, info["affine"], info["paths"]["adc"])
+
+
+BAD_INPUTS = {
+    "missing ADC": (lambda info: info["paths"]["adc"].unlink(), "has no ADC image"),
+    "ADC on another grid": (breakAdcGrid, "not on the voxel grid"),
+    "truncated DWI": (lambda info: truncate(info["paths"]["dwi"]), "corrupt, truncated"),
+    "NaN in ADC": (addNan, "NaN or infinite"),
+    "4D ADC": (lambda info: saveNifti(np.zeros((40, 44, 20, 3)), info["affine"], info["paths"]["adc"]), "4D with 3 frames"),
+    "unknown ADC unit": (lambda info: saveNifti(info["adc"].transpose(2, 1, 0) * 0.01, info["affine"], info["paths"]["adc"]), "Cannot tell the unit"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_input_is_one_sentence_and_leaves_no_mask(tmp_path, capsys, name):
+    breakIt, expected = BAD_INPUTS[name]
+    breakIt(writeSimpleCase(tmp_path))
+    code, _, err = run(capsys, "seed", tmp_path, "--reader", "R01")
+    assert code != 0
+    assert expected in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("ais: error:")]) == 1
+    assert maskFiles(tmp_path) == []
+
+
+def test_empty_root_bad_reader_and_bad_parameters(tmp_path, capsys):
+    code, _, err = run(capsys, "seed", tmp_path, "--reader", "R01")
+    assert code == 2 and "No cases" in err
+    writeSimpleCase(tmp_path)
+    code, _, err = run(capsys, "seed", tmp_path, "--reader", "Dr Who")
+    assert code == 2 and "letters and digits" in err
+    code, _, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--threshold", "620")
+    assert code == 2 and "Invalid seed parameter" in err
+    assert maskFiles(tmp_path) == []

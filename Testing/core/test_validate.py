@@ -1,0 +1,66 @@
+"""Dataset validation: acquisition rules, de-identification, naming, geometry."""
+
+import json
+
+import numpy as np
+from conftest import rotationAffine, saveNifti, writeSimpleCase
+
+from AISAnnotatorLib.core.validate import validateDataset
+
+
+def codes(findings, severity=None):
+    return {finding.code for finding in findings if severity is None or finding.severity == severity}
+
+
+def updateSidecar(path, **changes):
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def test_a_clean_dataset_has_no_errors(tmp_path):
+    writeSimpleCase(tmp_path)
+    (tmp_path / "participants.tsv").write_text("participant_id\tage\nsub-01\t70\n")
+    assert codes(validateDataset(tmp_path), "error") == set()
+
+
+def test_acquisition_rules_of_the_consensus(tmp_path):
+    info = writeSimpleCase(tmp_path)
+    dwiSidecar = info["paths"]["dwi"].with_name("sub-01_ses-01_dwi.json")
+    updateSidecar(dwiSidecar, MagneticFieldStrength=1.0, SliceThickness=6.0, SpacingBetweenSlices=6.0)
+    flairSidecar = info["paths"]["flair"].with_name("sub-01_ses-01_FLAIR.json")
+    updateSidecar(flairSidecar, SliceThickness=4.0, SpacingBetweenSlices=5.0)
+    errors = codes(validateDataset(tmp_path), "error")
+    assert {"field-strength-low", "slice-too-thick", "slice-gap"} <= errors
+
+
+def test_identifiers_are_errors_and_quasi_identifiers_warnings(tmp_path):
+    info = writeSimpleCase(tmp_path)
+    updateSidecar(info["paths"]["dwi"].with_name("sub-01_ses-01_dwi.json"), PatientName="Doe^John", PatientBirthDate="19500101", PatientAge="070Y")
+    (tmp_path / "participants.tsv").write_text("participant_id\tname\nsub-01\tJohn\n")
+    findings = validateDataset(tmp_path)
+    identifying = [f.message for f in findings if f.code == "identifying-field"]
+    assert len(identifying) == 2 and any("PatientBirthDate" in message for message in identifying)
+    assert "identifying-column" in codes(findings, "error")
+    assert "quasi-identifying-field" in codes(findings, "warning")
+
+
+def test_grid_naming_missing_and_unreadable_files(tmp_path):
+    info = writeSimpleCase(tmp_path, withFlair=False)
+    saveNifti(np.zeros((40, 44, 20)), rotationAffine(origin=(5.0, 0.0, 0.0)), info["paths"]["adc"])
+    writeSimpleCase(tmp_path, subject="02", layout="flat")
+    broken = tmp_path / "sub-02" / "ses-01" / "sub-02_ses-01_flair.nii.gz"
+    broken.write_bytes(b"broken")
+    findings = validateDataset(tmp_path)
+    assert {"grid-mismatch", "sequence-missing", "unreadable"} <= codes(findings, "error")
+    assert {"flat-layout", "suffix-spelling"} <= codes(findings, "warning")
+    assert all(f.caseId for f in findings if f.code == "grid-mismatch")
+
+
+def test_missing_b_value_is_reported_as_assumed(tmp_path):
+    info = writeSimpleCase(tmp_path)
+    sidecar = info["paths"]["dwi"].with_name("sub-01_ses-01_dwi.json")
+    data = json.loads(sidecar.read_text())
+    del data["DiffusionBValue"]
+    sidecar.write_text(json.dumps(data))
+    assert "b-value-missing" in codes(validateDataset(tmp_path), "warning")
