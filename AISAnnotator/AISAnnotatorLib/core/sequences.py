@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 #: b values (s/mm^2) up to this count as b0 frames.
 B0_MAXIMUM = 50.0
+#: Sequences without which a case cannot be loaded (FLAIR and the rest are optional for loading).
+LOAD_REQUIRED_SEQUENCES = ("dwi", "adc")
 #: Used, and reported as assumed, when neither sidecar nor .bval gives the b value of a 3D DWI.
 DEFAULT_B_VALUE = 1000.0
 
@@ -119,7 +121,7 @@ def loadCase(case: Case, adcUnit=None) -> LoadedCase:
     :raises InputError: a required sequence is missing or unreadable, ADC/eADC is off the DWI grid,
         b values are inconsistent, or the ADC unit cannot be told.
     """
-    for key in ("dwi", "adc"):
+    for key in LOAD_REQUIRED_SEQUENCES:
         if key not in case.files:
             raise InputError(f"{case.caseId} has no {key.upper()} image in '{case.folder}'; it cannot be seeded or read.")
     dwiFile = loadVolume(case.files["dwi"], allowSeries=True)
