@@ -138,3 +138,38 @@ def test_resampling_maps_world_positions_onto_the_reference_grid():
     assert resampled.gridShape == (10, 10, 10)
     np.testing.assert_allclose(resampled.ijkToRas, coarse)
     assert resampled.array[5, 5, 5] == 100.0 and resampled.array[2, 2, 2] == 0.0
+
+
+@pytest.fixture
+def withoutNibabel(monkeypatch):
+    """Force the SimpleITK path that a fresh Slicer (no nibabel installed yet) takes."""
+    from AISAnnotatorLib.core import image
+
+    monkeypatch.setattr(image, "nibabelAvailable", lambda: False)
+
+
+def test_simpleitk_fallback_reads_like_nibabel(tmp_path, withoutNibabel):
+    data = np.random.default_rng(2).random((4, 5, 6)).astype(np.float32)
+    path = saveNifti(data, OBLIQUE, tmp_path / "x.nii.gz")
+    volume = loadVolume(path)
+    assert volume.affineSource == "itk"
+    np.testing.assert_allclose(volume.ijkToRas, OBLIQUE, atol=1e-5)
+    assert np.array_equal(volume.array, data.transpose(2, 1, 0))
+    series = saveNifti(np.zeros((4, 5, 6, 2)), OBLIQUE, tmp_path / "s.nii.gz")
+    assert loadVolume(series, allowSeries=True).array.shape == (2, 6, 5, 4)
+    with pytest.raises(InputError, match="4D with 2 frames"):
+        loadVolume(series)
+    corrupt = tmp_path / "c.nii.gz"
+    corrupt.write_bytes(b"garbage")
+    with pytest.raises(InputError, match="c.nii.gz"):
+        loadVolume(corrupt)
+
+
+def test_simpleitk_fallback_writes_qform_and_sform(tmp_path, withoutNibabel):
+    mask = np.zeros((6, 5, 4), dtype=np.uint8)
+    mask[1, 2, 3] = 1
+    writeNifti(mask, OBLIQUE, tmp_path / "m.nii.gz")
+    written = nib.load(tmp_path / "m.nii.gz")
+    assert int(written.header["sform_code"]) > 0 and int(written.header["qform_code"]) > 0
+    np.testing.assert_allclose(written.affine, OBLIQUE, atol=1e-5)
+    assert np.array_equal(np.asanyarray(written.dataobj).transpose(2, 1, 0), mask)

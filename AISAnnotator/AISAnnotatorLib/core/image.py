@@ -5,6 +5,7 @@ arrays [k, j, i]) and the core convention, which matches Slicer's (RAS, arrays [
 """
 
 import dataclasses
+import importlib.util
 import logging
 import os
 import zlib
@@ -72,11 +73,56 @@ def _describe(path: Path) -> str:
     return f"'{path}'"
 
 
+def nibabelAvailable() -> bool:
+    """nibabel is the reference NIfTI reader; inside Slicer it may not be installed yet."""
+    return importlib.util.find_spec("nibabel") is not None
+
+
+def _readWithNibabel(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+        data = np.asanyarray(image.dataobj)
+    except (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError) as error:
+        raise InputError(f"Could not read the image {_describe(path)}: it is corrupt, truncated or not NIfTI ({error}).") from None
+    header = image.header
+    sformCode, qformCode = int(header["sform_code"]), int(header["qform_code"])
+    source = "sform" if sformCode > 0 else "qform" if qformCode > 0 else "fallback"
+    if sformCode > 0 and qformCode > 0 and not np.allclose(header.get_sform(), header.get_qform(), atol=GRID_TOLERANCE):
+        logger.info("%s: qform and sform disagree; using the sform as nibabel and ITK do.", path.name)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    return (nibabelToKji(data) if data.ndim in (3, 4) else data), np.asarray(image.affine, dtype=np.float64), source
+
+
+def _readWithSimpleITK(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """Fallback reader (SimpleITK ships with Slicer); ITK applies the same sform-first rule to orthonormal headers."""
+    import SimpleITK as sitk
+
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        firstLine = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown ITK error"
+        raise InputError(f"Could not read the image {_describe(path)}: it is corrupt, truncated or not NIfTI ({firstLine}).") from None
+    data = sitk.GetArrayFromImage(image)
+    dimension = image.GetDimension()
+    if dimension == 4 and data.shape[0] == 1:
+        data = data[0]
+    spacing = np.asarray(image.GetSpacing()[:3], dtype=np.float64)
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(dimension, dimension)[:3, :3]
+    ijkToLps = np.eye(4)
+    ijkToLps[:3, :3] = direction * spacing
+    ijkToLps[:3, 3] = image.GetOrigin()[:3]
+    return data, RAS_FROM_LPS @ ijkToLps, "itk"
+
+
 def loadVolume(path, allowSeries: bool = False, allowNonFinite: bool = False) -> Volume:
     """Read a NIfTI file into a :class:`Volume`, checking everything a user may get wrong.
 
     The matrix follows nibabel's rule (sform if its code is set, else qform, else scaling only), the
     same that ITK and Slicer apply to orthonormal headers; which one was used is kept in ``affineSource``.
+    Without nibabel (a fresh Slicer) SimpleITK reads the file (``affineSource`` ``itk``).
 
     :param path: ``.nii`` or ``.nii.gz`` file.
     :param allowSeries: accept a 4D file (returned frames first); otherwise 4D is an error unless it
@@ -85,33 +131,19 @@ def loadVolume(path, allowSeries: bool = False, allowNonFinite: bool = False) ->
     :return: the volume, array dtype as stored after NIfTI scaling.
     :raises InputError: missing, unreadable, truncated, wrong dimensionality or NaN/inf voxels.
     """
-    import nibabel as nib
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"The image {_describe(path)} does not exist.")
-    try:
-        image = nib.load(str(path))
-        data = np.asanyarray(image.dataobj)
-    except (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError) as error:
-        raise InputError(f"Could not read the image {_describe(path)}: it is corrupt, truncated or not NIfTI ({error}).") from None
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim == 4 and not allowSeries:
-        raise InputError(f"The image {_describe(path)} is 4D with {data.shape[3]} frames where a 3D image is needed.")
-    if data.ndim not in (3, 4):
-        raise InputError(f"The image {_describe(path)} has {data.ndim} dimensions; only 3D images (or 4D series) are supported.")
-    if not allowNonFinite and np.issubdtype(data.dtype, np.floating):
-        badCount = int(np.count_nonzero(~np.isfinite(data)))
+    array, ijkToRas, source = (_readWithNibabel if nibabelAvailable() else _readWithSimpleITK)(path)
+    if array.ndim == 4 and not allowSeries:
+        raise InputError(f"The image {_describe(path)} is 4D with {array.shape[0]} frames where a 3D image is needed.")
+    if array.ndim not in (3, 4):
+        raise InputError(f"The image {_describe(path)} has {array.ndim} dimensions; only 3D images (or 4D series) are supported.")
+    if not allowNonFinite and np.issubdtype(array.dtype, np.floating):
+        badCount = int(np.count_nonzero(~np.isfinite(array)))
         if badCount:
             raise InputError(f"The image {_describe(path)} has {badCount} NaN or infinite voxels; fix or mask them before using it.")
-    header = image.header
-    sformCode, qformCode = int(header["sform_code"]), int(header["qform_code"])
-    source = "sform" if sformCode > 0 else "qform" if qformCode > 0 else "fallback"
-    if sformCode > 0 and qformCode > 0 and not np.allclose(header.get_sform(), header.get_qform(), atol=GRID_TOLERANCE):
-        logger.info("%s: qform and sform disagree; using the sform as nibabel and ITK do.", path.name)
-    array = nibabelToKji(data)
-    return Volume(np.ascontiguousarray(array), np.asarray(image.affine, dtype=np.float64), path, source)
+    return Volume(np.ascontiguousarray(array), ijkToRas, path, source)
 
 
 def nibabelToKji(data: np.ndarray) -> np.ndarray:
@@ -221,18 +253,24 @@ def writeNifti(array: np.ndarray, ijkToRas: np.ndarray, path, dtype=None, overwr
     """Write a ``[k, j, i]`` array as NIfTI with qform and sform both set to ``ijkToRas`` (code 1).
 
     Source files often carry differing qform/sform codes; writing both identical makes every reader
-    (nibabel, ITK, Slicer, FSL) agree on the geometry. The write is atomic.
+    (nibabel, ITK, Slicer, FSL) agree on the geometry. The write is atomic. Without nibabel, SimpleITK
+    writes the file (it also sets both qform and sform).
 
     :param overwrite: when False, refuse if ``path`` exists (OutputExistsError).
     """
-    import nibabel as nib
-
     from .atomicio import atomicWritePath
 
-    data = kjiToNibabel(np.asarray(array if dtype is None else array.astype(dtype)))
-    image = nib.Nifti1Image(np.ascontiguousarray(data), ijkToRas)
-    image.set_qform(ijkToRas, code=1)
-    image.set_sform(ijkToRas, code=1)
-    image.header.set_xyzt_units(xyz="mm")
+    data = np.asarray(array if dtype is None else array.astype(dtype))
     with atomicWritePath(Path(path), overwrite) as temporaryPath:
-        nib.save(image, os.fspath(temporaryPath))
+        if nibabelAvailable():
+            import nibabel as nib
+
+            image = nib.Nifti1Image(np.ascontiguousarray(kjiToNibabel(data)), ijkToRas)
+            image.set_qform(ijkToRas, code=1)
+            image.set_sform(ijkToRas, code=1)
+            image.header.set_xyzt_units(xyz="mm")
+            nib.save(image, os.fspath(temporaryPath))
+        else:
+            import SimpleITK as sitk
+
+            sitk.WriteImage(toSimpleITK(Volume(data, ijkToRas)), os.fspath(temporaryPath), useCompression=True)
