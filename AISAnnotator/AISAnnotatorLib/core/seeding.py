@@ -3,8 +3,10 @@
 The rule alone is a weak seed on real scans: noise makes single normal voxels dip below the threshold,
 and susceptibility artifacts at the skull base and sinuses are DWI-bright with erratic, low ADC. So the
 seed also asks for DWI hyperintensity (acute ischemia is DWI-bright and ADC-dark, never one alone), drops
-components that are too small to be read as a lesion, and drops components that sit mostly in the rim
-of the brain mask, where those artifacts collect. Every parameter is reported with the result.
+components that are too small to be read as a lesion, and drops components of the inferior brain
+(the skull base: orbitofrontal, temporal poles, posterior fossa) that sit mostly in the rim of the brain
+mask, where those artifacts collect. Convexity cortex is spared, so small cortical emboli survive.
+Every parameter is reported with the result.
 """
 
 import dataclasses
@@ -33,18 +35,21 @@ class SeedParameters:
         robust standard deviations (MAD x 1.4826); 0 disables the DWI gate.
     :param minComponentMm3: 26-connected components smaller than this are dropped.
     :param edgeMarginMm: width of the brain-mask rim where artifacts collect.
-    :param maxEdgeFraction: components with more than this fraction of voxels in the rim are dropped;
-        1 disables the rule.
+    :param maxEdgeFraction: skull-base components with more than this fraction of voxels in the rim are
+        dropped; 1 disables the rule.
+    :param skullBaseFraction: the skull-base zone is the lowest part of the brain (RAS superior axis),
+        this fraction of the brain's height; 1 applies the rim rule to the whole brain.
     :param adcMedianRadius: radius (voxels) of a median filter on ADC before thresholding; 0 = none.
     """
 
     thresholdMm2PerS: float = 620e-6
     adcFloorMm2PerS: float = 100e-6
-    dwiMinRobustZ: float = 2.0
-    minComponentMm3: float = 30.0
-    edgeMarginMm: float = 5.0
+    dwiMinRobustZ: float = 1.0
+    minComponentMm3: float = 20.0
+    edgeMarginMm: float = 8.0
     maxEdgeFraction: float = 0.5
-    adcMedianRadius: int = 1
+    skullBaseFraction: float = 0.5
+    adcMedianRadius: int = 0
 
     def validated(self) -> "SeedParameters":
         """Return self after checking ranges.
@@ -58,6 +63,7 @@ class SeedParameters:
             (self.minComponentMm3 >= 0, "the minimum component volume must not be negative"),
             (self.edgeMarginMm >= 0, "the edge margin must not be negative"),
             (0 <= self.maxEdgeFraction <= 1, "the edge fraction must lie between 0 and 1"),
+            (0 <= self.skullBaseFraction <= 1, "the skull-base fraction must lie between 0 and 1"),
             (0 <= self.adcMedianRadius <= 3, "the ADC median radius must be 0 to 3 voxels"),
         ]
         for ok, message in checks:
@@ -101,6 +107,17 @@ def dwiReference(dwiArray: np.ndarray, adcMicro: np.ndarray, brainMask: np.ndarr
     return median, float(np.median(np.abs(values - median)) * MAD_TO_SD)
 
 
+def skullBaseZone(loaded: LoadedCase, fraction: float) -> np.ndarray:
+    """Voxels (boolean ``[k, j, i]``) in the lowest ``fraction`` of the brain's superior-inferior extent (RAS S)."""
+    brain = loaded.brainMask
+    matrix = loaded.dwi.ijkToRas
+    k, j, i = np.indices(brain.shape, dtype=np.float32, sparse=True)
+    superior = matrix[2, 0] * i + matrix[2, 1] * j + matrix[2, 2] * k + matrix[2, 3]
+    superior = np.broadcast_to(superior, brain.shape)
+    low, high = superior[brain].min(), superior[brain].max()
+    return superior <= low + fraction * (high - low)
+
+
 def _components(candidate: np.ndarray):
     import SimpleITK as sitk
 
@@ -134,7 +151,7 @@ def seedLesion(loaded: LoadedCase, parameters: SeedParameters | None = None, pro
     labels, count = _components(candidate)
     voxelMm3 = loaded.dwi.voxelVolumeMm3
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    rim = brain & (distanceInsideMm(brain, loaded.dwi) <= parameters.edgeMarginMm)
+    rim = brain & (distanceInsideMm(brain, loaded.dwi) <= parameters.edgeMarginMm) & skullBaseZone(loaded, parameters.skullBaseFraction)
     rimSizes = np.bincount(labels[rim], minlength=count + 1)
     keep = np.zeros(count + 1, dtype=bool)
     small = sizes * voxelMm3 < parameters.minComponentMm3
