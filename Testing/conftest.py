@@ -97,3 +97,12 @@ def simpleDataset(tmp_path):
     """A one-case standard-BIDS dataset; returns ``(root, caseInfo)``."""
     root = tmp_path / "bids"
     return root, writeSimpleCase(root)
+
+
+@pytest.fixture(scope="session")
+def demoDataset(tmp_path_factory):
+    """The phantom demo dataset, generated once per test session: ``(root, {caseId: PhantomCase})``."""
+    from AISAnnotatorLib.core.phantom import makeDemoDataset
+
+    root = tmp_path_factory.mktemp("demo") / "bids"
+    return root, {case.caseId: case for case in makeDemoDataset(root)}

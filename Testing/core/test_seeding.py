@@ -1,0 +1,105 @@
+"""The ADC-threshold seed on realistic phantoms: the rule, its gates, and its quality against the truth."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from AISAnnotatorLib.core.cases import discoverCases
+from AISAnnotatorLib.core.errors import InputError, OperationCancelled
+from AISAnnotatorLib.core.seeding import SeedParameters, seedLesion
+from AISAnnotatorLib.core.sequences import loadCase
+
+NAIVE = SeedParameters(dwiMinRobustZ=0.0, minComponentMm3=0.0, maxEdgeFraction=1.0, adcMedianRadius=0)
+
+
+def dice(first, second):
+    total = first.sum() + second.sum()
+    return 1.0 if total == 0 else 2.0 * (first & second).sum() / total
+
+
+@pytest.fixture(scope="module")
+def seeded(demoDataset):
+    """caseId -> (loaded case, default seed, naive seed, truth)."""
+    root, phantoms = demoDataset
+    results = {}
+    for case in discoverCases(root):
+        loaded = loadCase(case)
+        results[case.caseId] = (loaded, seedLesion(loaded), seedLesion(loaded, NAIVE), phantoms[case.caseId].truthMask)
+    return results
+
+
+def test_seed_obeys_the_consensus_rule_inside_the_brain(seeded):
+    for loaded, seed, _, _ in seeded.values():
+        assert seed.mask.shape == loaded.dwi.gridShape and seed.mask.dtype == bool
+        assert not (seed.mask & ~loaded.brainMask).any()
+        assert (loaded.adcMicro()[seed.mask] < 620.0).all()
+        assert seed.summary["voxels"] == int(seed.mask.sum())
+
+
+def test_seed_beats_the_bare_rule_on_every_measure(seeded):
+    lesionCases = [value for value in seeded.values() if value[3].any()]
+    seedDice = np.mean([dice(seed.mask, truth) for _, seed, _, truth in lesionCases])
+    naiveDice = np.mean([dice(naive.mask, truth) for _, _, naive, truth in lesionCases])
+    assert seedDice > naiveDice + 0.05
+    falseSeed = sum((seed.mask & ~truth).sum() for _, seed, _, truth in seeded.values())
+    falseNaive = sum((naive.mask & ~truth).sum() for _, _, naive, truth in seeded.values())
+    assert falseSeed < 0.25 * falseNaive
+
+
+@pytest.mark.parametrize("caseId, minimumDice", [
+    ("sub-02_ses-01", 0.85),  # large territorial
+    ("sub-04_ses-01", 0.7),  # hyperacute, b=800, 1.5 T
+    ("sub-09_ses-01", 0.7),  # oblique grid
+    ("sub-strokecase0008_ses-0001", 0.65),  # ISLES-like flat layout, ADC in 1e-3 mm^2/s
+])
+def test_seed_quality_on_well_posed_cases(seeded, caseId, minimumDice):
+    _, seed, _, truth = seeded[caseId]
+    assert dice(seed.mask, truth) >= minimumDice
+
+
+def test_no_lesion_case_gets_almost_nothing(seeded):
+    _, seed, naive, truth = seeded["sub-05_ses-01"]
+    assert not truth.any()
+    assert seed.summary["volumeMl"] < 0.2 < naive.summary["volumeMl"]
+
+
+def test_summary_shows_the_threshold_in_the_file_unit(seeded):
+    flat = seeded["sub-strokecase0008_ses-0001"][1].summary
+    assert flat["adcUnit"]["unit"] == "1e-3" and flat["threshold"]["inFileUnit"] == "0.62 x 1e-3 mm^2/s"
+    assert seeded["sub-07_ses-01"][1].summary["threshold"]["inFileUnit"] == "0.00062 mm^2/s"
+    assert flat["parameters"]["thresholdMm2PerS"] == 620e-6
+
+
+def test_the_seed_does_not_depend_on_the_adc_unit(seeded):
+    loaded, seed, _, _ = seeded["sub-09_ses-01"]
+    for unit, scale in (("1e-3", 1e-3), ("mm2/s", 1e-6)):
+        rescaled = dataclasses.replace(loaded, adc=loaded.adc.withArray(loaded.adcMicro().astype(np.float64) * scale))
+        rescaled.adcUnit = dataclasses.replace(loaded.adcUnit, unit=__import__("AISAnnotatorLib.core.adcunits", fromlist=["UNITS"]).UNITS[unit])
+        assert np.array_equal(seedLesion(rescaled).mask, seed.mask)
+
+
+def test_a_lower_threshold_gives_a_subset(seeded):
+    loaded, seed, _, _ = seeded["sub-02_ses-01"]
+    voxelRules = dataclasses.replace(SeedParameters(), minComponentMm3=0.0, maxEdgeFraction=1.0)  # no component filters
+    stricter = seedLesion(loaded, dataclasses.replace(voxelRules, thresholdMm2PerS=500e-6))
+    loose = seedLesion(loaded, voxelRules)
+    assert stricter.mask.sum() < loose.mask.sum() and not (stricter.mask & ~loose.mask).any()
+
+
+def test_invalid_parameters_and_cancellation(seeded):
+    loaded = seeded["sub-01_ses-01"][0]
+    with pytest.raises(InputError, match="between 0 and 0.005"):
+        seedLesion(loaded, SeedParameters(thresholdMm2PerS=620.0))
+    with pytest.raises(InputError, match="edge fraction"):
+        seedLesion(loaded, SeedParameters(maxEdgeFraction=2.0))
+    messages = []
+
+    def cancelAfterTwo(fraction, message):
+        messages.append(message)
+        if len(messages) == 2:
+            raise OperationCancelled("stop")
+
+    with pytest.raises(OperationCancelled):
+        seedLesion(loaded, progress=cancelAfterTwo)
+    assert messages == ["Thresholding ADC", "Gating on DWI hyperintensity"]
