@@ -173,3 +173,14 @@ def test_simpleitk_fallback_writes_qform_and_sform(tmp_path, withoutNibabel):
     assert int(written.header["sform_code"]) > 0 and int(written.header["qform_code"]) > 0
     np.testing.assert_allclose(written.affine, OBLIQUE, atol=1e-5)
     assert np.array_equal(np.asanyarray(written.dataobj).transpose(2, 1, 0), mask)
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        writeNifti(np.zeros((2, 2, 2), np.uint8), np.eye(4), tmp_path / "shared.nii.gz")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "shared.nii.gz").stat().st_mode & 0o777 == 0o644

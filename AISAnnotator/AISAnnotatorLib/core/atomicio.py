@@ -39,6 +39,8 @@ def atomicWritePath(path: Path, overwrite: bool = True):
         raise AISError(f"Cannot write into '{path.parent}': {error.strerror}.") from None
     temporaryPath = Path(temporaryName)
     try:
+        # mkstemp creates 0600; a shared dataset needs the permissions a plain open() would give.
+        os.chmod(temporaryPath, 0o666 & ~_currentUmask())
         yield temporaryPath
         with open(temporaryPath, "rb") as written:
             os.fsync(written.fileno())
@@ -53,6 +55,12 @@ def atomicWritePath(path: Path, overwrite: bool = True):
     except BaseException:
         temporaryPath.unlink(missing_ok=True)
         raise
+
+
+def _currentUmask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def writeTextAtomic(path, text: str, overwrite: bool = True) -> None:
