@@ -41,7 +41,7 @@ def test_seed_beats_the_bare_rule_on_every_measure(seeded):
     lesionCases = [value for value in seeded.values() if value[3].any()]
     seedDice = np.mean([dice(seed.mask, truth) for _, seed, _, truth in lesionCases])
     naiveDice = np.mean([dice(naive.mask, truth) for _, _, naive, truth in lesionCases])
-    assert seedDice > naiveDice + 0.05
+    assert seedDice > naiveDice + 0.15
     falseSeed = sum((seed.mask & ~truth).sum() for _, seed, _, truth in seeded.values())
     falseNaive = sum((naive.mask & ~truth).sum() for _, _, naive, truth in seeded.values())
     assert falseSeed < 0.25 * falseNaive
@@ -50,8 +50,9 @@ def test_seed_beats_the_bare_rule_on_every_measure(seeded):
 @pytest.mark.parametrize("caseId, minimumDice", [
     ("sub-02_ses-01", 0.85),  # large territorial
     ("sub-04_ses-01", 0.7),  # hyperacute, b=800, 1.5 T
-    ("sub-09_ses-01", 0.7),  # oblique grid
-    ("sub-strokecase0008_ses-0001", 0.65),  # ISLES-like flat layout, ADC in 1e-3 mm^2/s
+    ("sub-07_ses-01", 0.7),  # cerebellar, next to the skull-base artifacts
+    ("sub-09_ses-01", 0.75),  # oblique grid
+    ("sub-strokecase0008_ses-0001", 0.75),  # ISLES-like flat layout, ADC in 1e-3 mm^2/s
 ])
 def test_seed_quality_on_well_posed_cases(seeded, caseId, minimumDice):
     _, seed, _, truth = seeded[caseId]
@@ -61,7 +62,7 @@ def test_seed_quality_on_well_posed_cases(seeded, caseId, minimumDice):
 def test_no_lesion_case_gets_almost_nothing(seeded):
     _, seed, naive, truth = seeded["sub-05_ses-01"]
     assert not truth.any()
-    assert seed.summary["volumeMl"] < 0.2 < naive.summary["volumeMl"]
+    assert seed.summary["volumeMl"] < 0.15 < naive.summary["volumeMl"]
 
 
 def test_summary_shows_the_threshold_in_the_file_unit(seeded):

@@ -37,6 +37,8 @@ class SeedParameters:
     :param edgeMarginMm: width of the brain-mask rim where artifacts collect.
     :param maxEdgeFraction: skull-base components with more than this fraction of voxels in the rim are
         dropped; 1 disables the rule.
+    :param edgeMaxComponentMm3: components at least this large are never dropped by the rim rule
+        (a real infarct next to the skull base, e.g. cerebellar, is larger than the artifact fragments).
     :param skullBaseFraction: the skull-base zone is the lowest part of the brain (RAS superior axis),
         this fraction of the brain's height; 1 applies the rim rule to the whole brain.
     :param adcMedianRadius: radius (voxels) of a median filter on ADC before thresholding; 0 = none.
@@ -46,8 +48,9 @@ class SeedParameters:
     adcFloorMm2PerS: float = 100e-6
     dwiMinRobustZ: float = 1.0
     minComponentMm3: float = 20.0
-    edgeMarginMm: float = 8.0
+    edgeMarginMm: float = 12.0
     maxEdgeFraction: float = 0.5
+    edgeMaxComponentMm3: float = 1000.0
     skullBaseFraction: float = 0.5
     adcMedianRadius: int = 0
 
@@ -63,6 +66,7 @@ class SeedParameters:
             (self.minComponentMm3 >= 0, "the minimum component volume must not be negative"),
             (self.edgeMarginMm >= 0, "the edge margin must not be negative"),
             (0 <= self.maxEdgeFraction <= 1, "the edge fraction must lie between 0 and 1"),
+            (self.edgeMaxComponentMm3 > 0, "the rim rule's component size limit must be positive"),
             (0 <= self.skullBaseFraction <= 1, "the skull-base fraction must lie between 0 and 1"),
             (0 <= self.adcMedianRadius <= 3, "the ADC median radius must be 0 to 3 voxels"),
         ]
@@ -155,7 +159,7 @@ def seedLesion(loaded: LoadedCase, parameters: SeedParameters | None = None, pro
     rimSizes = np.bincount(labels[rim], minlength=count + 1)
     keep = np.zeros(count + 1, dtype=bool)
     small = sizes * voxelMm3 < parameters.minComponentMm3
-    inRim = rimSizes > parameters.maxEdgeFraction * sizes
+    inRim = (rimSizes > parameters.maxEdgeFraction * sizes) & (sizes * voxelMm3 < parameters.edgeMaxComponentMm3)
     keep[1:] = ~small[1:] & ~inRim[1:]
     mask = keep[labels]
 
