@@ -2,7 +2,8 @@
 
 Not a skull stripper for morphometry: it has to exclude scalp, skull, orbits and air (where noise and
 susceptibility artifacts make DWI bright and ADC erratic) while keeping cortex and ventricles inside.
-The b0 image is preferred (brain and CSF bright, bone dark); the b1000 image works too.
+Cases use the b1000 image (see ``sequences.loadCase``); b0 works too but takes in more skull when
+scalp and marrow are bright.
 """
 
 import numpy as np
@@ -29,7 +30,7 @@ def computeBrainMask(volume: Volume, openingRadiusMm: float = 4.0) -> np.ndarray
     brain and scalp, the largest component, then holes filled so ventricles and infarcts (dark on b0
     only when very old) stay inside.
 
-    :param volume: b0 (preferred) or b1000 DWI, 3D.
+    :param volume: b1000 DWI (or b0), 3D.
     :param openingRadiusMm: radius of the opening; larger cuts more scalp and more cortex.
     :return: boolean mask; all False when the image has no contrast (e.g. all zeros).
     """
