@@ -59,7 +59,8 @@ sequences it lacks (DWI, ADC, FLAIR). Select a case and press <i>Load case</i>: 
 (read, or computed from DWI/b0 or exp(-b*ADC)), FLAIR and, when present, T1w and T2w are loaded on their own grids.
 Screen the images first and leave out cases with severe artifacts or non-ischemic lesions.</li>
 <li><b>Seed</b>: <i>Apply seed</i> marks voxels with ADC below 620 x 10^-6 mm^2/s that are also DWI-bright, drops
-regions smaller than the minimum volume and regions lying in the brain rim where artifacts collect.
+regions smaller than the minimum volume and small regions hugging the brain edge at the skull base, where
+susceptibility artifacts collect.
 The ADC file unit (1e-6 mm^2/s, 1e-3 mm^2/s or mm^2/s) is detected from the brain median and shown;
 set it explicitly when detection fails or is wrong.</li>
 <li>Refine the <i>Lesion</i> segment on DWI slice by slice in Segment Editor, checking ADC, eADC and FLAIR:
