@@ -1,0 +1,100 @@
+"""Consensus masks: intersection, union, STAPLE, adjudicated from region decisions, and writing them."""
+
+import numpy as np
+import pytest
+
+from AISAnnotatorLib.core.errors import InputError
+from AISAnnotatorLib.core.image import loadVolume
+from AISReviewLib.core.agreement import AgreementParameters, compareMasks
+from AISReviewLib.core.consensus import adjudicatedMask, intersectionMask, stapleMask, unionMask, writeConsensusMask
+
+SHAPE = (10, 20, 20)
+MATRIX = np.diag([1.0, 1.0, 2.0, 1.0])
+
+
+@pytest.fixture
+def reads():
+    """A has a box and a small lesion B missed; B is two rows longer and one column narrower."""
+    maskA = np.zeros(SHAPE, dtype=bool)
+    maskA[2:8, 2:12, 2:12] = True
+    maskA[5, 16, 16] = True
+    maskB = maskA.copy()
+    maskB[5, 16, 16] = False
+    maskB[2:8, 2:12, 11] = False
+    maskB[2:8, 12:14, 2:12] = True
+    return maskA, maskB
+
+
+def test_intersection_and_union(reads):
+    maskA, maskB = reads
+    assert np.array_equal(intersectionMask(reads), maskA & maskB)
+    assert np.array_equal(unionMask(reads), maskA | maskB)
+    assert intersectionMask([maskA, maskB, maskA]).sum() == (maskA & maskB).sum()
+
+
+def test_staple_keeps_agreement_and_reports_reader_estimates(reads):
+    maskA, maskB = reads
+    mask, estimates = stapleMask(reads)
+    assert mask.dtype == bool and mask.shape == SHAPE
+    assert mask[maskA & maskB].all() and not mask[~(maskA | maskB)].any()
+    assert len(estimates["sensitivity"]) == 2 and all(0.0 <= value <= 1.0 for value in estimates["specificity"])
+    identical, _ = stapleMask([maskA, maskA.copy()])
+    assert np.array_equal(identical, maskA)
+
+
+def test_staple_of_empty_reads_is_empty():
+    mask, estimates = stapleMask([np.zeros(SHAPE, bool), np.zeros(SHAPE, bool)])
+    assert not mask.any() and estimates["iterations"] == 0
+
+
+def test_adjudicated_mask_keeps_agreement_and_kept_regions(reads):
+    maskA, maskB = reads
+    result = compareMasks(maskA, maskB, MATRIX, AgreementParameters(minExtentMm3=0))
+    ids = {(region.kind, region.voxels): region.regionId for region in result.allRegions}
+    missed, wider, longer = ids[("a_only", 1)], ids[("a_only", 60)], ids[("b_only", 120)]
+    decisions = {missed: "keep", wider: "drop", longer: "keep"}
+    mask = adjudicatedMask(result, decisions)
+    expected = (maskA & maskB) | maskB
+    expected[5, 16, 16] = True
+    assert np.array_equal(mask, expected)
+    assert np.array_equal(adjudicatedMask(result, {}, defaultDecision="drop"), maskA & maskB)
+    assert np.array_equal(adjudicatedMask(result, {}, defaultDecision="keep"), maskA | maskB)
+
+
+def test_hidden_small_regions_are_dropped_unless_a_default_says_keep(reads):
+    maskA, maskB = reads
+    maskB[2, 2, 2] = False  # a one-voxel extent region, below the review limit
+    result = compareMasks(maskA, maskB, MATRIX, AgreementParameters(minExtentMm3=50))
+    decisions = {region.regionId: "keep" for region in result.regions}
+    mask = adjudicatedMask(result, decisions)
+    assert not mask[2, 2, 2] and mask[5, 16, 16]
+
+
+def test_adjudication_refuses_unknown_or_missing_decisions(reads):
+    result = compareMasks(*reads, MATRIX)
+    with pytest.raises(InputError, match="no decision"):
+        adjudicatedMask(result, {})
+    with pytest.raises(InputError, match="does not have"):
+        adjudicatedMask(result, {99: "keep"}, defaultDecision="drop")
+    with pytest.raises(InputError, match="'keep' or 'drop'"):
+        adjudicatedMask(result, {1: "maybe"}, defaultDecision="drop")
+
+
+def test_bad_reads_are_refused(reads):
+    with pytest.raises(InputError, match="at least two"):
+        unionMask([reads[0]])
+    with pytest.raises(InputError, match="shape"):
+        intersectionMask([reads[0], np.zeros((10, 20, 21), bool)])
+    with pytest.raises(InputError, match="bool"):
+        stapleMask([reads[0], reads[1].astype(np.uint8)])
+
+
+def test_written_consensus_is_binary_uint8_on_the_same_grid(reads, tmp_path):
+    oblique = MATRIX.copy()
+    oblique[:3, 3] = (-80.0, 20.0, 10.0)
+    path = tmp_path / "sub-001_dwi_lesionmask.nii.gz"
+    writeConsensusMask(unionMask(reads), oblique, path)
+    volume = loadVolume(path)
+    assert volume.array.dtype == np.uint8 and set(np.unique(volume.array)) == {0, 1}
+    assert np.array_equal(volume.array.astype(bool), unionMask(reads))
+    assert np.allclose(volume.ijkToRas, oblique)
