@@ -1,0 +1,48 @@
+"""`ais demo`: runs every step on the phantoms and reports numbers that the files on disk confirm."""
+
+import json
+
+import numpy as np
+import pytest
+
+from AISAnnotatorLib.core.errors import InputError
+from AISAnnotatorLib.core.image import loadVolume
+from AISReviewLib.cli import main
+from AISReviewLib.demo import DEMO_MARKER, prepareOutputFolder
+
+
+def test_demo_runs_every_step_and_its_numbers_match_the_files(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Seed vs truth: mean Dice" in printed and str(out / "bids") in printed
+    summary = json.loads((out / "demo-summary.json").read_text())
+    assert len(summary["cases"]) == 10 and summary["validation"]["errors"] == 0
+    lesions = out / "bids" / "derivatives" / "lesions"
+    truths = out / "bids" / "derivatives" / "phantom-truth"
+    for row in summary["cases"]:
+        subject, session = row["caseId"].split("_")
+        folder = lesions / subject / session
+        seed = loadVolume(folder / f"{row['caseId']}_desc-R01_dwi_lesionmask.nii.gz").array > 0
+        truth = loadVolume(truths / subject / session / f"{row['caseId']}_desc-truth_dwi_lesionmask.nii.gz").array > 0
+        total = seed.sum() + truth.sum()
+        expected = 1.0 if total == 0 else 2 * (seed & truth).sum() / total
+        assert row["seedDice"] == pytest.approx(expected, abs=1e-3)
+        for name in ("desc-R01v2", "desc-R02", "desc-R02v2"):
+            assert (folder / f"{row['caseId']}_{name}_dwi_lesionmask.nii.gz").is_file()
+    lesionDice = [row["seedDice"] for row in summary["cases"] if row["truthMl"] > 0]
+    assert summary["meanSeedDice"] == pytest.approx(np.mean(lesionDice), abs=1e-3)
+    assert {row["concordant"] for row in summary["cases"]} == {True, False}
+
+
+def test_output_folder_is_replaced_only_when_the_demo_made_it(tmp_path):
+    mine = prepareOutputFolder(tmp_path / "demo")
+    (mine / "old-result.txt").write_text("x")
+    prepareOutputFolder(mine)
+    assert sorted(path.name for path in mine.iterdir()) == [DEMO_MARKER]
+    foreign = tmp_path / "thesis"
+    foreign.mkdir()
+    (foreign / "chapter1.tex").write_text("precious")
+    with pytest.raises(InputError, match="not made by 'ais demo'"):
+        prepareOutputFolder(foreign)
+    assert (foreign / "chapter1.tex").read_text() == "precious"
