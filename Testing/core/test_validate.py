@@ -64,3 +64,14 @@ def test_missing_b_value_is_reported_as_assumed(tmp_path):
     del data["DiffusionBValue"]
     sidecar.write_text(json.dumps(data))
     assert "b-value-missing" in codes(validateDataset(tmp_path), "warning")
+
+
+def test_flair_on_its_own_grid_is_fine_unless_it_misses_the_dwi_field_of_view(tmp_path):
+    info = writeSimpleCase(tmp_path)
+    fine = rotationAffine(spacing=(0.5, 0.5, 5.0), origin=(-40.0, -44.0, -40.0))
+    saveNifti(np.zeros((160, 176, 16)), fine, info["paths"]["flair"])
+    assert "field-of-view" not in codes(validateDataset(tmp_path, deep=False))
+    shifted = rotationAffine(spacing=(0.5, 0.5, 5.0), origin=(30.0, -44.0, -40.0))
+    saveNifti(np.zeros((160, 176, 16)), shifted, info["paths"]["flair"])
+    messages = [f.message for f in validateDataset(tmp_path, deep=False) if f.code == "field-of-view"]
+    assert len(messages) == 1 and "covers only 17%" in messages[0]  # shifted 70 mm to the right

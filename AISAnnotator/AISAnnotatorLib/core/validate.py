@@ -17,6 +17,9 @@ from .errors import AISError, InputError
 from .sequences import loadCase
 
 MIN_FIELD_STRENGTH_T = 1.5
+#: FLAIR/T1w/T2w keep their own grid but must show the same anatomy: this much of the DWI's field
+#: of view must lie inside theirs (clinical FLAIR often has a smaller in-plane field of view).
+MIN_FIELD_OF_VIEW_OVERLAP = 0.5
 MAX_SLICE_THICKNESS_MM = 5.0
 MAX_GAP_FRACTION = 0.2
 PLAUSIBLE_B_VALUES = (500.0, 3000.0)
@@ -141,6 +144,21 @@ def _headerGrid(path: Path):
     return image.shape, np.asarray(image.affine), image.header.get_zooms()
 
 
+def fieldOfViewOverlap(referenceGrid, otherGrid, samplesPerAxis: int = 12) -> float:
+    """Fraction of the reference grid's field of view that the other grid covers.
+
+    Samples the reference grid evenly (oblique grids are exact, unlike bounding boxes) and counts the
+    points that fall inside the other grid. Grids are ``(shape, affine)`` as read from headers.
+    """
+    shape = np.asarray(referenceGrid[0][:3])
+    axes = [np.linspace(0, size - 1, samplesPerAxis) for size in shape]
+    points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    ras = points @ np.asarray(referenceGrid[1])[:3, :3].T + np.asarray(referenceGrid[1])[:3, 3]
+    inOther = (ras - np.asarray(otherGrid[1])[:3, 3]) @ np.linalg.inv(np.asarray(otherGrid[1])[:3, :3]).T
+    inside = np.all((inOther >= -0.5) & (inOther <= np.asarray(otherGrid[0][:3]) - 0.5), axis=1)
+    return float(inside.mean())
+
+
 def _checkCase(root: Path, case: Case, deep: bool, out: _Collector) -> None:
     for problem in case.problems:
         out.add("warning", "ambiguous-file", problem, case)
@@ -163,6 +181,9 @@ def _checkCase(root: Path, case: Case, deep: bool, out: _Collector) -> None:
         for key in ("adc", "eadc"):
             if key in grids and (grids[key][0][:3] != dwiShape or not np.allclose(grids[key][1], dwiAffine, atol=1e-4)):
                 out.add("error", "grid-mismatch", f"{key.upper()} is not on the DWI voxel grid; it must share it exactly.", case, case.files[key])
+        for key in ("flair", "t1w", "t2w"):
+            if key in grids and (overlap := fieldOfViewOverlap(grids["dwi"], grids[key])) < MIN_FIELD_OF_VIEW_OVERLAP:
+                out.add("warning", "field-of-view", f"{key.upper()} covers only {overlap:.0%} of the DWI field of view; check it is the same study.", case, case.files[key])
         for record in listReaderMasks(root, case):
             try:
                 shape, affine, _ = _headerGrid(record.path)
