@@ -98,6 +98,9 @@ def seedCase(bidsRoot, case, reader: str, parameters, adcUnit=None, progress=Non
     from .core.sequences import loadCase
 
     loaded = loadCase(case, adcUnit)
+    if loaded.adcUnit.conflictsWithData:
+        print(f"ais: warning: {case.caseId}: ADC unit {loaded.adcUnit.unit.label} was forced, but the values look like "
+              f"{loaded.adcUnit.detected.label} ({loaded.adcUnit.statistics.describe()}).", file=sys.stderr)
     result = seedLesion(loaded, parameters, progress)
     record = writeReaderMask(bidsRoot, case, result.mask, loaded.dwi, reader, "adc-threshold-seed", result.summary)
     return {**result.summary, "reader": reader, "version": record.version, "mask": str(record.path)}

@@ -93,3 +93,11 @@ def test_empty_root_bad_reader_and_bad_parameters(tmp_path, capsys):
     code, _, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--threshold", "620")
     assert code == 2 and "Invalid seed parameter" in err
     assert maskFiles(tmp_path) == []
+
+
+def test_a_forced_unit_that_contradicts_the_data_is_warned_about(tmp_path, capsys):
+    writeSimpleCase(tmp_path)
+    code, out, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--adc-unit", "mm2/s", "--json")
+    assert code == 0
+    assert "was forced, but the values look like x 1e-6 mm^2/s" in err
+    assert json.loads(out)["seeded"][0]["adcUnit"]["overridden"] is True
