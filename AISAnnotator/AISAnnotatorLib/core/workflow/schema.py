@@ -1,0 +1,263 @@
+"""Database tables of the workflow store (SQLAlchemy Core), their version and the upgrade path.
+
+One schema for SQLite and PostgreSQL. ``schema_version`` holds one row per applied version; a database
+written by a newer release is refused, an older one is upgraded in place by :func:`upgradeSchema`, one
+version step at a time inside the caller's transaction. The ``events`` table is append-only: triggers
+refuse UPDATE and DELETE on both backends.
+
+SQLAlchemy is imported inside the functions so that the Slicer module loads before it is installed.
+"""
+
+import datetime
+import functools
+
+from .errors import SchemaVersionError
+
+#: Version this release writes. Version 1 is the first release; add a step to ``_UPGRADES`` per change.
+SCHEMA_VERSION = 1
+
+
+def utcNow() -> str:
+    """Current UTC time as ISO 8601 with microseconds and offset (sorts as text)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+@functools.lru_cache(maxsize=1)
+def tables():
+    """The table objects, built once per process.
+
+    :return: a namespace with ``metadata`` and one attribute per table.
+    """
+    import types
+
+    from sqlalchemy import (
+        Boolean,
+        Column,
+        Float,
+        ForeignKey,
+        Integer,
+        MetaData,
+        String,
+        Table,
+        Text,
+        UniqueConstraint,
+    )
+
+    metadata = MetaData()
+    timestamp = functools.partial(Column, type_=String(40))
+    schemaVersion = Table(
+        "schema_version",
+        metadata,
+        Column("version", Integer, primary_key=True),
+        timestamp("applied_at", nullable=False),
+    )
+    settings = Table(
+        "settings",
+        metadata,
+        Column("key", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+    users = Table(
+        "users",
+        metadata,
+        Column("user_id", String(32), primary_key=True),
+        Column("title", String(32), nullable=False),
+        Column("years_imaging", Float, nullable=False),
+        Column("years_neuroimaging", Float, nullable=False),
+        Column("active", Boolean, nullable=False, default=True),
+        Column("reader_qualified", Boolean, nullable=False, default=False),
+        Column("qualified_note", Text),
+        timestamp("created_at", nullable=False),
+        Column("created_by", String(32)),
+    )
+    userRoles = Table(
+        "user_roles",
+        metadata,
+        Column("user_id", String(32), ForeignKey("users.user_id"), primary_key=True),
+        Column("role", String(16), primary_key=True),
+        Column("granted_by", String(32), nullable=False),
+        timestamp("granted_at", nullable=False),
+        Column("override_reason", Text),
+    )
+    cases = Table(
+        "cases",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("case_id", String(128), nullable=False, unique=True),
+        Column("subject", String(64), nullable=False),
+        Column("session", String(64)),
+        Column("relative_folder", String(256), nullable=False),
+        Column("state", String(32), nullable=False, index=True),
+        Column("previous_state", String(32)),
+        Column("revision", Integer, nullable=False, default=1),
+        Column("training", Boolean, nullable=False, default=False),
+        Column("reference_mask_path", Text),
+        Column("reference_sha256", String(64)),
+        Column("concordant", Boolean),
+        Column("comparison", Text),
+        Column("exclusion_reason", String(32)),
+        Column("exclusion_note", Text),
+        Column("final_mask_path", Text),
+        Column("final_sha256", String(64)),
+        timestamp("registered_at", nullable=False),
+        timestamp("updated_at", nullable=False),
+    )
+    slots = Table(
+        "slots",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("case_id", String(128), ForeignKey("cases.case_id"), nullable=False, index=True),
+        Column("kind", String(16), nullable=False),
+        Column("slot_index", Integer, nullable=False),
+        Column("user_id", String(32), ForeignKey("users.user_id")),
+        Column("status", String(16), nullable=False),
+        timestamp("claimed_at"),
+        timestamp("done_at"),
+        UniqueConstraint("case_id", "kind", "slot_index", name="uq_slots_position"),
+        # NULLs are distinct on both backends: open slots do not collide, one person never holds two.
+        UniqueConstraint("case_id", "kind", "user_id", name="uq_slots_person"),
+    )
+    reads = Table(
+        "reads",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("case_id", String(128), ForeignKey("cases.case_id"), nullable=False, index=True),
+        Column("slot_id", Integer, ForeignKey("slots.id"), nullable=False, unique=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False),
+        Column("mask_path", Text, nullable=False),
+        Column("sha256", String(64), nullable=False),
+        Column("sidecar_path", Text, nullable=False),
+        Column("sidecar_sha256", String(64), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("method", String(64), nullable=False),
+        Column("duration_seconds", Float),
+        timestamp("submitted_at", nullable=False),
+    )
+    decisions = Table(
+        "decisions",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("case_id", String(128), ForeignKey("cases.case_id"), nullable=False, index=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False),
+        Column("action", String(16), nullable=False),
+        Column("region_decisions", Text, nullable=False),
+        Column("default_decision", String(16)),
+        Column("note", Text),
+        Column("mask_path", Text),
+        Column("sha256", String(64)),
+        timestamp("created_at", nullable=False),
+    )
+    events = Table(
+        "events",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        timestamp("at", nullable=False),
+        Column("user_id", String(32), nullable=False),
+        Column("case_id", String(128), index=True),
+        Column("action", String(32), nullable=False),
+        Column("from_state", String(32)),
+        Column("to_state", String(32)),
+        Column("revision", Integer),
+        Column("note", Text),
+        Column("files", Text, nullable=False),
+    )
+    trainingScores = Table(
+        "training_scores",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False),
+        Column("case_id", String(128), ForeignKey("cases.case_id"), nullable=False),
+        Column("read_id", Integer, ForeignKey("reads.id"), nullable=False, unique=True),
+        Column("dice", Float, nullable=False),
+        Column("missed_lesions", Integer, nullable=False),
+        Column("duration_seconds", Float),
+        Column("summary", Text, nullable=False),
+        timestamp("created_at", nullable=False),
+    )
+    return types.SimpleNamespace(
+        metadata=metadata,
+        schemaVersion=schemaVersion,
+        settings=settings,
+        users=users,
+        userRoles=userRoles,
+        cases=cases,
+        slots=slots,
+        reads=reads,
+        decisions=decisions,
+        events=events,
+        trainingScores=trainingScores,
+    )
+
+
+#: Tables in dependency order (export, snapshots).
+TABLE_NAMES = ("settings", "users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores")
+
+_SQLITE_APPEND_ONLY = (
+    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END",
+)
+_POSTGRESQL_APPEND_ONLY = (
+    "CREATE OR REPLACE FUNCTION ais_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'the event log is append-only'; END $$",
+    "DROP TRIGGER IF EXISTS events_append_only ON events",
+    "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
+    "FOR EACH ROW EXECUTE FUNCTION ais_events_append_only()",
+)
+
+
+def _createVersion1(connection) -> None:
+    tables().metadata.create_all(connection)
+    statements = _POSTGRESQL_APPEND_ONLY if connection.dialect.name == "postgresql" else _SQLITE_APPEND_ONLY
+    for statement in statements:
+        connection.exec_driver_sql(statement)
+
+
+#: version n -> function upgrading a version-n database to n + 1 (none yet: version 1 is the first).
+_UPGRADES: dict = {}
+
+
+def storedVersion(connection) -> int | None:
+    """The schema version of the database, or None when it has no workflow tables yet.
+
+    :raises SchemaVersionError: some tables exist but not the version table.
+    """
+    from sqlalchemy import func, inspect, select
+
+    existing = set(inspect(connection).get_table_names())
+    if "schema_version" not in existing:
+        if existing & set(TABLE_NAMES):
+            raise SchemaVersionError("The database has workflow tables but no schema_version table; it was not made by this software.")
+        return None
+    return connection.execute(select(func.max(tables().schemaVersion.c.version))).scalar()
+
+
+def upgradeSchema(connection) -> int:
+    """Create the schema, or upgrade it step by step to :data:`SCHEMA_VERSION`.
+
+    :param connection: a SQLAlchemy connection inside a transaction (all steps commit together).
+    :return: the version before the call (0 for a new database).
+    :raises SchemaVersionError: the database comes from a newer release or a step is missing.
+    """
+    from sqlalchemy import insert
+
+    version = storedVersion(connection)
+    if version is None:
+        _createVersion1(connection)
+        connection.execute(insert(tables().schemaVersion).values(version=1, applied_at=utcNow()))
+        version, before = 1, 0
+    else:
+        before = version
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"The workflow database has schema version {version}, newer than the {SCHEMA_VERSION} this software knows; upgrade the software."
+        )
+    while version < SCHEMA_VERSION:
+        step = _UPGRADES.get(version)
+        if step is None:
+            raise SchemaVersionError(f"No upgrade step from workflow schema version {version}.")
+        step(connection)
+        version += 1
+        connection.execute(insert(tables().schemaVersion).values(version=version, applied_at=utcNow()))
+    return before

@@ -1,0 +1,240 @@
+"""Shared pieces of the workflow-store tests: a throwaway PostgreSQL server, datasets, staffed stores.
+
+The PostgreSQL server is Debian's ``postgresql`` package, initialised in a temporary folder and listening
+on a free loopback port with trust authentication; one server per test process (started on first use,
+stopped and removed at exit); each store gets its own schema. When the server cannot start, tests skip
+with the reason, unless ``AIS_REQUIRE_POSTGRES`` is set (CI): then they fail.
+"""
+
+import atexit
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import rotationAffine, saveNifti, simpleHead, writeSimpleCase
+
+__all__ = ["rotationAffine", "saveNifti", "writeSimpleCase"]  # re-exported: Testing/mrml has a conftest too
+
+BACKENDS = ("sqlite", "postgresql")
+MANAGER = "M01"
+READERS = ("R01", "R02", "R03", "R04")
+REVIEWERS = ("V01", "V02")
+ARBITER = "A01"
+#: (title, years of imaging, years of neuroimaging) that meet each role's minimum.
+QUALIFIED = {"reader": ("resident", 6, 3), "reviewer": ("associate_chief", 15, 8), "arbiter": ("chief", 25, 15), "manager": ("chief", 20, 12)}
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster; ``url(schema)`` gives a SQLAlchemy URL whose search_path is ``schema``."""
+
+    def __init__(self, durable: bool = False):
+        self.durable = durable
+        self.folder = None
+        self.port = None
+        self.error = None
+        self._asPostgres = []
+
+    def binDir(self) -> Path:
+        candidates = []
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
+        candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+        for candidate in candidates:
+            if candidate and (Path(candidate) / "initdb").is_file() and (Path(candidate) / "pg_ctl").is_file():
+                return Path(candidate)
+        raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) were not found; install Debian's postgresql package.")
+
+    def start(self) -> None:
+        binDir = self.binDir()
+        self.folder = Path(tempfile.mkdtemp(prefix="ais-pg-"))
+        if os.geteuid() == 0:
+            # PostgreSQL refuses to run as root: the cluster belongs to the postgres system user.
+            import pwd
+
+            account = pwd.getpwnam("postgres")
+            os.chown(self.folder, account.pw_uid, account.pw_gid)
+            self._asPostgres = ["runuser", "-u", "postgres", "--"]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        data = self.folder / "data"
+        self._run([str(binDir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._run([str(binDir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.folder / "server.log"), "-w", "-t", "60", "start"])
+        self._binDir = binDir
+
+    def _run(self, command) -> None:
+        result = subprocess.run(self._asPostgres + command, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"{Path(command[0]).name} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+
+    def stop(self) -> None:
+        if self.folder is None:
+            return
+        with contextlib.suppress(Exception):
+            self._run([str(self._binDir / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop"])
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder = None
+
+    def baseUrl(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url(self, schemaName: str) -> str:
+        """A URL for a fresh schema of the cluster's ``postgres`` database."""
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as connection:
+            connection.execute(f'CREATE SCHEMA "{schemaName}"')
+        return f"{self.baseUrl()}?options=-csearch_path%3D{schemaName}"
+
+
+_server: PostgresServer | None = None
+
+
+def postgresServer() -> PostgresServer:
+    """The process's PostgreSQL server, started on first use; skips (or fails in CI) when it cannot start."""
+    global _server
+    if _server is None:
+        _server = PostgresServer()
+        try:
+            _server.start()
+        except Exception as error:  # noqa: BLE001 - any failure to start is reported the same way
+            _server.error = str(error)
+            _server.stop()
+        atexit.register(_server.stop)
+    if _server.error:
+        if os.environ.get("AIS_REQUIRE_POSTGRES"):
+            pytest.fail(f"AIS_REQUIRE_POSTGRES is set but the PostgreSQL test server could not start: {_server.error}")
+        pytest.skip(f"PostgreSQL test server unavailable: {_server.error}")
+    return _server
+
+
+def databaseUrl(backend: str, folder: Path) -> str:
+    """A fresh, empty database of ``backend`` for one test."""
+    if backend == "sqlite":
+        return "sqlite:///" + str(folder / "workflow.sqlite")
+    return postgresServer().url("t" + uuid.uuid4().hex[:12])
+
+
+_TEMPLATES: dict[int, Path] = {}
+
+
+def makeDataset(root: Path, count: int) -> Path:
+    """A BIDS dataset of ``count`` simple cases (sub-01 ... ), copied from a per-process template."""
+    if count not in _TEMPLATES:
+        template = Path(tempfile.mkdtemp(prefix="ais-wf-template-")) / "bids"
+        for index in range(1, count + 1):
+            writeSimpleCase(template, f"{index:02d}", "01")
+        atexit.register(shutil.rmtree, template.parent, True)
+        _TEMPLATES[count] = template
+    shutil.copytree(_TEMPLATES[count], root)
+    return root
+
+
+def openStore(url: str, root: Path | None = None, engine: bool = True):
+    """A store on ``url``; with ``engine`` the agreement comparator and finaliser are wired in."""
+    from AISAnnotatorLib.core.workflow.store import WorkflowStore
+    from AISReviewLib.workflowcli import agreementComparator, agreementFinaliser
+
+    rule = {"min_dice": 0.7, "max_missed_lesions": 0, "min_extent_mm3": 0.0}
+    if engine:
+        return WorkflowStore(url, agreementComparator(rule), agreementFinaliser(rule), datasetRoot=root)
+    return WorkflowStore(url, datasetRoot=root)
+
+
+def staff(store, root: Path, training: bool = False) -> None:
+    """Initialise the store for ``root`` and register the standard team (all qualified)."""
+    from AISAnnotatorLib.core.workflow.people import Qualification
+
+    store.initialise(root, MANAGER, Qualification(*QUALIFIED["manager"]), concordance={"min_extent_mm3": 0.0}, training={"required": training})
+    for users, role in ((READERS, "reader"), (REVIEWERS, "reviewer"), ((ARBITER,), "arbiter")):
+        for userId in users:
+            store.addUser(MANAGER, userId, Qualification(*QUALIFIED[role]))
+            store.grantRole(MANAGER, userId, role)
+
+
+def truthMask(root: Path, caseId: str) -> tuple[np.ndarray, np.ndarray]:
+    """The simple case's lesion truth ``[k, j, i]`` and affine (every case of :func:`makeDataset` is the same head)."""
+    lesion = simpleHead()[3].transpose(2, 1, 0)
+    return lesion.copy(), rotationAffine()
+
+
+def readerMasks(root: Path, caseId: str, concordant: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Two reads of a simple case: nearly identical (concordant) or one with an extra lesion the other missed."""
+    lesion, _ = truthMask(root, caseId)
+    first = lesion.copy()
+    second = lesion.copy()
+    if concordant:
+        second[tuple(np.argwhere(lesion)[0])] = False  # one voxel less: still concordant
+    else:
+        second[2:4, 30:33, 28:31] = True  # a lesion only reader B drew: missed by A -> discordant
+    return first, second
+
+
+def fileState(root: Path) -> dict[str, int]:
+    """Every file under ``root`` with its size: to assert that a refused action wrote nothing."""
+    return {str(path.relative_to(root)): path.stat().st_size for path in sorted(root.rglob("*")) if path.is_file() and "workflow.sqlite" not in path.name}
+
+
+@contextlib.contextmanager
+def unchanged(store, root: Path):
+    """Assert that the block changes neither the database nor the dataset's files."""
+    before, files = store.snapshot(), fileState(root)
+    yield
+    assert store.snapshot() == before
+    assert fileState(root) == files
+
+
+def concurrentWorker(url: str, root: str, userId: str, role: str, barrier, results, deadline: float) -> None:
+    """One client process: claim and finish work as ``role`` until none is left (reviewers wait for reads).
+
+    Puts ``(userId, [(action, caseId), ...], error or None)`` on ``results``.
+    """
+    import time
+
+    from AISAnnotatorLib.core.workflow.errors import WorkflowError
+
+    done = []
+    store = None
+    try:
+        store = openStore(url, Path(root))
+        barrier.wait(timeout=60)
+        while time.monotonic() < deadline:
+            claim = store.claimNext(userId, role)
+            if claim is None:
+                if role == "reader" or all(case["state"] in ("final", "excluded") for case in store.cases()):
+                    break
+                time.sleep(0.02)
+                continue
+            caseId = claim["case_id"]
+            if not claim["resumed"]:
+                done.append(("claim", caseId))
+            try:
+                if role == "reader":
+                    concordant = int(caseId[4:6]) % 2 == 0
+                    masks = readerMasks(Path(root), caseId, concordant)
+                    store.submitRead(userId, caseId, masks[claim["slot_index"] - 1])
+                    done.append(("submit", caseId))
+                else:
+                    regions = store.case(caseId)["comparison"]["discordant_regions"]
+                    store.review(userId, caseId, {region["id"]: "keep" for region in regions})
+                    done.append(("review", caseId))
+            except WorkflowError:
+                # The same person finished this claim from another client first: refused, nothing written.
+                done.append(("refused", caseId))
+        results.put((userId, done, None))
+    except Exception as error:  # noqa: BLE001 - reported to the parent, which fails the test
+        results.put((userId, done, f"{type(error).__name__}: {error}"))
+    finally:
+        if store is not None:
+            store.close()
