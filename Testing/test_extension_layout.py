@@ -386,10 +386,8 @@ def test_runtime_requirements_match_pyproject():
     assert isinstance(values[0], ast.List), "pip_ensure rejects tuples: RUNTIME_REQUIREMENTS must be a list"
     runtime = ast.literal_eval(values[0])
 
-    # tomllib is Python 3.11+ and requires-python is 3.10: read the one list literal from [project].
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    projectTable = re.search(r"^\[project\]\s*$(.*?)(?=^\[)", pyproject, re.DOTALL | re.MULTILINE).group(1)
-    dependencies = ast.literal_eval(re.search(r"^dependencies\s*=\s*(\[.*?\])", projectTable, re.DOTALL | re.MULTILINE).group(1))
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+ (the test environment has it)")
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
 
     def distribution(requirement: str) -> str:
         return re.match(r"[A-Za-z0-9._-]+", requirement).group(0).lower().replace("_", "-")

@@ -13,6 +13,7 @@ from AISAnnotatorLib import cli as annotatorCli
 from AISAnnotatorLib.core.errors import AISError, OperationCancelled
 
 from .demo import addDemoCommand
+from .workflowcli import addWorkflowCommand
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -29,6 +30,7 @@ def buildParser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     annotatorCli.addCommands(subparsers)
     addCommands(subparsers)
+    addWorkflowCommand(subparsers)
     addDemoCommand(subparsers)
     return parser
 
