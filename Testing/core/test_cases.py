@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import rotationAffine, saveNifti, writeJson, writeSimpleCase
+from synthetic import rotationAffine, saveNifti, writeJson, writeSimpleCase
 
 from AISAnnotatorLib.core.cases import discoverCases
 from AISAnnotatorLib.core.errors import GeometryError, InputError

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import rotationAffine, saveNifti, writeSimpleCase
+from synthetic import rotationAffine, saveNifti, writeSimpleCase
 
 from AISReviewLib.cli import main
 

@@ -5,7 +5,7 @@ import gzip
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import rotationAffine, saveNifti
+from synthetic import rotationAffine, saveNifti
 
 from AISAnnotatorLib.core.errors import GeometryError, InputError, OutputExistsError
 from AISAnnotatorLib.core.image import (

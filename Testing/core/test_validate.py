@@ -3,7 +3,7 @@
 import json
 
 import numpy as np
-from conftest import rotationAffine, saveNifti, writeSimpleCase
+from synthetic import rotationAffine, saveNifti, writeSimpleCase
 
 from AISAnnotatorLib.core.validate import validateDataset
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import rotationAffine, saveNifti, simpleHead, writeSimpleCase
+from synthetic import rotationAffine, saveNifti, simpleHead, writeSimpleCase
 
 __all__ = ["rotationAffine", "saveNifti", "writeSimpleCase"]  # re-exported: Testing/mrml has a conftest too
 
