@@ -11,6 +11,7 @@ import sys
 from AISAnnotatorLib import __version__
 from AISAnnotatorLib import cli as annotatorCli
 from AISAnnotatorLib.core.errors import AISError, OperationCancelled
+from AISAnnotatorLib.snapshotcli import addSnapshotCommand
 
 from .demo import addDemoCommand
 from .workflowcli import addWorkflowCommand
@@ -31,6 +32,7 @@ def buildParser() -> argparse.ArgumentParser:
     annotatorCli.addCommands(subparsers)
     addCommands(subparsers)
     addWorkflowCommand(subparsers)
+    addSnapshotCommand(subparsers)
     addDemoCommand(subparsers)
     return parser
 

@@ -24,8 +24,6 @@ from AISAnnotatorLib.core.seeding import SeedParameters, seedLesion
 from AISAnnotatorLib.core.sequences import loadCase
 from AISAnnotatorLib.core.validate import validateDataset
 
-from .core.agreement import compareMasks
-
 logger = logging.getLogger(__name__)
 
 #: A folder holding this file was made by the demo and may be replaced by the next demo run.
@@ -93,6 +91,86 @@ def _shortScenario(description: str, width: int = 44) -> str:
     return first if len(first) <= width else first[: width - 3] + "..."
 
 
+MANAGER, REVIEWER, ARBITER = "M01", "V01", "A01"
+#: Demo staff with the experience the consensus asks of each role (title, years imaging, years neuro).
+STAFF = {
+    MANAGER: ("chief", 25.0, 20.0, ()),
+    READER_GENEROUS: ("attending", 8.0, 4.0, ("reader",)),
+    READER_CONSERVATIVE: ("attending", 6.0, 3.0, ("reader",)),
+    REVIEWER: ("associate_chief", 15.0, 10.0, ("reviewer",)),
+    ARBITER: ("chief", 26.0, 18.0, ("arbiter",)),
+}
+
+
+def _openWorkflow(root: Path):
+    """The demo's workflow database (SQLite in the derivatives), staffed and with every case registered."""
+    from AISAnnotatorLib.core.workflow.people import Qualification
+
+    from .workflowcli import openReviewStore
+
+    store = openReviewStore(None, root)
+    title, imaging, neuro, _ = STAFF[MANAGER]
+    store.initialise(root, MANAGER, Qualification(title, imaging, neuro))
+    for userId, (title, imaging, neuro, roles) in STAFF.items():
+        if userId != MANAGER:
+            store.addUser(MANAGER, userId, Qualification(title, imaging, neuro))
+        for role in roles:
+            store.grantRole(MANAGER, userId, role)
+    store.registerCases(MANAGER)
+    return store
+
+
+def _read(store, root: Path, phantoms: dict, parameters: SeedParameters, progress) -> dict:
+    """Both simulated readers take their cases from the store, seed, refine and submit (or exclude)."""
+    cases = {case.caseId: case for case in discoverCases(root)}
+    seeds = {}
+    for readerIndex, (reader, generous) in enumerate(((READER_GENEROUS, True), (READER_CONSERVATIVE, False))):
+        while (claim := store.claimNext(reader, "reader")) is not None:
+            caseId = claim["case_id"]
+            if progress:
+                progress(len(seeds) / (2 * len(cases)), f"{reader} reads {caseId}")
+            phantom = phantoms[caseId]
+            if phantom.expectInvalid:  # the screening step of the consensus: severe motion takes it out
+                store.exclude(reader, caseId, "motion_artifact", "Ghosting and blur on DWI; DWI misregistered to b0.")
+                continue
+            if caseId not in seeds:
+                loaded = loadCase(cases[caseId])
+                seeds[caseId] = (loaded, seedLesion(loaded, parameters))
+            loaded, seed = seeds[caseId]
+            writeReaderMask(root, cases[caseId], seed.mask, loaded.dwi, reader, "adc-threshold-seed", seed.summary)
+            refined = simulateReader(phantom.truthMask, generous, np.random.default_rng([readerIndex, len(seeds)]))
+            store.submitRead(reader, caseId, refined, method="simulated-reader", parameters={"habit": "generous" if generous else "conservative"})
+    return seeds
+
+
+def _truthDecisions(store, userId: str, caseId: str, truth: np.ndarray) -> dict:
+    """What a careful senior decides: keep a discordant region when most of it is lesion."""
+    from .core.agreement import AgreementParameters, compareFiles
+
+    shown = [region["id"] for region in store.case(caseId)["comparison"]["discordant_regions"]]
+    reads = store.readsVisibleTo(userId, caseId)
+    every = compareFiles(*(store.absolutePath(read["mask_path"]) for read in reads), AgreementParameters(minExtentMm3=0.0))
+    labels = every.regionMap.labels
+    cropTruth = truth[every.regionMap.cropSlices]
+    return {regionId: "keep" if cropTruth[labels == regionId].mean() > 0.5 else "drop" for regionId in shown}
+
+
+def _reviewAndArbitrate(store, phantoms: dict) -> None:
+    """The reviewer settles every case; the first multifocal disagreement goes to the arbiter."""
+    while (claim := store.claimNext(REVIEWER, "reviewer")) is not None:
+        caseId = claim["case_id"]
+        decisions = _truthDecisions(store, REVIEWER, caseId, phantoms[caseId].truthMask)
+        comparison = store.case(caseId)["comparison"]
+        if comparison["missed_lesions"] >= 1 and not any(case["state"] == "arbitration" for case in store.cases()):
+            store.escalate(REVIEWER, caseId, "Several small lesions drawn by one reader only; ask for a ruling.")
+            continue
+        store.review(REVIEWER, caseId, decisions, note="Decided region by region on DWI with ADC and FLAIR.")
+    while (claim := store.claimNext(ARBITER, "arbiter")) is not None:
+        caseId = claim["case_id"]
+        store.arbitrate(ARBITER, caseId, _truthDecisions(store, ARBITER, caseId, phantoms[caseId].truthMask),
+                        note="Ruling: every region that is DWI-bright and ADC-dark is lesion.")
+
+
 def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None) -> dict:
     """Run the whole demo into ``outDir``; returns the summary it also writes as ``demo-summary.json``.
 
@@ -105,46 +183,64 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None)
     phantoms = {phantom.caseId: phantom for phantom in makeDemoDataset(root, progress=progress)}
     findings = validateDataset(root)
     parameters = seedParameters or SeedParameters()
-    rows = []
-    cases = discoverCases(root)
-    for index, case in enumerate(cases):
-        if progress:
-            progress(index / len(cases), f"Seeding and comparing {case.caseId}")
-        phantom = phantoms[case.caseId]
-        loaded = loadCase(case)
-        seed = seedLesion(loaded, parameters)
-        rng = np.random.default_rng(index)
-        reads = {}
-        for reader, generous in ((READER_GENEROUS, True), (READER_CONSERVATIVE, False)):
-            writeReaderMask(root, case, seed.mask, loaded.dwi, reader, "adc-threshold-seed", seed.summary)
-            reads[reader] = simulateReader(phantom.truthMask, generous, rng)
-            writeReaderMask(root, case, reads[reader], loaded.dwi, reader, "simulated-reader", {"habit": "generous" if generous else "conservative"})
-        agreement = compareMasks(reads[READER_GENEROUS], reads[READER_CONSERVATIVE], loaded.dwi.ijkToRas)
-        rows.append({
-            "caseId": case.caseId,
-            "scenario": _shortScenario(phantom.description),
-            "adcUnit": seed.summary["adcUnit"]["unitLabel"],
-            "threshold": seed.summary["threshold"]["inFileUnit"],
-            "truthMl": round(float(phantom.truthMask.sum()) * loaded.dwi.voxelVolumeMm3 / 1000.0, 2),
-            "seedMl": seed.summary["volumeMl"],
-            "seedDice": round(dice(seed.mask, phantom.truthMask), 3),
-            "readerDice": round(agreement.dice, 3),
-            "discordantRegions": len(agreement.regions),
-            "concordant": agreement.concordant,
-            "expectInvalid": phantom.expectInvalid,
-        })
-    lesionDice = [row["seedDice"] for row in rows if row["truthMl"] > 0]
+    store = _openWorkflow(root)
+    try:
+        seeds = _read(store, root, phantoms, parameters, progress)
+        _reviewAndArbitrate(store, phantoms)
+        verified = store.verify()
+        problems = [row for row in verified if row["status"] != "ok"]
+        exported = store.export(outDir / "workflow-export")
+        rows = [_caseRow(store, store.case(case["case_id"]), phantoms[case["case_id"]], seeds.get(case["case_id"])) for case in store.cases()]
+        databaseUrl = store.url
+    finally:
+        store.close()
+    lesionDice = [row["seedDice"] for row in rows if row["truthMl"] and row["seedDice"] is not None]
+    finalDice = [row["finalDice"] for row in rows if row["truthMl"] and row["finalDice"] is not None]
     summary = {
         "dataset": str(root),
         "derivatives": str(root / "derivatives" / "lesions"),
+        "workflowDatabase": databaseUrl,
+        "workflowExport": [str(path) for path in exported],
+        "verifiedFiles": len(verified),
+        "verifyProblems": problems,
         "validation": {"errors": sum(f.severity == "error" for f in findings), "warnings": sum(f.severity == "warning" for f in findings)},
         "seedParameters": dataclasses.asdict(parameters),
         "meanSeedDice": round(float(np.mean(lesionDice)), 3) if lesionDice else None,
+        "meanFinalDice": round(float(np.mean(finalDice)), 3) if finalDice else None,
         "cases": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }
     writeJsonAtomic(outDir / "demo-summary.json", json.loads(json.dumps(summary, default=str)))
     return summary
+
+
+def _caseRow(store, case: dict, phantom, seeded) -> dict:
+    """One line of the demo table: seed quality, reader agreement, route through review, final quality."""
+    from AISAnnotatorLib.core.image import loadVolume
+
+    comparison = case["comparison"] or {}
+    finalPath = case.get("final_mask_path")
+    final = loadVolume(store.absolutePath(finalPath)).array > 0 if finalPath else None
+    seed = seeded[1] if seeded else None
+    return {
+        "caseId": case["case_id"],
+        "scenario": _shortScenario(phantom.description),
+        "adcUnit": seed.summary["adcUnit"]["unitLabel"] if seed else "",
+        "truthMl": round(phantom.lesionVolumeMl, 2),
+        "seedMl": seed.summary["volumeMl"] if seed else None,
+        "seedDice": round(dice(seed.mask, phantom.truthMask), 3) if seed else None,
+        "readerDice": round(comparison["dice"], 3) if comparison else None,
+        "discordantRegions": len(comparison.get("discordant_regions", [])),
+        "route": _route(store, case),
+        "finalDice": round(dice(final, phantom.truthMask), 3) if final is not None else None,
+    }
+
+
+def _route(store, case: dict) -> str:
+    if case["state"] == "excluded":
+        return "excluded"
+    arbitrated = any(event["action"] == "arbitrate" for event in store.events(MANAGER, case["case_id"]))
+    return "arbitration" if arbitrated else ("confirm" if case["concordant"] else "adjudicate")
 
 
 def addDemoCommand(subparsers) -> None:
@@ -162,13 +258,15 @@ def runDemoCommand(args) -> int:
     if args.json:
         emitJson(summary)
         return 0
-    columns = ["caseId", "scenario", "adcUnit", "truthMl", "seedMl", "seedDice", "readerDice", "discordantRegions", "concordant"]
+    columns = ["caseId", "scenario", "adcUnit", "truthMl", "seedMl", "seedDice", "readerDice", "discordantRegions", "route", "finalDice"]
     print(formatTable(summary["cases"], columns))
     validation = summary["validation"]
     print(
         f"\nDataset:      {summary['dataset']} (validated: {validation['errors']} errors, {validation['warnings']} warnings; run 'ais validate' for details)"
         f"\nReader masks: {summary['derivatives']} (seed = version 1, simulated refinement = version 2, readers {READER_GENEROUS} and {READER_CONSERVATIVE})"
         f"\nSeed vs truth: mean Dice {summary['meanSeedDice']} over the cases with a lesion (ADC < 620e-6 mm^2/s, DWI-gated, cleaned)."
+        f"\nFinal vs truth: mean Dice {summary['meanFinalDice']} after two blind reads, review and arbitration."
+        f"\nWorkflow:     {summary['workflowDatabase']} (audit trail: {summary['verifiedFiles']} files re-hashed, {len(summary['verifyProblems'])} missing or changed; export in {Path(args.out) / 'workflow-export'})"
         f"\nSummary:      {Path(args.out) / 'demo-summary.json'}  ({summary['seconds']} s)"
     )
     return 0
