@@ -64,7 +64,9 @@ def test_b_value_from_sidecar_and_computed_eadc(tmp_path):
     writeSimpleCase(tmp_path, bValue=800.0)
     loaded = loadCase(discoverCases(tmp_path)[0])
     assert (loaded.bValue, loaded.bValueSource, loaded.eadcSource) == (800.0, "sidecar", "exp(-b*adc)")
-    expected = np.exp(-800.0 * np.clip(loaded.adcMicro(), 0, None) * 1e-6)
+    adc = loaded.adcMicro()
+    expected = np.where(adc > 0, np.exp(-800.0 * np.clip(adc, 0, None) * 1e-6), 0.0)
+    assert expected.min() == 0.0  # background stays dark
     np.testing.assert_allclose(loaded.eadc.array, expected, rtol=1e-5)
 
 

@@ -110,8 +110,10 @@ def _eadc(case: Case, dwi: Volume, b0: Volume | None, adcMicro: np.ndarray, bVal
     if b0 is not None:
         ratio = np.divide(dwi.array, b0.array, out=np.zeros(dwi.gridShape, dtype=np.float32), where=b0.array > 0)
         return dwi.withArray(np.clip(ratio, 0.0, 1.0).astype(np.float32)), "dwi/b0"
-    # b [s/mm^2] * ADC [1e-6 mm^2/s] * 1e-6 is dimensionless.
-    return dwi.withArray(np.exp(-bValue * np.clip(adcMicro, 0.0, None) * 1e-6).astype(np.float32)), "exp(-b*adc)"
+    # b [s/mm^2] * ADC [1e-6 mm^2/s] * 1e-6 is dimensionless. ADC 0 is background (no fit), not free
+    # of diffusion: keep it dark instead of exp(0) = 1.
+    eadc = np.where(adcMicro > 0, np.exp(-bValue * np.clip(adcMicro, 0.0, None) * 1e-6), 0.0)
+    return dwi.withArray(eadc.astype(np.float32)), "exp(-b*adc)"
 
 
 def loadCase(case: Case, adcUnit=None) -> LoadedCase:
