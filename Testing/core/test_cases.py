@@ -75,7 +75,8 @@ def test_4d_series_gives_highest_b_and_b0_and_ratio_eadc(tmp_path):
     loaded = loadCase(discoverCases(tmp_path)[0])
     assert loaded.bValue == 1000.0 and loaded.bValueSource == "bval" and loaded.b0 is not None
     assert loaded.dwi.array.ndim == 3 and loaded.eadcSource == "dwi/b0"
-    inside = loaded.b0.array > 100
+    inside = (loaded.b0.array > 100) & (loaded.adcMicro() > 0)
+    assert (loaded.eadc.array[loaded.adcMicro() == 0] == 0).all()  # no noise ratio in the background
     np.testing.assert_allclose(loaded.eadc.array[inside], np.clip(loaded.dwi.array[inside] / loaded.b0.array[inside], 0, 1), rtol=1e-5)
 
 

@@ -107,12 +107,14 @@ def _eadc(case: Case, dwi: Volume, b0: Volume | None, adcMicro: np.ndarray, bVal
         eadc = loadVolume(case.files["eadc"])
         requireSameGrid(dwi, eadc)
         return eadc, "provided"
+    # Where ADC is 0 the scanner fitted nothing (background): eADC stays dark there, instead of the
+    # noise ratio of two background signals or exp(0) = 1.
+    tissue = adcMicro > 0
     if b0 is not None:
-        ratio = np.divide(dwi.array, b0.array, out=np.zeros(dwi.gridShape, dtype=np.float32), where=b0.array > 0)
+        ratio = np.divide(dwi.array, b0.array, out=np.zeros(dwi.gridShape, dtype=np.float32), where=tissue & (b0.array > 0))
         return dwi.withArray(np.clip(ratio, 0.0, 1.0).astype(np.float32)), "dwi/b0"
-    # b [s/mm^2] * ADC [1e-6 mm^2/s] * 1e-6 is dimensionless. ADC 0 is background (no fit), not free
-    # of diffusion: keep it dark instead of exp(0) = 1.
-    eadc = np.where(adcMicro > 0, np.exp(-bValue * np.clip(adcMicro, 0.0, None) * 1e-6), 0.0)
+    # b [s/mm^2] * ADC [1e-6 mm^2/s] * 1e-6 is dimensionless.
+    eadc = np.where(tissue, np.exp(-bValue * np.clip(adcMicro, 0.0, None) * 1e-6), 0.0)
     return dwi.withArray(eadc.astype(np.float32)), "exp(-b*adc)"
 
 

@@ -8,6 +8,7 @@ from .layouts import layoutViews, readingViews, showSequences
 from .offscreen import OffscreenSliceView
 from .segmentation import setFillAndOutlineViews
 
+ORIENTATION_ABBREVIATIONS = {"Axial": "ax", "Coronal": "cor", "Sagittal": "sag"}
 #: Pixels between tiles (dark grey).
 TILE_GAP = 4
 GAP_VALUE = 40
@@ -17,7 +18,7 @@ def tileLabel(view, caseNodes, multiplanar: bool) -> str:
     """The text in a tile's corner: sequence name, orientation in multiplanar layouts, ADC unit."""
     label = SEQUENCE_NAMES[view.sequence]
     if multiplanar:
-        label += f" {view.orientation.lower()}"
+        label += f" {ORIENTATION_ABBREVIATIONS[view.orientation]}"  # room for the ADC unit in small tiles
     if view.sequence == "adc":
         label += f" ({caseNodes.adcUnit.label})"
     return label
