@@ -14,7 +14,9 @@ import functools
 from .errors import SchemaVersionError
 
 #: Version this release writes. Version 1 is the first release; add a step to ``_UPGRADES`` per change.
-SCHEMA_VERSION = 1
+#: Version 2: reader training (trial-case lesion size class and location, HD95 and lesion F1 of
+#: training scores, who qualified a reader when and any override reason).
+SCHEMA_VERSION = 2
 
 
 def utcNow() -> str:
@@ -22,12 +24,20 @@ def utcNow() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
 
 
-@functools.lru_cache(maxsize=1)
-def tables():
-    """The table objects, built once per process.
+def tables(version: int = SCHEMA_VERSION):
+    """The table objects of one schema version, built once per process.
 
+    Columns added by a later version carry ``since`` below; the upgrade steps add exactly those, so a
+    database created at version 1 and upgraded has the same tables as one created now.
+
+    :param version: the schema version (default: :data:`SCHEMA_VERSION`, what the store uses).
     :return: a namespace with ``metadata`` and one attribute per table.
     """
+    return _tables(int(version))
+
+
+@functools.cache
+def _tables(version: int):
     import types
 
     from sqlalchemy import (
@@ -44,6 +54,10 @@ def tables():
     )
 
     metadata = MetaData()
+
+    def since(added: int, *columns):
+        return columns if version >= added else ()
+
     timestamp = functools.partial(Column, type_=String(40))
     schemaVersion = Table(
         "schema_version",
@@ -69,6 +83,7 @@ def tables():
         Column("qualified_note", Text),
         timestamp("created_at", nullable=False),
         Column("created_by", String(32)),
+        *since(2, timestamp("qualified_at"), Column("qualified_by", String(32)), Column("qualified_override_reason", Text)),
     )
     userRoles = Table(
         "user_roles",
@@ -101,6 +116,7 @@ def tables():
         Column("final_sha256", String(64)),
         timestamp("registered_at", nullable=False),
         timestamp("updated_at", nullable=False),
+        *since(2, Column("lesion_size_class", String(16)), Column("lesion_location", String(32)), Column("reference_volume_ml", Float)),
     )
     slots = Table(
         "slots",
@@ -173,6 +189,7 @@ def tables():
         Column("duration_seconds", Float),
         Column("summary", Text, nullable=False),
         timestamp("created_at", nullable=False),
+        *since(2, Column("hd95_mm", Float), Column("lesion_f1", Float)),
     )
     return types.SimpleNamespace(
         metadata=metadata,
@@ -208,14 +225,33 @@ _POSTGRESQL_APPEND_ONLY = (
 
 
 def _createVersion1(connection) -> None:
-    tables().metadata.create_all(connection)
+    tables(1).metadata.create_all(connection)
     statements = _POSTGRESQL_APPEND_ONLY if connection.dialect.name == "postgresql" else _SQLITE_APPEND_ONLY
     for statement in statements:
         connection.exec_driver_sql(statement)
 
 
-#: version n -> function upgrading a version-n database to n + 1 (none yet: version 1 is the first).
-_UPGRADES: dict = {}
+def _addColumns(connection, version: int) -> None:
+    """Add the columns that ``version`` introduced (all nullable) to a database one version older."""
+    from sqlalchemy.schema import CreateColumn
+
+    old, new = tables(version - 1), tables(version)
+    for table in new.metadata.sorted_tables:
+        present = set(old.metadata.tables[table.name].columns.keys())
+        for column in table.columns:
+            if column.name not in present:
+                definition = CreateColumn(column).compile(dialect=connection.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
+
+
+def _upgradeTo2(connection) -> None:
+    # Reader training: trial-case labels, more training-score metrics, who qualified a reader.
+    _addColumns(connection, 2)
+
+
+#: version n -> function upgrading a version-n database to n + 1. A new database is created at version 1
+#: and taken through every step, so the upgrade path runs on every store the tests create.
+_UPGRADES: dict = {1: _upgradeTo2}
 
 
 def storedVersion(connection) -> int | None:

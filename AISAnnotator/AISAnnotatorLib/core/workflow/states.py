@@ -50,13 +50,17 @@ ACTION_EXCLUDE = "exclude"
 ACTION_REOPEN = "reopen"
 ACTION_TRAINING_SCORE = "training_score"
 ACTION_QUALIFY = "qualify"
+ACTION_TRIAL_LABELS = "trial_labels"
 
 #: Work slots: two reads, one review, one arbitration per case.
 SLOT_READ = "read"
 SLOT_REVIEW = "review"
 SLOT_ARBITRATION = "arbitration"
 READS_PER_CASE = 2
-SLOT_STATES = {SLOT_READ: (AWAITING_READS,), SLOT_REVIEW: REVIEW_STATES, SLOT_ARBITRATION: (ARBITRATION,)}
+#: A trainee's read of a trial case: made when claimed (one per trainee and case, any number per case),
+#: scored against the case's reference mask; a trial case stays in ``awaiting_reads`` for good.
+SLOT_TRIAL = "trial"
+SLOT_STATES = {SLOT_READ: (AWAITING_READS,), SLOT_REVIEW: REVIEW_STATES, SLOT_ARBITRATION: (ARBITRATION,), SLOT_TRIAL: (AWAITING_READS,)}
 SLOT_ROLES = {SLOT_READ: ROLE_READER, SLOT_REVIEW: ROLE_REVIEWER, SLOT_ARBITRATION: ROLE_ARBITER}
 ROLE_SLOTS = {role: kind for kind, role in SLOT_ROLES.items()}
 SLOT_OPEN = "open"

@@ -15,6 +15,11 @@
 - **Audit trail**: one append-only ``events`` row per action, in the same transaction as the change.
 - **Blinding**: :meth:`WorkflowStore.readsVisibleTo` and :meth:`WorkflowStore.readMaskPath` show a read to
   anyone but its author only once both reads of the case are in.
+- **Training**: while the bar requires it, an unqualified reader's ``claimNext`` gives trial cases only
+  (new lesion size classes and locations first); each trial read is scored against the case's reference
+  mask with the comparator and the reader is qualified when the bar is met (or by a manager's override
+  with a reason). A trainee sees a trial case's reference, and other trainees' reads of it, only after
+  submitting their own; :meth:`WorkflowStore.trainingReport` shows the scores.
 
 The agreement engine lives in AISReviewLib, which this library may not import: pass ``comparator`` (two
 mask paths -> ``(concordant, summary)``) and ``finaliser`` (two mask paths, decisions, default ->
@@ -45,7 +50,7 @@ from ..derivatives import (
     writeReaderMask,
 )
 from ..errors import InputError, OutputExistsError
-from ..image import Volume, loadVolume, requireSameGrid
+from ..image import Volume, loadVolume, requireSameGrid, voxelToRas
 from . import people, schema, states
 from .errors import (
     BlindingError,
@@ -68,8 +73,8 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 TRANSIENT_RETRIES = 8
 #: Default concordance rule and review size limit (same defaults as ``ais compare``).
 DEFAULT_CONCORDANCE = {"min_dice": 0.7, "max_missed_lesions": 0, "min_extent_mm3": 50.0}
-#: Default training bar: trial cases read and scored, mean Dice against the reference, total missed lesions.
-DEFAULT_TRAINING = {"required": False, "min_cases": 5, "min_mean_dice": 0.7, "max_missed_lesions": 0}
+#: Default training bar (see :data:`people.DEFAULT_TRAINING`).
+DEFAULT_TRAINING = dict(people.DEFAULT_TRAINING)
 
 Comparator = Callable[[Path, Path], tuple[bool, dict]]
 Finaliser = Callable[[Path, Path, Mapping[int, str], str | None], np.ndarray]
@@ -343,7 +348,7 @@ class WorkflowStore:
         if not root.is_dir():
             raise InputError(f"The dataset root '{root}' is not a folder.")
         rules = {**DEFAULT_CONCORDANCE, **(concordance or {})}
-        trainingBar = {**DEFAULT_TRAINING, **(training or {})}
+        trainingBar = people.validateTrainingBar(dict(training or {}))
         t = schema.tables()
 
         def run(connection):
@@ -375,8 +380,13 @@ class WorkflowStore:
     def updateSettings(self, userId: str, reason: str, concordance=None, training=None) -> dict:
         """Change the concordance rule or the training bar (manager only; recorded with a reason).
 
+        After a change of the training bar every reader still in training is checked against the new bar
+        at once, and qualified (with an audit event) when they now meet it.
+
+        :param training: changed keys of :data:`DEFAULT_TRAINING`; ``min_cases`` is never below 5.
         :return: the settings after the change.
         :raises PermissionDeniedError: not a manager, or no reason.
+        :raises InputError: unknown settings or a training bar out of range.
         """
         if not (reason or "").strip():
             raise PermissionDeniedError("Changing the workflow rules needs a reason for the audit trail.")
@@ -393,9 +403,14 @@ class WorkflowStore:
                     if unknown:
                         raise InputError(f"Unknown {key} settings: {', '.join(unknown)}.")
                     value = {**current.get(key, known), **update}
+                    if key == "training":
+                        value = people.validateTrainingBar(value)
                     connection.execute(t.settings.update().where(t.settings.c.key == key).values(value=_dumps(value)))
                     current[key] = value
             self._event(connection, userId, states.ACTION_SETTINGS, note=_dumps({"reason": reason, "concordance": concordance, "training": training}))
+            if training:
+                for traineeId in self._traineeIds(connection):
+                    self._qualifyIfBarMet(connection, userId, traineeId)
             return current
 
         return self._write(run)
@@ -521,21 +536,45 @@ class WorkflowStore:
             raise InputError(f"The images of sub-{subject}{f' ses-{session}' if session else ''} are no longer found under '{self.datasetRoot}'.")
         return matches[0]
 
-    def registerCases(self, userId: str, participantLabels=None, training: bool = False, referenceMasks: Mapping[str, object] | None = None) -> list[str]:
-        """Register the dataset's cases (those not yet registered); each gets two open read slots.
+    def registerCases(self, userId: str, participantLabels=None, training: bool = False, referenceMasks: Mapping[str, object] | None = None,
+                      sizeClasses: Mapping[str, str] | None = None, locations: Mapping[str, str] | None = None) -> list[str]:
+        """Register the dataset's cases (those not yet registered); each real case gets two open read slots.
+
+        Trial cases (``training=True``) are exactly the cases given a reference mask. Each gets a lesion
+        size class and a location label, given by the manager or derived from the reference mask: total
+        volume small < 1.5 mL <= medium < 15 mL <= large, and the RAS octant (e.g. ``LPS``) of the lesion
+        centroid relative to the centre of the DWI field of view. Trainees read them before real cases.
 
         :param participantLabels: only these subjects.
-        :param training: register them as trial cases for reader training (then ``referenceMasks`` is
-            required: caseId -> reference mask path).
+        :param training: register trial cases for reader training.
+        :param referenceMasks: caseId -> reference mask path (NIfTI, binary, on the case's DWI grid, not
+            empty); required for trial cases.
+        :param sizeClasses: caseId -> ``small``, ``medium`` or ``large`` for trial cases (default: derived).
+        :param locations: caseId -> a location label such as ``left_mca`` for trial cases (default: derived).
         :return: the case IDs registered now.
         :raises PermissionDeniedError: not a manager.
+        :raises InputError: a missing, empty or off-grid reference mask, a reference or label for a case
+            that does not exist or is not a trial case, an unknown size class or an invalid location label.
+        :raises WorkflowError: a case given as a trial case is already registered as a real case.
         """
         cases = discoverCases(self.datasetRoot, participantLabels=participantLabels)
         references = {str(key): Path(value) for key, value in (referenceMasks or {}).items()}
+        sizeClasses = {str(key): people.validateSizeClass(value) for key, value in (sizeClasses or {}).items()}
+        locations = {str(key): people.validateLocation(str(value).strip()) for key, value in (locations or {}).items()}
+        labels: dict[str, dict] = {}
         if training:
-            missing = [case.caseId for case in cases if case.caseId not in references]
-            if missing:
-                raise InputError(f"Trial cases need a reference mask; none given for {', '.join(missing)}.")
+            if not references:
+                raise InputError("Trial cases need reference masks: give one per trial case.")
+            found = {case.caseId for case in cases}
+            unknown = sorted(set(references) - found)
+            if unknown:
+                raise InputError(f"No case {', '.join(unknown)} in the dataset{' for the participants given' if participantLabels else ''}; each reference mask must name a case of the dataset.")
+            cases = [case for case in cases if case.caseId in references]
+        elif sizeClasses or locations:
+            raise InputError("Lesion size classes and locations are given for trial cases only (register with training).")
+        stray = sorted((set(sizeClasses) | set(locations)) - set(references))
+        if stray:
+            raise InputError(f"Size classes or locations were given for {', '.join(stray)}, which have no reference mask.")
         hashes = {}
         for case in cases:
             hashes[case.caseId] = {self._relative(path): sha256File(path) for path in sorted(case.files.values())}
@@ -544,25 +583,34 @@ class WorkflowStore:
                 if not reference.is_file():
                     raise InputError(f"The reference mask '{reference}' of {case.caseId} does not exist.")
                 hashes[case.caseId][self._relative(reference)] = sha256File(reference)
+                if training:
+                    labels[case.caseId] = self._describeReference(case, reference, sizeClasses.get(case.caseId), locations.get(case.caseId))
         t = schema.tables()
 
         def run(connection):
             from sqlalchemy import select
 
             self._user(connection, userId, (states.ROLE_MANAGER,))
-            known = set(connection.execute(select(t.cases.c.case_id)).scalars())
+            known = dict(connection.execute(select(t.cases.c.case_id, t.cases.c.training)).all())
+            if training:
+                real = sorted(caseId for caseId in references if caseId in known and not known[caseId])
+                if real:
+                    raise WorkflowError(f"Case {', '.join(real)} is already registered as a real case and cannot become a trial case.")
             registered = []
             for case in cases:
                 if case.caseId in known:
                     continue
                 now = schema.utcNow()
                 reference = references.get(case.caseId)
+                label = labels.get(case.caseId, {})
                 connection.execute(
                     t.cases.insert().values(
                         case_id=case.caseId, subject=case.subject, session=case.session, relative_folder=case.relativeFolder.as_posix(),
                         state=states.AWAITING_READS, revision=1, training=bool(training),
                         reference_mask_path=self._relative(reference) if reference else None,
                         reference_sha256=hashes[case.caseId][self._relative(reference)] if reference else None,
+                        lesion_size_class=label.get("lesion_size_class"), lesion_location=label.get("lesion_location"),
+                        reference_volume_ml=label.get("reference_volume_ml"),
                         registered_at=now, updated_at=now,
                     )
                 )
@@ -570,14 +618,77 @@ class WorkflowStore:
                     for index in range(1, states.READS_PER_CASE + 1):
                         connection.execute(t.slots.insert().values(case_id=case.caseId, kind=states.SLOT_READ, slot_index=index, status=states.SLOT_OPEN))
                 self._event(connection, userId, states.ACTION_REGISTER, case.caseId, None, states.AWAITING_READS, 1,
-                            note="trial case" if training else None, files=hashes[case.caseId])
+                            note=_dumps({"trial_case": True, **label}) if training else None, files=hashes[case.caseId])
                 registered.append(case.caseId)
             return registered
 
         return self._write(run)
 
+    def _describeReference(self, case: Case, reference: Path, sizeClass: str | None = None, location: str | None = None) -> dict:
+        """Size class, location and volume of a trial case's reference mask (given labels win over derived ones).
+
+        :raises InputError: the reference is empty, not binary or off the DWI grid.
+        :raises GeometryError: the reference file lies on another grid.
+        """
+        grid = self._referenceGrid(case)
+        try:
+            mask = self._maskOnGrid(reference, grid)
+        except InputError as error:
+            raise type(error)(f"The reference mask of trial case {case.caseId} is unusable ({str(error).rstrip('.')}).") from None
+        voxels = np.argwhere(mask)
+        if not len(voxels):
+            raise InputError(f"The reference mask of trial case {case.caseId} is empty; a trial case needs at least one lesion.")
+        volumeMl = len(voxels) * grid.voxelVolumeMm3 / 1000.0
+        centroid = voxelToRas(grid.ijkToRas, voxels.mean(axis=0))
+        centre = voxelToRas(grid.ijkToRas, (np.array(grid.gridShape, dtype=float) - 1.0) / 2.0)
+        return {
+            "lesion_size_class": sizeClass or people.sizeClassForVolume(volumeMl),
+            "lesion_location": location or people.octantLabel(np.asarray(centroid) - np.asarray(centre)),
+            "reference_volume_ml": round(float(volumeMl), 4),
+        }
+
+    def setTrialLabels(self, userId: str, caseId: str, sizeClass: str | None = None, location: str | None = None) -> dict:
+        """Set or correct the lesion size class and location of a trial case (manager only, recorded).
+
+        Labels not given are derived from the reference mask again (e.g. for trial cases registered
+        before schema version 2, which have none).
+
+        :return: ``{"case_id", "lesion_size_class", "lesion_location", "reference_volume_ml"}``.
+        :raises PermissionDeniedError: not a manager.
+        :raises UnknownCaseError: not registered.
+        :raises WorkflowError: not a trial case, or its reference mask is missing or changed.
+        :raises InputError: an unknown size class or invalid location.
+        """
+        if sizeClass is not None:
+            people.validateSizeClass(sizeClass)
+        if location is not None:
+            location = people.validateLocation(str(location).strip())
+
+        def check(connection):
+            self._user(connection, userId, (states.ROLE_MANAGER,))
+            case = self._lockCase(connection, caseId)
+            if not case["training"]:
+                raise WorkflowError(f"Case {caseId} is not a trial case; only trial cases have lesion labels.")
+            return case
+
+        row = self._read(check)
+        case = self._findCase(row["subject"], row["session"])
+        label = self._describeReference(case, self._checkReference(row), sizeClass, location)
+        t = schema.tables()
+
+        def run(connection):
+            self._user(connection, userId, (states.ROLE_MANAGER,))
+            current = self._lockCase(connection, caseId)
+            connection.execute(t.cases.update().where(t.cases.c.case_id == caseId).values(updated_at=schema.utcNow(), **label))
+            self._event(connection, userId, states.ACTION_TRIAL_LABELS, caseId, current["state"], current["state"], current["revision"],
+                        note=_dumps({**label, "was": {"lesion_size_class": current["lesion_size_class"], "lesion_location": current["lesion_location"]}}))
+            return {"case_id": caseId, **label}
+
+        return self._write(run)
+
     def case(self, caseId: str) -> dict:
-        """One case: state, revision, slots (who holds what), comparison summary.
+        """One case: state, revision, slots (who holds what), comparison summary; for a trial case its lesion
+        size class and location and ``has_reference`` (the path only through :meth:`referenceMaskPath`).
 
         :raises UnknownCaseError: not registered.
         """
@@ -592,6 +703,9 @@ class WorkflowStore:
             result = dict(row)
             result["comparison"] = json.loads(row["comparison"]) if row["comparison"] else None
             result["slots"] = self._slots(connection, caseId)
+            # The reference of a trial case is handed out only by referenceMaskPath (blinding of trainees).
+            result["has_reference"] = result.pop("reference_mask_path") is not None
+            result.pop("reference_sha256")
             return result
 
         return self._read(run)
@@ -609,9 +723,10 @@ class WorkflowStore:
             result = []
             for row in connection.execute(select(t.cases).order_by(t.cases.c.id)).mappings():
                 slots = slotsByCase.get(row["case_id"], [])
-                reads = [slot for slot in slots if slot["kind"] == states.SLOT_READ]
+                reads = [slot for slot in slots if slot["kind"] in (states.SLOT_READ, states.SLOT_TRIAL)]
                 result.append({
                     "case_id": row["case_id"], "state": row["state"], "revision": row["revision"], "training": bool(row["training"]),
+                    "lesion_size_class": row["lesion_size_class"], "lesion_location": row["lesion_location"],
                     "reads_claimed": sum(slot["status"] == states.SLOT_CLAIMED for slot in reads),
                     "reads_submitted": sum(slot["status"] == states.SLOT_DONE for slot in reads),
                     "concordant": row["concordant"], "exclusion_reason": row["exclusion_reason"],
@@ -631,8 +746,13 @@ class WorkflowStore:
         taken slots of that kind), oldest first, among those the person has no conflict with. The claim
         is atomic: two clients asking at once never get the same slot.
 
+        A reader still in training (the bar requires training and they are not qualified) gets trial cases
+        only (kind ``trial``), never real ones: first those adding a lesion size class and a location they
+        have not read yet (see :func:`people.rankTrialCases`), each case at most once per trainee.
+
         :param role: ``reader``, ``reviewer`` or ``arbiter``.
-        :return: ``{"case_id", "kind", "slot_index", "revision", "state"}``, or None when nothing is open.
+        :return: ``{"case_id", "kind", "slot_index", "revision", "state", "resumed", "training"}``, or None
+            when nothing is open.
         :raises UnknownUserError: unknown user.
         :raises PermissionDeniedError: the user lacks the role (or, as a reader, training).
         """
@@ -689,8 +809,8 @@ class WorkflowStore:
 
         t = schema.tables()
         user = self._user(connection, userId, (role,))
-        if role == states.ROLE_READER and not user["reader_qualified"]:
-            raise PermissionDeniedError(f"Reader '{userId}' has not passed training yet and gets no real cases; read the trial cases first.")
+        if role == states.ROLE_READER and self._inTraining(connection, user):
+            return self._claimTrial(connection, userId)
         held = connection.execute(
             select(t.slots.c.case_id, t.slots.c.slot_index, t.cases.c.revision, t.cases.c.state)
             .join(t.cases, t.cases.c.case_id == t.slots.c.case_id)
@@ -699,7 +819,8 @@ class WorkflowStore:
             .order_by(t.cases.c.id)
         ).first()
         if held is not None:
-            return {"case_id": held.case_id, "kind": kind, "slot_index": held.slot_index, "revision": held.revision, "state": held.state, "resumed": True}
+            return {"case_id": held.case_id, "kind": kind, "slot_index": held.slot_index, "revision": held.revision, "state": held.state,
+                    "resumed": True, "training": False}
         candidates = self._candidateSlots(connection, userId, kind, tried | busy)
         if not candidates:
             return None
@@ -727,7 +848,8 @@ class WorkflowStore:
             return "retry"
         slotIndex = connection.execute(select(t.slots.c.slot_index).where(t.slots.c.id == slotId)).scalar()
         self._event(connection, userId, states.ACTION_CLAIM, caseId, case["state"], case["state"], case["revision"], note=f"{kind} slot {slotIndex}")
-        return {"case_id": caseId, "kind": kind, "slot_index": slotIndex, "revision": case["revision"], "state": case["state"], "resumed": False}
+        return {"case_id": caseId, "kind": kind, "slot_index": slotIndex, "revision": case["revision"], "state": case["state"],
+                "resumed": False, "training": False}
 
     def _checkConflicts(self, connection, case, userId, kind):
         """:raises ConflictOfInterestError: the person read this case (or reviewed it, for arbitration)."""
@@ -747,7 +869,6 @@ class WorkflowStore:
 
         :raises PermissionDeniedError: the user holds no open slot on the case.
         """
-        t = schema.tables()
 
         def run(connection):
             self._user(connection, userId)
@@ -756,7 +877,7 @@ class WorkflowStore:
             if not slots:
                 raise PermissionDeniedError(f"User '{userId}' holds no open assignment on case {caseId}.")
             for slot in slots:
-                connection.execute(t.slots.update().where(t.slots.c.id == slot["id"]).values(user_id=None, status=states.SLOT_OPEN, claimed_at=None))
+                self._freeSlot(connection, slot)
             self._event(connection, userId, states.ACTION_RELEASE, caseId, case["state"], case["state"], case["revision"],
                         note=_dumps({"slots": [f"{slot['kind']} {slot['slot_index']}" for slot in slots], "reason": reason}))
 
@@ -801,10 +922,17 @@ class WorkflowStore:
         The mask is written as the reader's next mask version (never overwriting), hashed and recorded.
         The second read moves the case to ``awaiting_comparison``; with a comparator it is compared at once.
 
+        A trial read (a trainee's claimed trial case) is scored against the reference mask in the same
+        transaction when this client has a comparator (Dice, HD95, lesion F1 with the reference as read A,
+        missed lesions, time from claim to submission), and the trainee is qualified when that meets the bar;
+        without a comparator it waits for :meth:`settleTrainingScores`. The case stays in ``awaiting_reads``.
+
         :param mask: bool or 0/1 array ``[k, j, i]`` on the DWI grid, a :class:`Volume`, or a NIfTI path.
         :param expectedRevision: the case revision the client saw, or None to skip the check.
-        :return: ``{"case_id", "read_id", "mask_path", "sha256", "state", "revision"}``.
-        :raises PermissionDeniedError: no claimed read slot (or not a reader).
+        :return: ``{"case_id", "read_id", "mask_path", "sha256", "state", "revision", "training"}``; a trial
+            read adds ``score`` (None until scored) and ``qualified``.
+        :raises PermissionDeniedError: no claimed read (or trial) slot, or not a reader.
+        :raises WorkflowError: the reference mask of a trial case is missing or changed.
         :raises IllegalTransitionError: the case no longer takes reads.
         :raises StaleRevisionError: the case changed since ``expectedRevision``.
         :raises InputError: a mask off the DWI grid or not binary.
@@ -814,10 +942,12 @@ class WorkflowStore:
             self._user(connection, userId, (states.ROLE_READER,))
             case = self._lockCase(connection, caseId, expectedRevision)
             states.requireTransition(caseId, case["state"], states.ACTION_SUBMIT)
-            self._heldSlot(connection, case, userId, states.SLOT_READ)
+            self._heldSlot(connection, case, userId, states.SLOT_TRIAL if case["training"] else states.SLOT_READ)
             return case
 
         caseRow = self._read(check)
+        trial = bool(caseRow["training"])
+        reference = self._checkReference(caseRow) if trial else None
         case = self._findCase(caseRow["subject"], caseRow["session"])
         grid = self._referenceGrid(case)
         array = self._maskOnGrid(mask, grid)
@@ -832,12 +962,19 @@ class WorkflowStore:
         sidecar = sidecarPathFor(record.path)
         files = {self._relative(record.path): sha256File(record.path), self._relative(sidecar): sha256File(sidecar)}
         t = schema.tables()
+        summary = None
+        if trial and self.comparator is not None:
+            try:
+                _, summary = self.comparator(reference, record.path)
+            except BaseException:
+                self._removeWritten([record.path, sidecar])
+                raise
 
         def run(connection):
             self._user(connection, userId, (states.ROLE_READER,))
             case = self._lockCase(connection, caseId, expectedRevision)
             states.requireTransition(caseId, case["state"], states.ACTION_SUBMIT)
-            slot = self._heldSlot(connection, case, userId, states.SLOT_READ)
+            slot = self._heldSlot(connection, case, userId, states.SLOT_TRIAL if trial else states.SLOT_READ)
             now = schema.utcNow()
             connection.execute(t.slots.update().where(t.slots.c.id == slot["id"]).values(status=states.SLOT_DONE, done_at=now))
             duration = _secondsBetween(slot["claimed_at"], now)
@@ -849,13 +986,21 @@ class WorkflowStore:
                     duration_seconds=duration, submitted_at=now,
                 )
             ).inserted_primary_key[0]
+            if trial:
+                self._event(connection, userId, states.ACTION_SUBMIT, caseId, case["state"], case["state"], case["revision"],
+                            note=f"trial slot {slot['slot_index']}, version {record.version}", files=files)
+                read = {"id": readId, "user_id": userId, "mask_path": self._relative(record.path), "sha256": files[self._relative(record.path)],
+                        "duration_seconds": duration}
+                score = self._recordScore(connection, userId, case, read, summary) if summary is not None else None
+                return {"case_id": caseId, "read_id": readId, "mask_path": read["mask_path"], "sha256": read["sha256"], "state": case["state"],
+                        "revision": case["revision"], "training": True, "score": score, "qualified": bool(score and score["qualified"])}
             done = sum(s["status"] == states.SLOT_DONE or s["id"] == slot["id"] for s in self._slots(connection, caseId, states.SLOT_READ))
             toState = states.AWAITING_COMPARISON if done >= states.READS_PER_CASE else states.AWAITING_READS
             revision = self._setState(connection, case, toState) if toState != case["state"] else case["revision"]
             self._event(connection, userId, states.ACTION_SUBMIT, caseId, case["state"], toState, revision,
                         note=f"read slot {slot['slot_index']}, version {record.version}", files=files)
             return {"case_id": caseId, "read_id": readId, "mask_path": self._relative(record.path), "sha256": files[self._relative(record.path)],
-                    "state": toState, "revision": revision}
+                    "state": toState, "revision": revision, "training": False}
 
         try:
             result = self._write(run)
@@ -916,7 +1061,8 @@ class WorkflowStore:
     def readsVisibleTo(self, userId: str, caseId: str) -> list[dict]:
         """The reads of ``caseId`` that ``userId`` may see: their own, and the others once both reads are in.
 
-        Managers see every read, unless they read the case themselves.
+        Managers see every read, unless they read the case themselves. On a trial case a trainee sees the
+        other trainees' reads once they submitted their own.
 
         :return: read records (``read_id``, ``user_id``, ``mask_path``, ``sha256``, ``version``, ``submitted_at``).
         :raises UnknownUserError: unknown user.
@@ -931,9 +1077,17 @@ class WorkflowStore:
         return self._read(run)
 
     def _visibleReads(self, connection, user, caseId):
+        from sqlalchemy import select
+
+        t = schema.tables()
         reads = self._readRows(connection, caseId)
-        readerOfCase = any(slot["user_id"] == user["user_id"] for slot in self._slots(connection, caseId, states.SLOT_READ))
-        unblinded = len(reads) >= states.READS_PER_CASE or (states.ROLE_MANAGER in user["roles"] and not readerOfCase)
+        if connection.execute(select(t.cases.c.training).where(t.cases.c.case_id == caseId)).scalar():
+            # Trial case: read by any number of trainees, each scored against the reference; a trainee sees
+            # the others' reads (like the reference) only after submitting their own, so none can copy.
+            unblinded = states.ROLE_MANAGER in user["roles"] or any(read["user_id"] == user["user_id"] for read in reads)
+        else:
+            readerOfCase = any(slot["user_id"] == user["user_id"] for slot in self._slots(connection, caseId, states.SLOT_READ))
+            unblinded = len(reads) >= states.READS_PER_CASE or (states.ROLE_MANAGER in user["roles"] and not readerOfCase)
         return [
             {"read_id": read["id"], "user_id": read["user_id"], "mask_path": read["mask_path"], "sha256": read["sha256"],
              "version": read["version"], "submitted_at": read["submitted_at"], "duration_seconds": read["duration_seconds"]}
@@ -1109,7 +1263,6 @@ class WorkflowStore:
             raise InputError(f"Exclusion reason '{reason}' is not known; use one of {', '.join(states.EXCLUSION_REASONS)}.")
         if reason == "other" and not (note or "").strip():
             raise InputError("Excluding a case for an 'other' reason needs a note saying what it is.")
-        t = schema.tables()
 
         def run(connection):
             user = self._user(connection, userId, states.ACTION_ROLES[states.ACTION_EXCLUDE])
@@ -1121,7 +1274,7 @@ class WorkflowStore:
                 raise PermissionDeniedError(f"User '{userId}' may exclude case {caseId} only while assigned to it (or as a manager).")
             released = [slot for slot in slots if slot["status"] == states.SLOT_CLAIMED]
             for slot in released:
-                connection.execute(t.slots.update().where(t.slots.c.id == slot["id"]).values(user_id=None, status=states.SLOT_OPEN, claimed_at=None))
+                self._freeSlot(connection, slot)
             revision = self._setState(connection, case, states.EXCLUDED, previous_state=case["state"], exclusion_reason=reason, exclusion_note=note or None)
             self._event(connection, userId, states.ACTION_EXCLUDE, caseId, case["state"], states.EXCLUDED, revision,
                         note=_dumps({"reason": reason, "note": note, "released": [f"{s['kind']} {s['slot_index']} ({s['user_id']})" for s in released]}))
@@ -1150,10 +1303,332 @@ class WorkflowStore:
         return self._write(run)
 
     # ------------------------------------------------------------------------------------------
+    # Training
+
+    @staticmethod
+    def _trainingBar(connection) -> dict:
+        from sqlalchemy import select
+
+        t = schema.tables()
+        stored = connection.execute(select(t.settings.c.value).where(t.settings.c.key == "training")).scalar()
+        return {**DEFAULT_TRAINING, **(json.loads(stored) if stored else {})}
+
+    def _inTraining(self, connection, user) -> bool:
+        """A reader who is not qualified while the bar requires training: trial cases only."""
+        return states.ROLE_READER in user["roles"] and not user["reader_qualified"] and bool(self._trainingBar(connection)["required"])
+
+    @staticmethod
+    def _traineeIds(connection) -> list[str]:
+        """Active readers not yet qualified."""
+        from sqlalchemy import select
+
+        t = schema.tables()
+        query = (select(t.users.c.user_id).join(t.userRoles, t.userRoles.c.user_id == t.users.c.user_id)
+                 .where(t.userRoles.c.role == states.ROLE_READER, t.users.c.reader_qualified.is_(False), t.users.c.active.is_(True))
+                 .order_by(t.users.c.user_id))
+        return list(connection.execute(query).scalars())
+
+    @staticmethod
+    def _freeSlot(connection, slot) -> None:
+        """Give a claimed slot back: a real slot reopens, a trial slot (made for its trainee) is removed."""
+        t = schema.tables()
+        if slot["kind"] == states.SLOT_TRIAL:
+            connection.execute(t.slots.delete().where(t.slots.c.id == slot["id"], t.slots.c.status == states.SLOT_CLAIMED))
+        else:
+            connection.execute(t.slots.update().where(t.slots.c.id == slot["id"]).values(user_id=None, status=states.SLOT_OPEN, claimed_at=None))
+
+    def _claimTrial(self, connection, userId) -> dict | None:
+        """Claim (or resume) a trainee's next trial case inside the caller's transaction."""
+        from sqlalchemy import func, select
+
+        t = schema.tables()
+        # One trainee's clients claim one after another (NO KEY UPDATE: slot inserts of others still pass).
+        connection.execute(select(t.users.c.user_id).where(t.users.c.user_id == userId).with_for_update(key_share=True)).first()
+        held = connection.execute(
+            select(t.slots.c.case_id, t.slots.c.slot_index, t.cases.c.revision, t.cases.c.state)
+            .join(t.cases, t.cases.c.case_id == t.slots.c.case_id)
+            .where(t.slots.c.user_id == userId, t.slots.c.kind == states.SLOT_TRIAL, t.slots.c.status == states.SLOT_CLAIMED,
+                   t.cases.c.state.in_(states.SLOT_STATES[states.SLOT_TRIAL]))
+            .order_by(t.cases.c.id)
+        ).first()
+        if held is not None:
+            return {"case_id": held.case_id, "kind": states.SLOT_TRIAL, "slot_index": held.slot_index, "revision": held.revision,
+                    "state": held.state, "resumed": True, "training": True}
+        mine = connection.execute(
+            select(t.cases.c.case_id, t.cases.c.lesion_size_class, t.cases.c.lesion_location)
+            .join(t.slots, t.slots.c.case_id == t.cases.c.case_id)
+            .where(t.slots.c.user_id == userId, t.slots.c.kind == states.SLOT_TRIAL)
+        ).all()
+        taken = (select(func.count()).select_from(t.slots)
+                 .where(t.slots.c.case_id == t.cases.c.case_id, t.slots.c.kind == states.SLOT_TRIAL).scalar_subquery())
+        query = (select(t.cases.c.id, t.cases.c.case_id, t.cases.c.lesion_size_class, t.cases.c.lesion_location, taken.label("taken"))
+                 .where(t.cases.c.training.is_(True), t.cases.c.state.in_(states.SLOT_STATES[states.SLOT_TRIAL]),
+                        t.cases.c.reference_mask_path.is_not(None)))
+        readIds = {row.case_id for row in mine}
+        candidates = [dict(row._mapping) for row in connection.execute(query) if row.case_id not in readIds]
+        ranked = people.rankTrialCases(candidates, {row.lesion_size_class for row in mine}, {row.lesion_location for row in mine})
+        for candidate in ranked:
+            case = self._lockCase(connection, candidate["case_id"])
+            if case["state"] not in states.SLOT_STATES[states.SLOT_TRIAL]:
+                continue  # excluded by a manager meanwhile
+            slotIndex = (connection.execute(select(func.max(t.slots.c.slot_index))
+                                            .where(t.slots.c.case_id == case["case_id"], t.slots.c.kind == states.SLOT_TRIAL)).scalar() or 0) + 1
+            connection.execute(t.slots.insert().values(case_id=case["case_id"], kind=states.SLOT_TRIAL, slot_index=slotIndex, user_id=userId,
+                                                       status=states.SLOT_CLAIMED, claimed_at=schema.utcNow()))
+            self._event(connection, userId, states.ACTION_CLAIM, case["case_id"], case["state"], case["state"], case["revision"],
+                        note=f"{states.SLOT_TRIAL} slot {slotIndex}")
+            return {"case_id": case["case_id"], "kind": states.SLOT_TRIAL, "slot_index": slotIndex, "revision": case["revision"],
+                    "state": case["state"], "resumed": False, "training": True}
+        return None
+
+    def _checkReference(self, case) -> Path:
+        """The reference mask of a trial case, unchanged since registration.
+
+        :raises WorkflowError: missing or changed (a trial read could not be scored).
+        """
+        path = self.absolutePath(case["reference_mask_path"])
+        if not path.is_file() or sha256File(path) != case["reference_sha256"]:
+            raise WorkflowError(f"The reference mask of trial case {case['case_id']} is missing or changed since registration; ask a manager to fix it before submitting.")
+        return path
+
+    @staticmethod
+    def _scoreValues(summary: Mapping) -> dict:
+        """The training-score columns from a comparator summary (reference as read A)."""
+        return {
+            "dice": float(summary["dice"]),
+            "hd95_mm": None if summary.get("hd95_mm") is None else float(summary["hd95_mm"]),
+            "lesion_f1": None if summary.get("lesion_f1") is None else float(summary["lesion_f1"]),
+            "missed_lesions": int(summary.get("missed_lesions") or 0),
+        }
+
+    def _recordScore(self, connection, actingUser, case, read, summary) -> dict:
+        """Insert one training score with its audit event, then qualify the trainee if the bar is met.
+
+        :return: the score and ``qualified`` (True when this score completed the bar).
+        """
+        t = schema.tables()
+        values = self._scoreValues(summary)
+        connection.execute(t.trainingScores.insert().values(
+            user_id=read["user_id"], case_id=case["case_id"], read_id=read["id"], duration_seconds=read["duration_seconds"],
+            summary=_dumps(dict(summary)), created_at=schema.utcNow(), **values))
+        score = {"case_id": case["case_id"], "read_id": read["id"], "user": read["user_id"], "duration_seconds": read["duration_seconds"],
+                 "lesion_size_class": case["lesion_size_class"], "lesion_location": case["lesion_location"], **values}
+        self._event(connection, actingUser, states.ACTION_TRAINING_SCORE, case["case_id"], case["state"], case["state"], case["revision"],
+                    note=_dumps(score), files={case["reference_mask_path"]: case["reference_sha256"], read["mask_path"]: read["sha256"]})
+        return {**score, "qualified": self._qualifyIfBarMet(connection, actingUser, read["user_id"])}
+
+    @staticmethod
+    def _scoreRows(connection, traineeId) -> list[dict]:
+        from sqlalchemy import select
+
+        t = schema.tables()
+        query = (select(t.trainingScores, t.cases.c.lesion_size_class, t.cases.c.lesion_location, t.reads.c.submitted_at)
+                 .join(t.cases, t.cases.c.case_id == t.trainingScores.c.case_id)
+                 .join(t.reads, t.reads.c.id == t.trainingScores.c.read_id)
+                 .where(t.trainingScores.c.user_id == traineeId).order_by(t.trainingScores.c.id))
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+    def _qualifyIfBarMet(self, connection, actingUser, traineeId) -> bool:
+        """Qualify a reader in training whose scores meet the bar (audit event); True when done now."""
+        user = self._user(connection, traineeId)
+        if not self._inTraining(connection, user):
+            return False
+        bar = self._trainingBar(connection)
+        evaluation = people.evaluateTraining(self._scoreRows(connection, traineeId), bar)
+        if not evaluation["met"]:
+            return False
+        note = (f"training bar met: {evaluation['cases']} trial cases, mean Dice {evaluation['mean_dice']:.3f}, "
+                f"size classes {', '.join(evaluation['size_classes'])}, locations {', '.join(evaluation['locations'])}")
+        self._setQualified(connection, actingUser, traineeId, note, None, {"how": "training_bar", "bar": bar, "evaluation": evaluation})
+        return True
+
+    def _setQualified(self, connection, actingUser, traineeId, note, overrideReason, details) -> None:
+        t = schema.tables()
+        now = schema.utcNow()
+        connection.execute(t.users.update().where(t.users.c.user_id == traineeId).values(
+            reader_qualified=True, qualified_note=note, qualified_at=now,
+            qualified_by=actingUser if overrideReason else None, qualified_override_reason=overrideReason))
+        released = [slot for slot in self._openTrialSlots(connection, traineeId)]
+        for slot in released:
+            self._freeSlot(connection, slot)
+        self._event(connection, actingUser, states.ACTION_QUALIFY,
+                    note=_dumps({"user": traineeId, "override_reason": overrideReason, "released_trial_cases": [slot["case_id"] for slot in released], **details}))
+
+    @staticmethod
+    def _openTrialSlots(connection, traineeId) -> list[dict]:
+        from sqlalchemy import select
+
+        t = schema.tables()
+        return [dict(row) for row in connection.execute(select(t.slots).where(
+            t.slots.c.user_id == traineeId, t.slots.c.kind == states.SLOT_TRIAL, t.slots.c.status == states.SLOT_CLAIMED)).mappings()]
+
+    def settleTrainingScores(self, userId: str, traineeId: str | None = None) -> list[int]:
+        """Score trial reads submitted from a client without a comparator (does nothing without one).
+
+        Safe to run from several clients at once: one of them scores each read.
+
+        :param traineeId: only this trainee's reads.
+        :return: the read IDs scored by this call.
+        :raises UnknownUserError: unknown user.
+        """
+        if self.comparator is None:
+            return []
+        from sqlalchemy import select
+
+        t = schema.tables()
+
+        def pending(connection):
+            self._user(connection, userId)
+            query = (select(t.reads, t.cases.c.reference_mask_path, t.cases.c.reference_sha256)
+                     .join(t.cases, t.cases.c.case_id == t.reads.c.case_id)
+                     .where(t.cases.c.training.is_(True), t.reads.c.id.not_in(select(t.trainingScores.c.read_id)))
+                     .order_by(t.reads.c.id))
+            if traineeId is not None:
+                query = query.where(t.reads.c.user_id == traineeId)
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+        scored = []
+        for read in self._read(pending):
+            reference = self._checkReference({"case_id": read["case_id"], "reference_mask_path": read["reference_mask_path"],
+                                              "reference_sha256": read["reference_sha256"]})
+            _, summary = self.comparator(reference, self.absolutePath(read["mask_path"]))
+
+            def run(connection, read=read, summary=summary):
+                case = self._lockCase(connection, read["case_id"])
+                if connection.execute(select(t.trainingScores.c.id).where(t.trainingScores.c.read_id == read["id"])).first():
+                    return False  # another client scored it first
+                self._recordScore(connection, userId, case, read, summary)
+                return True
+
+            if self._write(run):
+                scored.append(read["id"])
+        return scored
+
+    def trainingReport(self, userId: str, traineeId: str) -> dict:
+        """A trainee's training: the bar, every scored trial read, the evaluation and the qualification.
+
+        Managers see anyone's report, a reader their own. Pending trial reads are scored first when this
+        client has a comparator.
+
+        :return: ``user``, ``qualified``, ``qualified_at``, ``qualified_by``, ``qualified_note``,
+            ``override_reason``, ``training_required``, ``bar``, ``scores`` (one per trial read: case, size
+            class, location, ``dice``, ``hd95_mm``, ``lesion_f1``, ``missed_lesions``, ``minutes``,
+            ``submitted_at``), ``evaluation`` (see :func:`people.evaluateTraining`), ``unscored_reads``,
+            ``trial_cases_left`` (trial cases open to them that they have not read) and ``unlabelled_trial_cases``.
+        :raises UnknownUserError: either user unknown.
+        :raises PermissionDeniedError: neither a manager nor the trainee.
+        """
+        from sqlalchemy import func, select
+
+        def check(connection):
+            user = self._user(connection, userId)
+            if userId != traineeId and states.ROLE_MANAGER not in user["roles"]:
+                raise PermissionDeniedError(f"User '{userId}' may see only their own training report; a manager sees everyone's.")
+            self._user(connection, traineeId)
+
+        self._read(check)
+        self.settleTrainingScores(userId, traineeId)
+        t = schema.tables()
+
+        def run(connection):
+            trainee = self._user(connection, traineeId)
+            bar = self._trainingBar(connection)
+            rows = self._scoreRows(connection, traineeId)
+            reads = connection.execute(select(t.slots.c.case_id).where(t.slots.c.user_id == traineeId, t.slots.c.kind == states.SLOT_TRIAL)).scalars()
+            readCases = set(reads)
+            openTrial = connection.execute(select(t.cases.c.case_id, t.cases.c.lesion_size_class).where(
+                t.cases.c.training.is_(True), t.cases.c.state.in_(states.SLOT_STATES[states.SLOT_TRIAL]))).all()
+            submitted = connection.execute(select(func.count()).select_from(t.reads).join(t.cases, t.cases.c.case_id == t.reads.c.case_id)
+                                           .where(t.reads.c.user_id == traineeId, t.cases.c.training.is_(True))).scalar()
+            scores = [{
+                "case_id": row["case_id"], "lesion_size_class": row["lesion_size_class"], "lesion_location": row["lesion_location"],
+                "dice": row["dice"], "hd95_mm": row["hd95_mm"], "lesion_f1": row["lesion_f1"], "missed_lesions": row["missed_lesions"],
+                "minutes": None if row["duration_seconds"] is None else row["duration_seconds"] / 60.0, "submitted_at": row["submitted_at"],
+            } for row in rows]
+            return {
+                "user": traineeId,
+                "qualified": bool(trainee["reader_qualified"]),
+                "qualified_at": trainee["qualified_at"],
+                "qualified_by": trainee["qualified_by"],
+                "qualified_note": trainee["qualified_note"],
+                "override_reason": trainee["qualified_override_reason"],
+                "training_required": bool(bar["required"]),
+                "in_training": self._inTraining(connection, trainee),
+                "bar": bar,
+                "scores": scores,
+                "evaluation": people.evaluateTraining(rows, bar),
+                "unscored_reads": int(submitted) - len(rows),
+                "trial_cases_left": sum(row.case_id not in readCases for row in openTrial),
+                "unlabelled_trial_cases": sorted(row.case_id for row in openTrial if row.lesion_size_class is None),
+            }
+
+        return self._read(run)
+
+    def qualifyReader(self, userId: str, traineeId: str, reason: str) -> dict:
+        """Qualify a reader for real cases by a manager's decision, with a recorded reason (an override of the bar).
+
+        Any trial case the reader holds is released.
+
+        :return: ``{"user", "qualified", "shortfalls"}``: the shortfalls the override covered.
+        :raises PermissionDeniedError: not a manager, no reason, or a manager waiving their own training.
+        :raises WorkflowError: the person is not a reader or is qualified already.
+        """
+        reason = (reason or "").strip()
+        if not reason:
+            raise PermissionDeniedError(f"Qualifying reader '{traineeId}' without meeting the training bar needs a reason for the audit trail.")
+
+        def run(connection):
+            self._user(connection, userId, (states.ROLE_MANAGER,))
+            trainee = self._user(connection, traineeId)
+            if states.ROLE_READER not in trainee["roles"]:
+                raise WorkflowError(f"User '{traineeId}' is not a reader; grant the reader role first.")
+            if trainee["reader_qualified"]:
+                raise WorkflowError(f"Reader '{traineeId}' is already qualified.")
+            if traineeId == userId:
+                raise PermissionDeniedError("A manager cannot waive their own training; another manager must.")
+            evaluation = people.evaluateTraining(self._scoreRows(connection, traineeId), self._trainingBar(connection))
+            note = "qualified by a manager's override" + (f" ({'; '.join(evaluation['shortfalls'])})" if evaluation["shortfalls"] else "")
+            self._setQualified(connection, userId, traineeId, note, reason, {"how": "override", "evaluation": evaluation})
+            return {"user": traineeId, "qualified": True, "shortfalls": evaluation["shortfalls"]}
+
+        return self._write(run)
+
+    def _maySeeReference(self, connection, user, case) -> bool:
+        """Managers always; anyone else only after submitting their own trial read of the case."""
+        from sqlalchemy import select
+
+        if states.ROLE_MANAGER in user["roles"]:
+            return True
+        t = schema.tables()
+        return connection.execute(select(t.reads.c.id).where(t.reads.c.case_id == case["case_id"], t.reads.c.user_id == user["user_id"])).first() is not None
+
+    def referenceMaskPath(self, userId: str, caseId: str) -> Path:
+        """The reference mask of a trial case, for loading: to a manager, or to a trainee after their submission.
+
+        :raises BlindingError: the user has not submitted their read of the case yet.
+        :raises WorkflowError: not a trial case.
+        :raises UnknownCaseError: not registered.
+        """
+
+        def run(connection):
+            user = self._user(connection, userId)
+            case = self._lockCase(connection, caseId)
+            if not case["training"] or not case["reference_mask_path"]:
+                raise WorkflowError(f"Case {caseId} is not a trial case and has no reference mask.")
+            if not self._maySeeReference(connection, user, case):
+                raise BlindingError(f"User '{userId}' cannot see the reference mask of trial case {caseId} before submitting their own read of it.")
+            return case["reference_mask_path"]
+
+        return self.absolutePath(self._read(run))
+
+    # ------------------------------------------------------------------------------------------
     # Audit
 
     def events(self, userId: str, caseId: str | None = None) -> list[dict]:
         """The audit trail, oldest first; the files of other readers' submissions are hidden while blinded.
+
+        Trial cases: the reference mask (register and score events) is hidden from a trainee until they
+        submitted their read; training scores and qualifications are shown to managers and the reader concerned.
 
         :raises UnknownUserError: unknown user.
         """
@@ -1168,15 +1643,30 @@ class WorkflowStore:
                 query = query.where(t.events.c.case_id == caseId)
             rows = [dict(row) for row in connection.execute(query).mappings()]
             visible: dict[str, set] = {}
+            references: dict[str, bool] = {}
+            trialCases = dict(connection.execute(select(t.cases.c.case_id, t.cases.c.reference_mask_path).where(t.cases.c.training.is_(True))).all())
+            manager = states.ROLE_MANAGER in user["roles"]
             result = []
             for row in rows:
                 row["files"] = json.loads(row["files"])
+                if row["action"] in (states.ACTION_TRAINING_SCORE, states.ACTION_QUALIFY) and not manager:
+                    if json.loads(row["note"] or "{}").get("user") != userId:
+                        row["files"], row["note"] = {}, "another reader's training: managers only"
+                        result.append(row)
+                        continue
+                if row["case_id"] in trialCases and row["action"] in (states.ACTION_REGISTER, states.ACTION_TRAINING_SCORE):
+                    if row["case_id"] not in references:
+                        references[row["case_id"]] = self._maySeeReference(connection, user, {"case_id": row["case_id"]})
+                    if not references[row["case_id"]]:
+                        # The reference mask stays hidden until the trainee submitted; the source images do not.
+                        row["files"] = {path: digest for path, digest in row["files"].items() if path != trialCases[row["case_id"]]}
                 if row["action"] == states.ACTION_SUBMIT and row["user_id"] != userId:
                     if row["case_id"] not in visible:
                         visible[row["case_id"]] = {read["mask_path"] for read in self._visibleReads(connection, user, row["case_id"])}
                     if not set(row["files"]) & visible[row["case_id"]]:
                         row["files"] = {}
-                        row["note"] = "blinded until both reads are in"
+                        row["note"] = ("hidden until you submit your own read of this trial case" if row["case_id"] in trialCases
+                                       else "blinded until both reads are in")
                 result.append(row)
             return result
 
