@@ -1,0 +1,56 @@
+"""``ais review-snapshot``: one PNG per discordant region from the reads in the BIDS derivatives."""
+
+import argparse
+
+import numpy as np
+import pytest
+import reviewdata
+
+from AISAnnotatorLib.core.cases import discoverCases
+from AISAnnotatorLib.core.derivatives import writeReaderMask
+from AISAnnotatorLib.core.errors import InputError
+from AISAnnotatorLib.core.sequences import loadCase
+from AISReviewLib import reviewsnapshotcli
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="ais")
+    reviewsnapshotcli.addReviewSnapshotCommand(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def test_review_snapshot_writes_one_picture_per_region(simpleDataset, tmp_path, capsys, converterRules):
+    root, info = simpleDataset
+    case = discoverCases(root)[0]
+    loaded = loadCase(case)
+    maskA, maskB = reviewdata.twoReads(info["truth"])
+    writeReaderMask(root, case, maskA, loaded.dwi, "R01", "manual", {})
+    writeReaderMask(root, case, maskB, loaded.dwi, "R02", "manual", {})
+    outDir = tmp_path / "pictures"
+    args = _parser().parse_args(["review-snapshot", str(root), "--participant-label", "01", "--out-dir", str(outDir), "--tile-size", "128"])
+    assert args.handler(args) == 0
+    printed = capsys.readouterr().out
+    assert "reader A R01 (blue), reader B R02 (amber)" in printed and "3 discordant region(s)" in printed
+    pictures = sorted(outDir.glob("*.png"))
+    assert [path.name for path in pictures] == [f"{case.caseId}_region-{index:02d}.png" for index in (1, 2, 3)]
+    import vtk
+    from vtk.util import numpy_support
+
+    reader = vtk.vtkPNGReader()
+    reader.SetFileName(str(pictures[1]))
+    reader.Update()
+    image = reader.GetOutput()
+    pixels = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
+    assert image.GetDimensions()[:2] == (2 * 128 + 4, 2 * 128 + 4) and pixels.std() > 10
+    assert np.any(np.all(np.abs(pixels[:, :3].astype(int) - [51, 140, 255]) <= 40, axis=1))  # reader A's blue
+    assert np.any(np.all(np.abs(pixels[:, :3].astype(int) - [255, 178, 0]) <= 40, axis=1))  # reader B's amber
+
+
+def test_review_snapshot_needs_two_reads(simpleDataset, tmp_path):
+    root, _ = simpleDataset
+    case = discoverCases(root)[0]
+    with pytest.raises(InputError, match="two are needed"):
+        reviewsnapshotcli.selectReads(root, case)
+    args = _parser().parse_args(["review-snapshot", str(root), "--mask-a", "a.nii.gz", "--out-dir", str(tmp_path)])
+    with pytest.raises(InputError, match="both --mask-a and --mask-b"):
+        args.handler(args)
