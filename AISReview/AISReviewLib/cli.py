@@ -14,6 +14,7 @@ from AISAnnotatorLib.core.errors import AISError, OperationCancelled
 from AISAnnotatorLib.snapshotcli import addSnapshotCommand
 
 from .demo import addDemoCommand
+from .reviewsnapshotcli import addReviewSnapshotCommand
 from .workflowcli import addWorkflowCommand
 
 EXIT_ERROR = 2
@@ -33,6 +34,7 @@ def buildParser() -> argparse.ArgumentParser:
     addCommands(subparsers)
     addWorkflowCommand(subparsers)
     addSnapshotCommand(subparsers)
+    addReviewSnapshotCommand(subparsers)
     addDemoCommand(subparsers)
     return parser
 
