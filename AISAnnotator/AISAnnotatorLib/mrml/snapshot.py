@@ -40,7 +40,7 @@ def assembleTiles(rows: list[list[np.ndarray]], gap: int = TILE_GAP, gapValue: i
 
 
 def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNode=None, tileSize=(320, 320),
-                 caption: str | None = None) -> np.ndarray:
+                 caption: str | None = None, fieldOfViewMm: float | None = None) -> np.ndarray:
     """Render every view of a reading layout centred on a RAS point, each on its own sequence.
 
     The layout must be the current one and its views must have slice logics (in Slicer the layout
@@ -54,6 +54,8 @@ def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNo
     :param segmentationNode: the segmentation to draw, or None.
     :param tileSize: ``(width, height)`` of each view in pixels.
     :param caption: text for the bottom-left corner of the first tile (case, point), or None.
+    :param fieldOfViewMm: width shown in each view (mm), e.g. to zoom on a small region; None keeps
+        the views fitted to the DWI.
     :return: uint8 RGB picture ``(height, width, 3)``, tiles in layout order.
     :raises RenderingError: no OpenGL context.
     """
@@ -76,6 +78,10 @@ def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNo
             offscreenViews[view.layoutName] = offscreen
         if caption and shown:
             offscreenViews[shown[0][0].layoutName].addText(caption, position=(6, 6), fontSize=12, color=(0.85, 0.85, 0.85))
+        if fieldOfViewMm:
+            for _, sliceNode in shown:
+                depth = sliceNode.GetFieldOfView()[2]
+                sliceNode.SetFieldOfView(fieldOfViewMm, fieldOfViewMm * tileSize[1] / tileSize[0], depth)
         # Jump after the views exist: resizing a slice node re-centres it.
         jumpToRas(scene, ras, centered=True)
         tiles = {name: view.render() for name, view in offscreenViews.items()}

@@ -10,6 +10,10 @@ from ..core.adjudication import regionTitle
 from .reviewscene import OUTLINE_THICKNESS, ReviewScene
 
 
+#: Width shown around a region (mm): its neighbourhood, large enough to see both reads' outlines in context.
+REGION_FIELD_OF_VIEW_MM = 90.0
+
+
 def showReadsOnly(review: ReviewScene, outlineThickness: int = OUTLINE_THICKNESS) -> None:
     """Show both reads as outlines only in every view; hide the region and final segmentations."""
     readsDisplay = review.readsNode.GetDisplayNode()
@@ -46,7 +50,8 @@ def renderRegion(applicationLogic, review: ReviewScene, regionId: int, layoutId:
     """
     region = review.region(regionId)
     showReadsOnly(review)
-    return renderLayout(applicationLogic, review.caseNodes, layoutId, region.centroidRas, None, tileSize, regionCaption(review, region))
+    return renderLayout(applicationLogic, review.caseNodes, layoutId, region.centroidRas, None, tileSize, regionCaption(review, region),
+                        fieldOfViewMm=REGION_FIELD_OF_VIEW_MM)
 
 
 def renderRegions(app, review: ReviewScene, layoutId: int = LAYOUT_2X2_AXIAL, tileSize=(320, 320), progress=None) -> dict[int, np.ndarray]:
