@@ -9,7 +9,6 @@ from AISAnnotatorLib.mrml.snapshot import renderLayout
 from ..core.adjudication import regionTitle
 from .reviewscene import OUTLINE_THICKNESS, ReviewScene
 
-
 #: Width shown around a region (mm): its neighbourhood, large enough to see both reads' outlines in context.
 REGION_FIELD_OF_VIEW_MM = 90.0
 
