@@ -1,16 +1,21 @@
 import dataclasses
 import enum
+import hashlib
+import json
+import logging
 import os
 import pathlib
 import tempfile
+import time
 import xml.etree.ElementTree as ElementTree
 from typing import Annotated
 
 import numpy as np
+import qt
 import slicer
 import slicer.packaging
 import vtk
-from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
@@ -23,15 +28,27 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from AISAnnotatorLib import RUNTIME_REQUIREMENTS, reloading
-from AISAnnotatorLib.core import adcunits, cases, image, seeding, sequences
-from AISAnnotatorLib.core.errors import GeometryError, OperationCancelled
+from AISAnnotatorLib.core import adcunits, cases, hints, readrecord, seeding, sequences
+from AISAnnotatorLib.core.errors import OperationCancelled
+from AISAnnotatorLib.core.workflow import states
+from AISAnnotatorLib.core.workflow import store as workflowstore
+from AISAnnotatorLib.mrml import caseloader, crosshair, layouts, lesionnav, probe, segmentation
 
-#: Sequences shown in the scene, in the order they are loaded; keys of ``LoadedCase`` and ``Case.files``.
-DISPLAYED_SEQUENCES = ("dwi", "adc", "eadc", "flair", "t1w", "t2w")
+#: Sequences shown in the scene, in display order; keys of ``LoadedCase`` and ``Case.files``.
+DISPLAYED_SEQUENCES = caseloader.SEQUENCE_ORDER
 #: Seed defaults come from the library so the module and the ``ais seed`` command agree.
 DEFAULT_SEED_PARAMETERS = seeding.SeedParameters()
-LESION_SEGMENT_NAME = "Lesion"
-LESION_SEGMENT_COLOR = (0.95, 0.84, 0.22)
+#: Effects offered for refinement on DWI, in this order (Segment Editor effect names).
+REFINEMENT_EFFECTS = ["Paint", "Draw", "Erase", "Scissors", "Islands", "Smoothing"]
+#: Singleton tag of the module's own Segment Editor parameter node (Segment Editor module keeps its own).
+SEGMENT_EDITOR_NODE_TAG = "AISAnnotatorSegmentEditor"
+#: Keyboard shortcuts on the main window while the module is shown (the Segment Editor uses digits,
+#: Space, Escape, z, y, q, w, i, comma, period; Slicer uses Ctrl+digits).
+NEXT_LESION_KEY = "]"
+PREVIOUS_LESION_KEY = "["
+LAYOUT_KEYS = {"2x2": "Alt+1", "4x3": "Alt+2", "dwi-adc": "Alt+3"}
+
+logger = logging.getLogger(__name__)
 
 
 #
@@ -51,24 +68,28 @@ class AISAnnotator(ScriptedLoadableModule):
         self.parent.helpText = _("""
 Annotate acute ischemic stroke lesions on MRI, one reader at a time, following the expert consensus workflow.
 <ol>
-<li><b>Case</b>: choose the BIDS dataset folder and press <i>Find cases</i>. Each case shows the required
-sequences it lacks (DWI, ADC, FLAIR). Select a case and press <i>Load case</i>: DWI (b=1000), ADC, eADC
-(read, or computed from DWI/b0 or exp(-b*ADC)), FLAIR and, when present, T1w and T2w are loaded on their own grids.
-Screen the images first and leave out cases with severe artifacts or non-ischemic lesions.</li>
-<li><b>Seed</b>: <i>Apply seed</i> marks voxels with ADC below 620 x 10^-6 mm^2/s that are also DWI-bright, drops
-regions smaller than the minimum volume and small regions hugging the brain edge at the skull base, where
-susceptibility artifacts collect.
-The ADC file unit (1e-6 mm^2/s, 1e-3 mm^2/s or mm^2/s) is detected from the brain median and shown;
-set it explicitly when detection fails or is wrong.</li>
-<li>Refine the <i>Lesion</i> segment on DWI slice by slice in Segment Editor, checking ADC, eADC and FLAIR:
-acute ischemia is DWI-bright and ADC-dark; DWI-bright with normal ADC is T2 shine-through. Do not grow the
-mask blindly where the boundary is unclear.</li>
+<li><b>Case</b>: enter your reader ID and press <i>Next case</i> to take your next assignment from the team's
+workflow database (the dataset's <i>derivatives/lesions/workflow.sqlite</i>, or the database you enter). You can
+also list the cases of a BIDS folder with <i>Find cases</i> and load one to look at it, but only a case taken with
+<i>Next case</i> can be submitted. Screen the images first: exclude cases with severe artifacts or non-ischemic
+lesions in <i>Quality and exclusion</i>.</li>
+<li><b>Views</b>: DWI, ADC, eADC and FLAIR are shown in linked views (2x2 axial, 4x3 multiplanar, or DWI/ADC side
+by side; Alt+1, Alt+2, Alt+3). Shift+mouse move puts the crosshair on the same point in every view; the values of
+all sequences at the cursor are shown at the bottom of the panel. ] and [ jump to the next and previous lesion.</li>
+<li><b>Seed</b>: <i>Apply seed</i> marks voxels with ADC below 620 x 10^-6 mm^2/s that are also DWI-bright. The ADC
+file unit is detected and shown; set it when detection fails or is wrong. The seed can be undone in the editor.</li>
+<li><b>Refine on DWI</b> slice by slice with Paint, Draw, Erase, Scissors, Islands and Smoothing. Acute ischemia is
+DWI-bright and ADC-dark; DWI-bright with normal ADC is T2 shine-through. Do not grow the mask blindly where the
+boundary is unclear: add a note there instead.</li>
+<li><b>Hints</b> list regions that look unlike an acute infarct; they warn and never block. Score the image quality,
+then <i>Submit read</i>: the mask, your scores, notes and active time are recorded under your reader ID.</li>
 </ol>
-The lesion mask is always on the voxel grid of the DWI.
+The lesion mask is always on the voxel grid of the DWI. You never see the other reader's mask.
 """)
         self.parent.acknowledgementText = _("""
 Built for dual-reader annotation of acute ischemic stroke datasets following the national expert consensus on
-acute ischemic stroke MRI annotation. It relies on 3D Slicer, SimpleITK, NumPy and NiBabel.
+acute ischemic stroke MRI annotation. It relies on 3D Slicer, its Segment Editor, SimpleITK, NumPy, NiBabel and
+SQLAlchemy.
 """)
 
 
@@ -101,24 +122,61 @@ class AdcUnitChoice(enum.Enum):
         return None if self is AdcUnitChoice.AUTO else self.value
 
 
+class ReadingLayout(enum.Enum):
+    """The reading layouts; values are the library's layout names (``layouts.layoutIdByName``)."""
+
+    AXIAL_2X2 = "2x2"
+    MULTIPLANAR_4X3 = "4x3"
+    DWI_ADC = "dwi-adc"
+
+    def label(self) -> str:
+        labels = {
+            ReadingLayout.AXIAL_2X2: _("2x2 axial: DWI, ADC, eADC, FLAIR"),
+            ReadingLayout.MULTIPLANAR_4X3: _("4x3: each sequence in 3 planes"),
+            ReadingLayout.DWI_ADC: _("DWI / ADC side by side"),
+        }
+        return labels[self]
+
+
 @parameterNodeWrapper
 class AISAnnotatorParameterNode:
     """What the reader chose and what is on screen, saved with the scene.
 
     datasetRoot - BIDS dataset folder the cases come from.
+    databaseUrl - workflow database (URL or SQLite file); empty: $AIS_DB_URL or the dataset's workflow.sqlite.
+    readerId - the reader's pseudonymous ID in the workflow.
     caseId - case whose images are loaded (empty when none).
+    readingLayout - layout of the slice views.
     adcUnit - how the ADC file stores its values.
     adcThresholdMicro - seed threshold in 1e-6 mm^2/s (the consensus value is 620).
+    dwiGateRobustZ - seed voxels must be this many robust SD above normal DWI; 0 turns the gate off.
     minimumComponentMm3 - seed regions smaller than this are dropped.
+    dwiLikert, adcLikert, eadcLikert, flairLikert - image quality 1-5, 0 when not scored.
+    motionArtifact, susceptibilityArtifact, deformationArtifact, signalInhomogeneityArtifact - screening flags.
+    activeSeconds - active time on the case before the current period.
     dwiVolume, adcVolume, eadcVolume, flairVolume, t1wVolume, t2wVolume - the loaded case's images.
-    lesionSegmentation - segmentation holding the lesion segment, on the DWI grid.
+    lesionSegmentation - the reader's segmentation (lesion segment on the DWI grid).
+    notesMarkups - the reader's notes on ambiguous regions.
     """
 
     datasetRoot: pathlib.Path
+    databaseUrl: str = ""
+    readerId: str = ""
     caseId: str = ""
+    readingLayout: ReadingLayout = ReadingLayout.AXIAL_2X2
     adcUnit: AdcUnitChoice = AdcUnitChoice.AUTO
     adcThresholdMicro: Annotated[float, WithinRange(1.0, 4999.0)] = round(DEFAULT_SEED_PARAMETERS.thresholdMm2PerS * 1e6, 6)
+    dwiGateRobustZ: Annotated[float, WithinRange(0.0, 10.0)] = DEFAULT_SEED_PARAMETERS.dwiMinRobustZ
     minimumComponentMm3: Annotated[float, WithinRange(0.0, 10000.0)] = DEFAULT_SEED_PARAMETERS.minComponentMm3
+    dwiLikert: Annotated[int, WithinRange(0, 5)] = 0
+    adcLikert: Annotated[int, WithinRange(0, 5)] = 0
+    eadcLikert: Annotated[int, WithinRange(0, 5)] = 0
+    flairLikert: Annotated[int, WithinRange(0, 5)] = 0
+    motionArtifact: bool = False
+    susceptibilityArtifact: bool = False
+    deformationArtifact: bool = False
+    signalInhomogeneityArtifact: bool = False
+    activeSeconds: float = 0.0
     dwiVolume: vtkMRMLScalarVolumeNode | None
     adcVolume: vtkMRMLScalarVolumeNode | None
     eadcVolume: vtkMRMLScalarVolumeNode | None
@@ -126,6 +184,7 @@ class AISAnnotatorParameterNode:
     t1wVolume: vtkMRMLScalarVolumeNode | None
     t2wVolume: vtkMRMLScalarVolumeNode | None
     lesionSegmentation: vtkMRMLSegmentationNode | None
+    notesMarkups: vtkMRMLMarkupsFiducialNode | None
 
 
 #
@@ -134,7 +193,7 @@ class AISAnnotatorParameterNode:
 
 
 class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Case selection, loading and seeding panel."""
+    """Case, views, seed, refinement, hints, quality, notes and submission panels."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -143,6 +202,11 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._cases = []
+        self._hints = []
+        self._shortcuts = []
+        self._crosshairNode = None
+        self._activeTimer = readrecord.ActiveTimer()
+        self._clockTimer = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -150,40 +214,130 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/AISAnnotator.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.logic = AISAnnotatorLogic()
+        self._setupSegmentEditor()
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        for reason in states.EXCLUSION_REASONS:
+            self.ui.exclusionReasonComboBox.addItem(reason.replace("_", " "), reason)
+        self.ui.hintsTableWidget.horizontalHeader().setStretchLastSection(True)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.findCasesButton.connect("clicked(bool)", self.onFindCases)
+        self.ui.nextCaseButton.connect("clicked(bool)", self.onNextCase)
         self.ui.loadCaseButton.connect("clicked(bool)", self.onLoadCase)
         self.ui.applySeedButton.connect("clicked(bool)", self.onApplySeed)
+        self.ui.nextLesionButton.connect("clicked(bool)", self.onNextLesion)
+        self.ui.previousLesionButton.connect("clicked(bool)", self.onPreviousLesion)
+        self.ui.checkHintsButton.connect("clicked(bool)", self.onCheckHints)
+        self.ui.excludeButton.connect("clicked(bool)", self.onExclude)
+        self.ui.addNoteButton.connect("clicked(bool)", self.onAddNote)
+        self.ui.removeNoteButton.connect("clicked(bool)", self.onRemoveNote)
+        self.ui.submitButton.connect("clicked(bool)", self.onSubmit)
         self.ui.caseListWidget.connect("currentRowChanged(int)", self._updateActions)
         self.ui.caseListWidget.connect("itemDoubleClicked(QListWidgetItem*)", self.onLoadCase)
+        self.ui.layoutComboBox.connect("currentIndexChanged(int)", self.onLayoutChanged)
+        self.ui.hintsTableWidget.connect("itemSelectionChanged()", self.onHintSelected)
+        self.ui.notesListWidget.connect("currentRowChanged(int)", self.onNoteSelected)
+        self.ui.noteTextLineEdit.connect("textChanged(QString)", self._updateActions)
+        self.ui.exclusionNoteLineEdit.connect("textChanged(QString)", self._updateActions)
+        self.ui.exclusionReasonComboBox.connect("currentIndexChanged(int)", self._updateActions)
+
+        self._installShortcuts()
+        self._clockTimer = qt.QTimer()
+        self._clockTimer.setInterval(1000)
+        self._clockTimer.connect("timeout()", self._showActiveTime)
 
         self.initializeParameterNode()
 
+    def _setupSegmentEditor(self) -> None:
+        """The embedded editor edits only the reader's lesion segment, with DWI as source volume."""
+        editor = self.ui.segmentEditorWidget
+        editor.setMaximumNumberOfUndoStates(10)
+        editor.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
+        editor.setEffectNameOrder(REFINEMENT_EFFECTS)
+        editor.unorderedEffectsVisible = False
+        # Each reading view keeps its own sequence: the editor must not put DWI into every view.
+        editor.setAutoShowSourceVolumeNode(False)
+        editor.setSegmentationNodeSelectorVisible(False)
+        editor.setSourceVolumeNodeSelectorVisible(False)
+        editor.setSwitchToSegmentationsButtonVisible(False)
+        editor.setAddRemoveSegmentButtonsVisible(False)
+
+    def _installShortcuts(self) -> None:
+        mainWindow = slicer.util.mainWindow()
+        if mainWindow is None:
+            return
+        bindings = [(NEXT_LESION_KEY, self.onNextLesion), (PREVIOUS_LESION_KEY, self.onPreviousLesion)]
+        for layout in ReadingLayout:
+            bindings.append((LAYOUT_KEYS[layout.value], lambda layout=layout: self._chooseLayout(layout)))
+        for key, callback in bindings:
+            shortcut = qt.QShortcut(qt.QKeySequence(key), mainWindow)
+            shortcut.setEnabled(False)
+            shortcut.connect("activated()", callback)
+            self._shortcuts.append(shortcut)
+
     def cleanup(self) -> None:
+        self._stopActiveTime()
         self.removeObservers()
+        for shortcut in self._shortcuts:
+            shortcut.setEnabled(False)
+            shortcut.setParent(None)
+        self._shortcuts = []
+        if self._clockTimer:
+            self._clockTimer.stop()
+        self.logic.closeStore()
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
+        self.ui.segmentEditorWidget.installKeyboardShortcuts()
+        self.ui.segmentEditorWidget.setupViewObservations()
+        for shortcut in self._shortcuts:
+            shortcut.setEnabled(True)
+        self._observeCrosshair(True)
+        self._startActiveTime()
 
     def exit(self) -> None:
+        self._stopActiveTime()
+        self._observeCrosshair(False)
+        for shortcut in self._shortcuts:
+            shortcut.setEnabled(False)
+        self.ui.segmentEditorWidget.setActiveEffect(None)
+        self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
+        self.ui.segmentEditorWidget.removeViewObservations()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateActions)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self._stopActiveTime()
+        self._observeCrosshair(False)
+        # The scene close cannot be refused from here: keep an unsubmitted mask as a draft file.
+        try:
+            if self._parameterNode and self.logic.hasUnsavedEdits(self._parameterNode):
+                path = self.logic.writeDraft(self._parameterNode)
+                self.ui.statusLabel.text = _("The scene was closed with an unsubmitted mask; it was kept as a draft in {path}.").format(path=path)
+                logger.warning("Unsubmitted lesion mask of %s kept as a draft in %s", self._parameterNode.caseId, path)
+        except Exception:
+            logger.exception("The unsubmitted lesion mask could not be kept as a draft")
+        self.ui.segmentEditorWidget.setSegmentationNode(None)
+        self.ui.segmentEditorWidget.removeViewObservations()
         self.setParameterNode(None)
         self.logic.forgetLoadedCase()
+        self._showHints([])
+        self.ui.notesListWidget.clear()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
             self.initializeParameterNode()
+            self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
+            self.ui.segmentEditorWidget.setupViewObservations()
+            self._observeCrosshair(True)
 
     def onReload(self) -> None:
         """Reload the library too: Slicer's Reload re-runs only this file."""
@@ -203,43 +357,135 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateActions)
         self._updateActions()
 
+    # ------------------------------------------------------------------------------------------
+    # Enabled state, status, timers
+
     def _selectedCase(self):
         row = self.ui.caseListWidget.currentRow
         return self._cases[row] if 0 <= row < len(self._cases) else None
+
+    def _caseLoaded(self) -> bool:
+        node = self._parameterNode
+        return bool(node and node.dwiVolume and node.caseId and self.logic.loadedCaseId() == node.caseId)
+
+    @staticmethod
+    def _enable(button, reason: str, whatItDoes: str) -> None:
+        """Enable ``button`` when ``reason`` is empty; otherwise disable it and show the reason as its tooltip."""
+        button.enabled = not reason
+        button.toolTip = whatItDoes if not reason else reason
 
     def _updateActions(self, *unused) -> None:
         """Enable each action only when it can run, and say why in its tooltip when it cannot."""
         node = self._parameterNode
         root = str(node.datasetRoot) if node else ""
         rootChosen = root not in ("", ".") and os.path.isdir(root)
-        self.ui.findCasesButton.enabled = rootChosen
-        self.ui.findCasesButton.toolTip = (
-            _("List the cases of the dataset and the sequences each one is missing.")
-            if rootChosen
-            else _("Choose an existing dataset folder first.")
-        )
+        loaded = self._caseLoaded()
+        readerId = node.readerId.strip() if node else ""
+
+        self._enable(self.ui.findCasesButton, "" if rootChosen else _("Choose an existing dataset folder first."),
+                     _("List the cases of the dataset and the sequences each one is missing."))
+        hasDatabase = rootChosen or bool(node and node.databaseUrl.strip()) or bool(os.environ.get(workflowstore.DATABASE_URL_VARIABLE))
+        nextReason = _("Enter your reader ID first.") if not readerId else ("" if hasDatabase else _("Choose the dataset folder or enter the workflow database first."))
+        self._enable(self.ui.nextCaseButton, nextReason, _("Take your next assigned case from the workflow (or resume the one you hold) and load it."))
 
         case = self._selectedCase()
         blocking = [key.upper() for key in sequences.LOAD_REQUIRED_SEQUENCES if case and key not in case.files]
-        self.ui.loadCaseButton.enabled = bool(node and case and not blocking)
         if not case:
-            self.ui.loadCaseButton.toolTip = _("Select a case in the list.")
+            loadReason = _("Select a case in the list.")
         elif blocking:
-            self.ui.loadCaseButton.toolTip = _("This case cannot be loaded: it has no {sequences} image.").format(
-                sequences=", ".join(blocking)
-            )
+            loadReason = _("This case cannot be loaded: it has no {sequences} image.").format(sequences=", ".join(blocking))
         else:
-            self.ui.loadCaseButton.toolTip = _("Load DWI, ADC, eADC, FLAIR (and T1w/T2w when present) of the selected case.")
+            loadReason = ""
+        self._enable(self.ui.loadCaseButton, loadReason, _("Load DWI, ADC, eADC, FLAIR (and T1w/T2w when present) of the selected case to look at it."))
 
-        canSeed = bool(node and node.dwiVolume and node.caseId and self.logic.loadedCaseId() == node.caseId)
-        self.ui.applySeedButton.enabled = canSeed
-        self.ui.applySeedButton.toolTip = (
-            _("Mark voxels with ADC below the threshold that are DWI-bright as the lesion seed.") if canSeed else _("Load a case first.")
-        )
+        caseReason = "" if loaded else _("Load a case first.")
+        self._enable(self.ui.applySeedButton, caseReason, _("Make or replace the lesion segment with voxels whose ADC is below the threshold and that are DWI-bright (undo in the editor)."))
+        for button, text in ((self.ui.nextLesionButton, _("Centre all views on the next lesion ({key}).").format(key=NEXT_LESION_KEY)),
+                             (self.ui.previousLesionButton, _("Centre all views on the previous lesion ({key}).").format(key=PREVIOUS_LESION_KEY))):
+            self._enable(button, caseReason, text)
+        self._enable(self.ui.checkHintsButton, caseReason, _("List the parts of your mask that look unlike an acute infarct."))
+
+        noteReason = caseReason or ("" if self.ui.noteTextLineEdit.text.strip() else _("Type the note first."))
+        self._enable(self.ui.addNoteButton, noteReason, _("Add the note at the crosshair position (Shift+mouse move sets it)."))
+        self._enable(self.ui.removeNoteButton, caseReason or ("" if self.ui.notesListWidget.currentRow >= 0 else _("Select a note in the list first.")),
+                     _("Remove the selected note."))
+
+        claimReason = self._claimReason()
+        excludeReason = claimReason
+        if not excludeReason and self.ui.exclusionReasonComboBox.currentData == "other" and not self.ui.exclusionNoteLineEdit.text.strip():
+            excludeReason = _("Excluding for 'other' needs a note saying what it is.")
+        self._enable(self.ui.excludeButton, excludeReason, _("Take this case out of the workflow with the chosen reason (asks first)."))
+        self._enable(self.ui.submitButton, claimReason, _("Submit your lesion mask, quality scores, notes and active time as your read of this case."))
+
+        self.ui.segmentEditorWidget.enabled = loaded
+        self._showThresholdInFileUnit()
+
+    def _claimReason(self) -> str:
+        """Why the loaded case cannot be submitted or excluded ("" when it can)."""
+        if not self._caseLoaded():
+            return _("Take a case with Next case first.")
+        claim = self.logic.claim
+        if not claim or claim["case_id"] != self._parameterNode.caseId:
+            return _("This case was opened from the list, not assigned to you: take cases with Next case to submit or exclude them.")
+        if claim.get("reader") != self._parameterNode.readerId.strip():
+            return _("The case was assigned to reader {claimed}; the reader ID was changed since.").format(claimed=claim.get("reader"))
+        return ""
+
+    def _showThresholdInFileUnit(self) -> None:
+        text = self.logic.thresholdInFileUnit(self._parameterNode) if self._parameterNode else ""
+        self.ui.thresholdInFileUnitLabel.text = text or _("load a case to see the detected unit")
 
     def _setStatus(self, text: str) -> None:
         self.ui.statusLabel.text = text
         slicer.app.processEvents()
+
+    def _startActiveTime(self) -> None:
+        """Time on task counts while the module is shown (callers run only then) and a case is loaded."""
+        if self._caseLoaded():
+            self._activeTimer.start()
+            self._clockTimer.start()
+        self._showActiveTime()
+
+    def _stopActiveTime(self) -> None:
+        self._activeTimer.stop()
+        if self._clockTimer:
+            self._clockTimer.stop()
+        if self._parameterNode and self._parameterNode.caseId:
+            self._parameterNode.activeSeconds = self._activeTimer.seconds
+
+    def _showActiveTime(self) -> None:
+        seconds = int(self._activeTimer.seconds)
+        self.ui.activeTimeLabel.text = f"{seconds // 60}:{seconds % 60:02d}"
+
+    def _observeCrosshair(self, observe: bool) -> None:
+        """Follow the cursor for the probe line while the module is shown."""
+        if self._crosshairNode is not None:
+            self.removeObserver(self._crosshairNode, slicer.vtkMRMLCrosshairNode.CursorPositionModifiedEvent, self.onCursorMoved)
+            self._crosshairNode = None
+        if observe:
+            self._crosshairNode = crosshair.crosshairNode(slicer.mrmlScene)
+            if self._crosshairNode is not None:
+                self.addObserver(self._crosshairNode, slicer.vtkMRMLCrosshairNode.CursorPositionModifiedEvent, self.onCursorMoved)
+
+    def onCursorMoved(self, caller, event) -> None:
+        """Values of every sequence at the cursor (runs on every mouse move: no dialogs, no scene changes)."""
+        ras = [0.0, 0.0, 0.0]
+        if not self._caseLoaded() or not caller.GetCursorPositionRAS(ras):
+            return
+        self.ui.probeLabel.text = self.logic.statusLine(ras)
+
+    # ------------------------------------------------------------------------------------------
+    # Case panel
+
+    def _confirmLeavingCase(self, newCase: str) -> bool:
+        """Ask before a case with an unsubmitted mask leaves the scene; True when it may go."""
+        node = self._parameterNode
+        if not node or not node.caseId or not self.logic.hasUnsavedEdits(node):
+            return True
+        return slicer.util.confirmYesNoDisplay(
+            _("The lesion mask of {oldCase} has changes that were not submitted. Loading {newCase} removes it from the scene "
+              "(a draft copy is kept in the temporary folder). Continue?").format(oldCase=node.caseId, newCase=newCase)
+        )
 
     def onFindCases(self) -> None:
         """List the cases of the chosen dataset, marking what each one lacks."""
@@ -262,29 +508,60 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         finally:
             self._updateActions()
 
+    def onNextCase(self) -> None:
+        """Claim the reader's next case in the workflow (or resume the held one) and load it."""
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Could not take the next case."), waitCursor=True):
+                # The workflow store needs SQLAlchemy and the library reads NIfTI with nibabel; Slicer ships neither.
+                slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
+                claim, case = self.logic.claimNextCase(self._parameterNode)
+                if claim is None:
+                    self._setStatus(_("No case is waiting for reader {reader}.").format(reader=self._parameterNode.readerId))
+                    return
+                if case.caseId != self._parameterNode.caseId or not self._caseLoaded():
+                    if not self._confirmLeavingCase(case.caseId):
+                        self._setStatus(_("{caseId} is assigned to you; it was not loaded.").format(caseId=case.caseId))
+                        return
+                    self._loadCase(case)
+                how = _("resumed") if claim.get("resumed") else _("assigned")
+                self._setStatus(_("{caseId} {how} (read slot {slot}).").format(caseId=case.caseId, how=how, slot=claim["slot_index"])
+                                + "\n" + self.ui.statusLabel.text)
+        finally:
+            self._updateActions()
+
     def onLoadCase(self, *unused) -> None:
-        """Load the selected case into the scene, replacing the case on screen after confirmation."""
+        """Load the case selected in the list (to look at it; only assigned cases can be submitted)."""
         case = self._selectedCase()
-        if case is None or not self.ui.loadCaseButton.enabled:
-            return
-        if self._parameterNode.lesionSegmentation and not slicer.util.confirmYesNoDisplay(
-            _("Loading {newCase} removes {oldCase} and its lesion segmentation from the scene. Unsaved edits are lost. Continue?").format(
-                newCase=case.caseId, oldCase=self._parameterNode.caseId
-            )
-        ):
+        if case is None or not self.ui.loadCaseButton.enabled or not self._confirmLeavingCase(case.caseId):
             return
         try:
             with slicer.util.tryWithErrorDisplay(_("Could not load the case."), waitCursor=True):
-                # The library reads NIfTI with nibabel, which Slicer does not ship.
                 slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
-                self._setStatus(_("Loading {caseId}...").format(caseId=case.caseId))
-                loaded = self.logic.loadCase(case, self._parameterNode)
-                self._setStatus(self._describeLoadedCase(loaded))
+                self._loadCase(case)
+        finally:
+            self._updateActions()
+
+    def _loadCase(self, case) -> None:
+        self._stopActiveTime()
+        self._setStatus(_("Loading {caseId}...").format(caseId=case.caseId))
+        try:
+            loaded = self.logic.loadCase(case, self._parameterNode)
         except Exception:
             self._setStatus(_("Loading {caseId} failed.").format(caseId=case.caseId))
             raise
-        finally:
-            self._updateActions()
+        self._activeTimer.reset(0.0)
+        self._showHints([])
+        self._showNotes()
+        self._selectInEditor()
+        self._setStatus(self._describeLoadedCase(loaded))
+        self._startActiveTime()
+
+    def _selectInEditor(self) -> None:
+        node = self._parameterNode
+        editor = self.ui.segmentEditorWidget
+        editor.setSegmentationNode(node.lesionSegmentation)
+        editor.setSourceVolumeNode(node.dwiVolume)
+        editor.setCurrentSegmentID(segmentation.LESION_SEGMENT_ID)
 
     def _describeLoadedCase(self, loaded) -> str:
         decision = loaded.adcUnit
@@ -307,10 +584,44 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             lines.append(_("Missing: {sequences}.").format(sequences=", ".join(key.upper() for key in loaded.case.missing)))
         return "\n".join(lines)
 
+    # ------------------------------------------------------------------------------------------
+    # Views
+
+    def _chooseLayout(self, layout: ReadingLayout) -> None:
+        if self._parameterNode:
+            self._parameterNode.readingLayout = layout
+
+    def onLayoutChanged(self, *unused) -> None:
+        """Show the chosen reading layout (only once a case is loaded: never rearranges an empty scene)."""
+        if not self._caseLoaded():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not show the reading layout."), waitCursor=True):
+            self.logic.showLayout(self._parameterNode)
+
+    def onNextLesion(self) -> None:
+        if self._caseLoaded():
+            with slicer.util.tryWithErrorDisplay(_("Could not jump to the next lesion."), waitCursor=True):
+                self._stepLesion(1)
+
+    def onPreviousLesion(self) -> None:
+        if self._caseLoaded():
+            with slicer.util.tryWithErrorDisplay(_("Could not jump to the previous lesion."), waitCursor=True):
+                self._stepLesion(-1)
+
+    def _stepLesion(self, direction: int) -> None:
+        region, count = self.logic.stepLesion(self._parameterNode, direction)
+        if region is None:
+            self._setStatus(_("The lesion segment is empty."))
+        else:
+            self._setStatus(_("Lesion {index} of {count}: {volumeMl:.2f} ml.").format(index=region.regionId, count=count, volumeMl=region.volumeMl))
+
+    # ------------------------------------------------------------------------------------------
+    # Seed
+
     def onApplySeed(self) -> None:
-        """Replace the lesion segment with the ADC-threshold seed, after confirmation if it holds edits."""
+        """Make or replace the lesion segment with the ADC-threshold seed (undoable in the editor)."""
         if self.logic.lesionHasVoxels(self._parameterNode) and not slicer.util.confirmYesNoDisplay(
-            _("Replace the lesion segment of {caseId} with a new seed? Edits made to it are lost.").format(
+            _("Replace the lesion segment of {caseId} with a new seed? You can go back with Undo in the editor (Z).").format(
                 caseId=self._parameterNode.caseId
             )
         ):
@@ -318,6 +629,9 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         progressDialog = None
         try:
             with slicer.util.tryWithErrorDisplay(_("Could not compute the seed."), waitCursor=True):
+                self._selectInEditor()
+                # The editor's segmentation history restores the segment as it was before the seed.
+                self.ui.segmentEditorWidget.saveStateForUndo()
                 progressDialog = slicer.util.createProgressDialog(windowTitle=_("Seeding"), labelText=_("Seeding..."), maximum=100)
                 try:
                     result = self.logic.seed(self._parameterNode, progress=self._progressReporter(progressDialog))
@@ -366,8 +680,118 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if summary["voxels"] == 0:
             lines.append(_("No voxel passed: check the ADC unit and the threshold, or draw the lesion by hand."))
         else:
-            lines.append(_("Refine the Lesion segment on DWI in Segment Editor."))
+            lines.append(_("Refine the lesion on DWI in the editor below."))
         return "\n".join(lines)
+
+    # ------------------------------------------------------------------------------------------
+    # Hints
+
+    def onCheckHints(self) -> None:
+        """List the hints on the current mask; they warn and never block."""
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Could not check the mask."), waitCursor=True):
+                found = self.logic.hints(self._parameterNode)
+                self._showHints(found)
+                self._setStatus(_("{count} hints on the mask.").format(count=len(found)) if found else _("No hint: the mask looks like an acute infarct."))
+        finally:
+            self._updateActions()
+
+    def _showHints(self, found: list) -> None:
+        self._hints = list(found)
+        table = self.ui.hintsTableWidget
+        table.setRowCount(len(self._hints))
+        for row, hint in enumerate(self._hints):
+            for column, text in enumerate((str(hint.region.regionId), f"{hint.region.volumeMl:.2f}", hint.kind.replace("-", " "), hint.message)):
+                item = qt.QTableWidgetItem(text)
+                item.setToolTip(hint.message)
+                table.setItem(row, column, item)
+
+    def onHintSelected(self) -> None:
+        row = self.ui.hintsTableWidget.currentRow()
+        if 0 <= row < len(self._hints):
+            with slicer.util.tryWithErrorDisplay(_("Could not jump to the region."), waitCursor=True):
+                self.logic.jumpTo(self._hints[row].region.centroidRas)
+
+    # ------------------------------------------------------------------------------------------
+    # Notes
+
+    def _showNotes(self) -> None:
+        self.ui.notesListWidget.clear()
+        for note in self.logic.notes(self._parameterNode):
+            self.ui.notesListWidget.addItem(f"{note.label}: {note.text}")
+
+    def onAddNote(self) -> None:
+        """Put the typed note at the crosshair."""
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Could not add the note."), waitCursor=True):
+                self.logic.addNote(self._parameterNode, self.ui.noteTextLineEdit.text.strip())
+                self.ui.noteTextLineEdit.text = ""
+                self._showNotes()
+        finally:
+            self._updateActions()
+
+    def onRemoveNote(self) -> None:
+        row = self.ui.notesListWidget.currentRow
+        if row < 0 or not slicer.util.confirmYesNoDisplay(_("Remove the selected note?")):
+            return
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Could not remove the note."), waitCursor=True):
+                self.logic.removeNote(self._parameterNode, row)
+                self._showNotes()
+        finally:
+            self._updateActions()
+
+    def onNoteSelected(self, row: int) -> None:
+        notes = self.logic.notes(self._parameterNode) if self._caseLoaded() else []
+        if 0 <= row < len(notes):
+            with slicer.util.tryWithErrorDisplay(_("Could not jump to the note."), waitCursor=True):
+                self.logic.jumpTo(notes[row].ras)
+        self._updateActions()
+
+    # ------------------------------------------------------------------------------------------
+    # Quality, exclusion, submission
+
+    def onExclude(self) -> None:
+        """Take the assigned case out of the workflow with a structured reason, after confirmation."""
+        reason = self.ui.exclusionReasonComboBox.currentData
+        note = self.ui.exclusionNoteLineEdit.text.strip()
+        caseId = self._parameterNode.caseId
+        if not slicer.util.confirmYesNoDisplay(
+            _("Exclude {caseId} from the workflow for '{reason}'? Your unsubmitted mask of this case is not recorded.").format(caseId=caseId, reason=reason)
+        ):
+            return
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Could not exclude the case."), waitCursor=True):
+                result = self.logic.exclude(self._parameterNode, reason, note)
+                self.ui.exclusionNoteLineEdit.text = ""
+                self._setStatus(_("{caseId} excluded ({reason}). Press Next case for your next assignment.").format(caseId=result["case_id"], reason=reason))
+        finally:
+            self._updateActions()
+
+    def onSubmit(self) -> None:
+        """Submit the mask with scores, notes and active time through the workflow store."""
+        node = self._parameterNode
+        low = readrecord.lowQualitySequences(self.logic.likertScores(node))
+        if low and not slicer.util.confirmYesNoDisplay(
+            _("You scored {sequences} below 3; the consensus excludes such data. Submit the read anyway (otherwise exclude the case)?").format(
+                sequences=", ".join(key.upper() for key in low))
+        ):
+            return
+        self._stopActiveTime()
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Could not submit the read."), waitCursor=True):
+                self._setStatus(_("Checking and submitting {caseId}...").format(caseId=node.caseId))
+                # Hints are recomputed on the submitted mask and kept with it; they never block.
+                found = self.logic.hints(node)
+                self._showHints(found)
+                result = self.logic.submit(node, self._activeTimer.seconds, found)
+                self._setStatus(
+                    _("Read of {caseId} submitted as {reader} ({path}); case state: {state}. {hintCount} hints recorded.").format(
+                        caseId=result["case_id"], reader=node.readerId, path=result["mask_path"], state=result["state"], hintCount=len(found))
+                )
+        finally:
+            self._startActiveTime()
+            self._updateActions()
 
 
 #
@@ -376,147 +800,319 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
-    """Puts library results into the scene: case images as volumes, the seed as a segment on the DWI grid.
+    """Adapter between the parameter node, the application and ``AISAnnotatorLib``.
 
-    The loaded case (arrays, ADC unit decision, brain mask) stays here between loading and seeding;
-    it is not saved with the scene.
+    Holds what is not saved with the scene: the loaded case (arrays, ADC unit decision, brain mask) and
+    its nodes, the open workflow store, the reader's current claim and the seed summary.
     """
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self._loadedCase = None
+        self._caseNodes = None
+        self._store = None
+        self._storeKey = None
+        self.claim = None
+        self._seedSummary = None
+        self._navigator = None
+        self._navigatorDigest = None
+        self._submittedDigest = None
 
     def getParameterNode(self) -> AISAnnotatorParameterNode:
         return AISAnnotatorParameterNode(super().getParameterNode())
 
+    def segmentEditorNode(self):
+        """The module's Segment Editor parameter node (a scene singleton, created when missing)."""
+        node = slicer.mrmlScene.GetSingletonNode(SEGMENT_EDITOR_NODE_TAG, "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = slicer.mrmlScene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
+            node.UnRegister(None)
+            node.SetSingletonTag(SEGMENT_EDITOR_NODE_TAG)
+            node = slicer.mrmlScene.AddNode(node)
+        return node
+
+    @property
+    def loadedCase(self):
+        """The library's ``LoadedCase`` on screen, or None."""
+        return self._caseNodes.loaded if self._caseNodes else None
+
     def loadedCaseId(self) -> str:
-        """Case ID of the loaded case held for seeding ("" when none)."""
-        return self._loadedCase.case.caseId if self._loadedCase else ""
+        """Case ID of the loaded case ("" when none)."""
+        return self._caseNodes.loaded.case.caseId if self._caseNodes else ""
 
     def forgetLoadedCase(self) -> None:
-        self._loadedCase = None
+        self._caseNodes = None
+        self._seedSummary = None
+        self._navigator = None
+        self._submittedDigest = None
+
+    # Workflow ---------------------------------------------------------------------------------
+
+    def openStore(self, parameterNode: AISAnnotatorParameterNode):
+        """The workflow store of the chosen database (or the dataset's own), reopened when the choice changed."""
+        database = parameterNode.databaseUrl.strip() or None
+        root = str(parameterNode.datasetRoot)
+        root = root if root not in ("", ".") else None
+        if self._store is None or self._storeKey != (database, root):
+            self.closeStore()
+            self._store = workflowstore.openStore(database, root)
+            self._storeKey = (database, root)
+        return self._store
+
+    def closeStore(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store, self._storeKey = None, None
+
+    def claimNextCase(self, parameterNode: AISAnnotatorParameterNode):
+        """Claim (or resume) the reader's next read slot; :return: ``(claim, Case)`` or ``(None, None)``."""
+        readerId = parameterNode.readerId.strip()
+        workflow = self.openStore(parameterNode)
+        claim = workflow.claimNext(readerId, states.ROLE_READER)
+        if claim is None:
+            return None, None
+        found = [case for case in cases.discoverCases(workflow.datasetRoot) if case.caseId == claim["case_id"]]
+        if len(found) != 1:
+            raise RuntimeError(_("The images of case {caseId} are not found under {root}.").format(caseId=claim["case_id"], root=workflow.datasetRoot))
+        self.claim = dict(claim, reader=readerId)
+        return self.claim, found[0]
+
+    def _requireClaim(self, parameterNode: AISAnnotatorParameterNode) -> dict:
+        if not self.claim or self.claim["case_id"] != parameterNode.caseId or self._store is None:
+            raise RuntimeError(_("Case {caseId} is not assigned to you; take cases with Next case.").format(caseId=parameterNode.caseId))
+        return self.claim
+
+    def exclude(self, parameterNode: AISAnnotatorParameterNode, reason: str, note: str) -> dict:
+        """Exclude the claimed case with a structured reason (``states.EXCLUSION_REASONS``)."""
+        claim = self._requireClaim(parameterNode)
+        result = self._store.exclude(claim["reader"], claim["case_id"], reason, note, expectedRevision=claim["revision"])
+        self.claim = None
+        return result
+
+    def likertScores(self, parameterNode: AISAnnotatorParameterNode) -> dict:
+        return {key: getattr(parameterNode, f"{key}Likert") for key in readrecord.LIKERT_SEQUENCES}
+
+    def artifactFlags(self, parameterNode: AISAnnotatorParameterNode) -> dict:
+        return {
+            "motion": parameterNode.motionArtifact,
+            "susceptibility": parameterNode.susceptibilityArtifact,
+            "deformation": parameterNode.deformationArtifact,
+            "signal_inhomogeneity": parameterNode.signalInhomogeneityArtifact,
+        }
+
+    def submit(self, parameterNode: AISAnnotatorParameterNode, activeSeconds: float, shownHints: list) -> dict:
+        """Submit the lesion mask (DWI grid) and the read parameters as the claiming reader.
+
+        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state``...).
+        """
+        claim = self._requireClaim(parameterNode)
+        mask = self.lesionMask(parameterNode)
+        parameters = readrecord.buildReadParameters(
+            self.likertScores(parameterNode), self.artifactFlags(parameterNode), self.notes(parameterNode), activeSeconds,
+            self._seedSummary, shownHints,
+        )
+        method = readrecord.METHOD_SEEDED if self._seedSummary else readrecord.METHOD_MANUAL
+        result = self._store.submitRead(claim["reader"], claim["case_id"], mask, expectedRevision=claim["revision"], method=method,
+                                        parameters=parameters)
+        self._submittedDigest = self._digest(mask)
+        self.claim = None
+        return result
+
+    # Case -------------------------------------------------------------------------------------
 
     def findCases(self, datasetRoot) -> list:
         """Cases of a BIDS dataset (see ``AISAnnotatorLib.core.cases.discoverCases``)."""
         return cases.discoverCases(datasetRoot)
 
     def loadCase(self, case, parameterNode: AISAnnotatorParameterNode):
-        """Read a case with the library, show its images and record the nodes in the parameter node.
-
-        Images read as they are stored come in through Slicer's reader (``slicer.util.loadVolume``); images
-        the library derives (the b=1000 mean of a DWI series, a computed eADC) come from its arrays.
+        """Read a case with the library, put it in the scene with an empty reader segmentation and notes, show the layout.
 
         :raises AISError: the library refuses the case (missing DWI/ADC, grid mismatch, unknown ADC unit).
-        :raises GeometryError: Slicer reads a file with another geometry than the library.
         """
         loaded = sequences.loadCase(case, parameterNode.adcUnit.unitKey)
         self.removeCaseNodes(parameterNode)
-        nodes = {}
+        scene = slicer.mrmlScene
+        caseNodes = caseloader.addCaseToScene(scene, loaded)
         try:
-            for key in DISPLAYED_SEQUENCES:
-                if getattr(loaded, key) is not None:
-                    nodes[key] = self._addVolume(loaded, key)
+            segmentationNode = segmentation.createReaderSegmentation(scene, caseNodes.dwiNode, f"{case.caseId} lesion")
+            notesNode = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"{case.caseId} notes")
         except Exception:
-            # Leave no half-loaded case behind.
-            for node in nodes.values():
-                slicer.mrmlScene.RemoveNode(node)
+            for node in caseNodes.volumeNodes.values():
+                scene.RemoveNode(node)
             raise
         with slicer.util.NodeModify(parameterNode):
             parameterNode.caseId = case.caseId
             for key in DISPLAYED_SEQUENCES:
-                setattr(parameterNode, f"{key}Volume", nodes.get(key))
-        self._loadedCase = loaded
-        slicer.util.setSliceViewerLayers(background=nodes["dwi"], fit=True)
+                setattr(parameterNode, f"{key}Volume", caseNodes.volumeNodes.get(key))
+            parameterNode.lesionSegmentation = segmentationNode
+            parameterNode.notesMarkups = notesNode
+            parameterNode.activeSeconds = 0.0
+            for key in readrecord.LIKERT_SEQUENCES:
+                setattr(parameterNode, f"{key}Likert", 0)
+            for name in ("motionArtifact", "susceptibilityArtifact", "deformationArtifact", "signalInhomogeneityArtifact"):
+                setattr(parameterNode, name, False)
+        self._caseNodes = caseNodes
+        self._seedSummary = None
+        self._navigator = None
+        self._submittedDigest = None
+        self.showLayout(parameterNode)
         return loaded
 
-    def _addVolume(self, loaded, key: str):
-        volume = getattr(loaded, key)
-        name = f"{loaded.case.caseId}_{key}"
-        derived = (key == "dwi" and loaded.b0 is not None) or (key == "eadc" and loaded.eadcSource != "provided")
-        if derived or volume.path is None:
-            return slicer.util.addVolumeFromArray(volume.array, ijkToRAS=volume.ijkToRas, name=name)
-        node = slicer.util.loadVolume(str(volume.path), {"name": name, "show": False})
-        try:
-            self._requireSameGeometry(node, volume)
-        except GeometryError:
-            slicer.mrmlScene.RemoveNode(node)
-            raise
-        return node
-
-    @staticmethod
-    def _requireSameGeometry(node, volume) -> None:
-        """Masks are defined on the library's grid; refuse a file that Slicer places elsewhere."""
-        matrix = vtk.vtkMatrix4x4()
-        node.GetIJKToRASMatrix(matrix)
-        difference = float(np.abs(slicer.util.arrayFromVTKMatrix(matrix) - volume.ijkToRas).max())
-        shape = tuple(slicer.util.arrayFromVolume(node).shape[-3:])
-        if shape != volume.gridShape or difference > image.GRID_TOLERANCE:
-            raise GeometryError(
-                f"Slicer and the AIS library read '{volume.path}' with different voxel grids (shape {shape} vs {volume.gridShape}, "
-                f"matrix difference {difference:.3g} mm); its NIfTI qform and sform probably disagree. Fix the header before annotating."
+    def showLayout(self, parameterNode: AISAnnotatorParameterNode) -> None:
+        """Switch to the chosen reading layout, one sequence per view, mask filled on DWI and outlined elsewhere."""
+        layoutId = layouts.layoutIdByName(parameterNode.readingLayout.value)
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is None or self._caseNodes is None:
+            return
+        layouts.setLayout(layoutManager.layoutLogic().GetLayoutNode(), layoutId)
+        # The layout manager creates the views and their slice logics when the layout node changes.
+        slicer.app.processEvents()
+        scene = slicer.mrmlScene
+        layouts.showSequences(slicer.app.applicationLogic(), layoutId, self._caseNodes.volumeNodes)
+        views = layouts.readingViews(scene, layoutId)
+        if parameterNode.lesionSegmentation:
+            segmentation.setFillAndOutlineViews(
+                scene, parameterNode.lesionSegmentation,
+                [sliceNode for view, sliceNode in views if view.sequence == "dwi"],
+                [sliceNode for view, sliceNode in views if view.sequence != "dwi"],
             )
+        crosshair.showCrosshair(scene)
 
     def removeCaseNodes(self, parameterNode: AISAnnotatorParameterNode) -> None:
-        """Remove the images and the lesion segmentation of the case on screen."""
+        """Remove the images, the lesion segmentation and the notes of the case on screen."""
         with slicer.util.NodeModify(parameterNode):
-            for key in DISPLAYED_SEQUENCES:
-                node = getattr(parameterNode, f"{key}Volume")
+            for name in [f"{key}Volume" for key in DISPLAYED_SEQUENCES] + ["lesionSegmentation", "notesMarkups"]:
+                node = getattr(parameterNode, name)
                 if node:
-                    setattr(parameterNode, f"{key}Volume", None)
+                    setattr(parameterNode, name, None)
                     slicer.mrmlScene.RemoveNode(node)
-            if parameterNode.lesionSegmentation:
-                node = parameterNode.lesionSegmentation
-                parameterNode.lesionSegmentation = None
-                slicer.mrmlScene.RemoveNode(node)
             parameterNode.caseId = ""
-        self._loadedCase = None
+        self.forgetLoadedCase()
+
+    def thresholdInFileUnit(self, parameterNode: AISAnnotatorParameterNode) -> str:
+        """The seed threshold in the ADC file's unit (the chosen unit, else the one detected at loading); "" when unknown."""
+        unitKey = parameterNode.adcUnit.unitKey
+        unit = adcunits.UNITS[unitKey] if unitKey else (self._caseNodes.adcUnit if self._caseNodes else None)
+        if unit is None:
+            return ""
+        return unit.format(parameterNode.adcThresholdMicro * 1e-6)
+
+    # Mask -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _digest(mask: np.ndarray) -> str:
+        return hashlib.sha1(np.packbits(mask.astype(bool)).tobytes()).hexdigest()
+
+    def lesionMask(self, parameterNode: AISAnnotatorParameterNode) -> np.ndarray:
+        """The lesion segment as bool ``[k, j, i]`` on the DWI grid."""
+        if not parameterNode.lesionSegmentation or not parameterNode.dwiVolume:
+            raise RuntimeError(_("No case is loaded; load a case first."))
+        return segmentation.segmentMask(parameterNode.lesionSegmentation, parameterNode.dwiVolume)
 
     def lesionHasVoxels(self, parameterNode: AISAnnotatorParameterNode) -> bool:
-        """True when the lesion segment exists and is not empty (re-seeding would replace edits)."""
-        segmentationNode = parameterNode.lesionSegmentation
-        if not segmentationNode or not parameterNode.dwiVolume:
+        """True when the lesion segment exists and is not empty (re-seeding would replace it)."""
+        if not parameterNode.lesionSegmentation or not parameterNode.dwiVolume:
             return False
-        segmentId = segmentationNode.GetSegmentation().GetSegmentIdBySegmentName(LESION_SEGMENT_NAME)
-        if not segmentId:
+        return bool(self.lesionMask(parameterNode).any())
+
+    def hasUnsavedEdits(self, parameterNode: AISAnnotatorParameterNode) -> bool:
+        """True when the lesion mask differs from what was last submitted (an empty mask counts as saved)."""
+        if not parameterNode.lesionSegmentation or not parameterNode.dwiVolume or self._caseNodes is None:
             return False
-        return bool(slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, parameterNode.dwiVolume).any())
+        mask = self.lesionMask(parameterNode)
+        if self._submittedDigest is None:
+            return bool(mask.any())
+        return self._digest(mask) != self._submittedDigest
+
+    def writeDraft(self, parameterNode: AISAnnotatorParameterNode) -> pathlib.Path:
+        """Keep the current mask as a NIfTI draft in Slicer's temporary folder; :return: its path."""
+        folder = pathlib.Path(slicer.app.temporaryPath) / "AISAnnotator-drafts"
+        folder.mkdir(parents=True, exist_ok=True)
+        reader = parameterNode.readerId.strip() or "unknown"
+        path = folder / f"{parameterNode.caseId}_{reader}_{time.strftime('%Y%m%dT%H%M%S')}_lesionmask.nii.gz"
+        segmentation.writeSegmentMask(parameterNode.lesionSegmentation, parameterNode.dwiVolume, path)
+        return path
 
     def seed(self, parameterNode: AISAnnotatorParameterNode, progress=None):
-        """Compute the ADC-threshold seed of the loaded case and put it in the lesion segment.
+        """Compute the ADC-threshold seed of the loaded case and make (or replace) the lesion segment with it.
 
         :param progress: optional ``(fraction, message)`` callable; it may raise ``OperationCancelled``.
         :return: the library's ``SeedResult`` (mask on the DWI grid and summary).
         :raises RuntimeError: no case is loaded, or the loaded case is not the one on screen.
         """
-        loaded = self._loadedCase
-        if loaded is None or loaded.case.caseId != parameterNode.caseId or not parameterNode.dwiVolume:
+        if self._caseNodes is None or self.loadedCaseId() != parameterNode.caseId or not parameterNode.lesionSegmentation:
             raise RuntimeError(_("No case is loaded; load a case before seeding it."))
+        loaded = self._caseNodes.loaded
         unitKey = parameterNode.adcUnit.unitKey
         usedKey = loaded.adcUnit.unit.key if loaded.adcUnit.overridden else None
         if unitKey != usedKey:
             # The unit choice changed since loading: let the library decide again from the files.
-            loaded = self._loadedCase = sequences.loadCase(loaded.case, unitKey)
+            loaded = sequences.loadCase(loaded.case, unitKey)
+            self._caseNodes = dataclasses.replace(self._caseNodes, loaded=loaded)
         parameters = dataclasses.replace(
             DEFAULT_SEED_PARAMETERS,
             thresholdMm2PerS=parameterNode.adcThresholdMicro * 1e-6,
+            dwiMinRobustZ=parameterNode.dwiGateRobustZ,
             minComponentMm3=parameterNode.minimumComponentMm3,
         )
         result = seeding.seedLesion(loaded, parameters, progress)
-
-        segmentationNode = parameterNode.lesionSegmentation
-        if not segmentationNode:
-            segmentationNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{loaded.case.caseId}_lesion")
-            segmentationNode.CreateDefaultDisplayNodes()
-            segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(parameterNode.dwiVolume)
-            parameterNode.lesionSegmentation = segmentationNode
-        segmentation = segmentationNode.GetSegmentation()
-        segmentId = segmentation.GetSegmentIdBySegmentName(LESION_SEGMENT_NAME)
-        if not segmentId:
-            segmentId = segmentation.AddEmptySegment("", LESION_SEGMENT_NAME, LESION_SEGMENT_COLOR)
-            if not segmentId:
-                raise RuntimeError(f"Could not add the '{LESION_SEGMENT_NAME}' segment to {segmentationNode.GetName()}.")
-        slicer.util.updateSegmentBinaryLabelmapFromArray(result.mask.astype(np.uint8), segmentationNode, segmentId, parameterNode.dwiVolume)
+        segmentation.seedSegment(parameterNode.lesionSegmentation, result, parameterNode.dwiVolume)
+        self._seedSummary = result.summary
         return result
+
+    def hints(self, parameterNode: AISAnnotatorParameterNode) -> list:
+        """Hints on the current mask (``AISAnnotatorLib.core.hints.computeHints``)."""
+        if self._caseNodes is None:
+            raise RuntimeError(_("No case is loaded; load a case first."))
+        return hints.computeHints(self._caseNodes.loaded, self.lesionMask(parameterNode))
+
+    def stepLesion(self, parameterNode: AISAnnotatorParameterNode, direction: int):
+        """Centre all views on the next (+1) or previous (-1) lesion; :return: ``(region or None, lesion count)``."""
+        mask = self.lesionMask(parameterNode)
+        digest = self._digest(mask)
+        if self._navigator is None or digest != self._navigatorDigest:
+            # The mask was edited: number its lesions again, largest first.
+            self._navigator = lesionnav.LesionNavigator(mask, self._caseNodes.loaded.dwi.ijkToRas)
+            self._navigatorDigest = digest
+        region = lesionnav.stepLesion(slicer.mrmlScene, self._navigator, direction)
+        return region, self._navigator.count
+
+    def jumpTo(self, ras) -> None:
+        crosshair.jumpToRas(slicer.mrmlScene, ras)
+
+    def statusLine(self, ras) -> str:
+        """Values of every sequence at a RAS point (ADC with its unit)."""
+        if self._caseNodes is None:
+            return ""
+        return probe.statusLine(self._caseNodes.volumeNodes, ras, self._caseNodes.adcUnit)
+
+    # Notes ------------------------------------------------------------------------------------
+
+    def notes(self, parameterNode: AISAnnotatorParameterNode) -> list:
+        """The reader's notes as ``readrecord.ReadNote`` (label, text, RAS)."""
+        node = parameterNode.notesMarkups
+        if not node:
+            return []
+        found = []
+        for index in range(node.GetNumberOfControlPoints()):
+            position = [0.0, 0.0, 0.0]
+            node.GetNthControlPointPositionWorld(index, position)
+            found.append(readrecord.ReadNote(node.GetNthControlPointLabel(index), node.GetNthControlPointDescription(index), tuple(position)))
+        return found
+
+    def addNote(self, parameterNode: AISAnnotatorParameterNode, text: str) -> int:
+        """Add a note at the crosshair; the point's label shows the text in the views. :return: its index."""
+        node = parameterNode.notesMarkups
+        ras = crosshair.crosshairRas(slicer.mrmlScene)
+        if not node or ras is None:
+            raise RuntimeError(_("No case is loaded; load a case first."))
+        label = f"N{node.GetNumberOfControlPoints() + 1}: {text}"
+        index = node.AddControlPoint(vtk.vtkVector3d(*ras), label)
+        node.SetNthControlPointDescription(index, text)
+        return index
+
+    def removeNote(self, parameterNode: AISAnnotatorParameterNode, index: int) -> None:
+        if parameterNode.notesMarkups and 0 <= index < parameterNode.notesMarkups.GetNumberOfControlPoints():
+            parameterNode.notesMarkups.RemoveNthControlPoint(index)
 
 
 #
@@ -525,7 +1121,7 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
 
 
 class AISAnnotatorTest(ScriptedLoadableModuleTest):
-    """Drives the Logic on a synthetic BIDS case written with SimpleITK, and checks the .ui bindings."""
+    """Runs the whole reading flow through the Logic on a synthetic case written with SimpleITK."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -534,7 +1130,7 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_ParameterNameBindings()
         self.setUp()
-        self.test_SeedSyntheticCase()
+        self.test_ReadingFlow()
 
     def test_ParameterNameBindings(self):
         """Every SlicerParameterName of the .ui names a parameter node field, and each binding connects."""
@@ -552,12 +1148,16 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
         uiWidget = slicer.util.loadUI(uiPath)
         tag = parameterNode.connectGui(slicer.util.childWidgetVariables(uiWidget))
         parameterNode.adcThresholdMicro = 500.0
+        parameterNode.flairLikert = 4
+        parameterNode.readerId = "reader7"
         self.assertEqual(slicer.util.findChild(uiWidget, "adcThresholdSpinBox").value, 500.0)
+        self.assertEqual(slicer.util.findChild(uiWidget, "flairLikertSpinBox").value, 4)
+        self.assertEqual(slicer.util.findChild(uiWidget, "readerIdLineEdit").text, "reader7")
         parameterNode.disconnectGui(tag)
 
     @staticmethod
     def _writeSyntheticCase(root: pathlib.Path) -> np.ndarray:
-        """A brain ellipsoid with one DWI-bright, ADC-dark sphere; returns the sphere as bool ``[k, j, i]``."""
+        """A BIDS dataset with one case: a brain ellipsoid with one DWI-bright, ADC-dark sphere; returns the sphere as bool ``[k, j, i]``."""
         import SimpleITK as sitk
 
         shape = (24, 48, 40)
@@ -573,6 +1173,7 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
         adc[lesion] = 450.0
         flair = np.where(brain, 300.0, 0.0)
 
+        (root / "dataset_description.json").write_text('{"Name": "AIS self-test", "BIDSVersion": "1.8.0"}', encoding="utf-8")
         folder = root / "sub-01" / "ses-01"
         for name in ("dwi", "anat"):
             (folder / name).mkdir(parents=True)
@@ -588,40 +1189,100 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
         (folder / "dwi" / "sub-01_ses-01_dwi.json").write_text('{"DiffusionBValue": 1000}', encoding="utf-8")
         return lesion
 
-    def test_SeedSyntheticCase(self):
-        """Discovery, loading and seeding through the Logic put a non-empty seed on the DWI grid."""
-        self.delayDisplay("Writing a synthetic case")
+    @staticmethod
+    def _initialiseWorkflow(root: pathlib.Path) -> None:
+        """A SQLite workflow at the dataset's default place: a manager, two readers, the case registered."""
+        from AISAnnotatorLib.core.workflow.people import Qualification
+
+        with workflowstore.openStore(str(workflowstore.defaultDatabasePath(root)), root) as workflow:
+            workflow.initialise(root, "manager1", Qualification("chief", 20, 15))
+            for reader in ("reader1", "reader2"):
+                workflow.addUser("manager1", reader, Qualification("attending", 8, 4))
+                workflow.grantRole("manager1", reader, states.ROLE_READER)
+            workflow.registerCases("manager1")
+
+    def test_ReadingFlow(self):
+        """Claim, load, seed, hints, note, quality, submit to a SQLite store; the other reader sees nothing."""
+        slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
+        self.delayDisplay("Writing a synthetic case and its workflow")
         with tempfile.TemporaryDirectory() as folder:
-            lesion = self._writeSyntheticCase(pathlib.Path(folder))
+            root = pathlib.Path(folder)
+            lesion = self._writeSyntheticCase(root)
+            self._initialiseWorkflow(root)
+
             logic = AISAnnotatorLogic()
             parameterNode = logic.getParameterNode()
-            parameterNode.datasetRoot = pathlib.Path(folder)
+            parameterNode.datasetRoot = root
+            # Explicit, so that a team database in $AIS_DB_URL is never touched by the self-test.
+            parameterNode.databaseUrl = str(workflowstore.defaultDatabasePath(root))
+            parameterNode.readerId = "reader1"
+            try:
+                self._readAndSubmit(logic, parameterNode, lesion)
+            finally:
+                logic.closeStore()
+        self.delayDisplay("Test passed")
 
-            found = logic.findCases(parameterNode.datasetRoot)
-            self.assertEqual([case.caseId for case in found], ["sub-01_ses-01"])
-            self.assertEqual(found[0].missing, [])
+    def _readAndSubmit(self, logic, parameterNode, lesion) -> None:
+        claim, case = logic.claimNextCase(parameterNode)
+        self.assertIsNotNone(claim)
+        self.assertEqual(case.caseId, "sub-01_ses-01")
+        loaded = logic.loadCase(case, parameterNode)
+        self.delayDisplay("Case loaded")
+        for key in ("dwi", "adc", "eadc", "flair"):
+            self.assertIsNotNone(getattr(parameterNode, f"{key}Volume"), key)
+        self.assertEqual(loaded.adcUnit.unit.key, adcunits.MICRO.key)
+        self.assertIn("1e-6", logic.thresholdInFileUnit(parameterNode))
+        matrix = vtk.vtkMatrix4x4()
+        parameterNode.dwiVolume.GetIJKToRASMatrix(matrix)
+        np.testing.assert_allclose(slicer.util.arrayFromVTKMatrix(matrix), loaded.dwi.ijkToRas, atol=1e-4)
+        self.assertFalse(logic.hasUnsavedEdits(parameterNode))
 
-            loaded = logic.loadCase(found[0], parameterNode)
-            self.delayDisplay("Case loaded")
-            self.assertEqual(parameterNode.caseId, "sub-01_ses-01")
-            for key in ("dwi", "adc", "eadc", "flair"):
-                self.assertIsNotNone(getattr(parameterNode, f"{key}Volume"), key)
-            self.assertEqual(loaded.adcUnit.unit.key, adcunits.MICRO.key)
-            dwiNode = parameterNode.dwiVolume
-            matrix = vtk.vtkMatrix4x4()
-            dwiNode.GetIJKToRASMatrix(matrix)
-            np.testing.assert_allclose(slicer.util.arrayFromVTKMatrix(matrix), loaded.dwi.ijkToRas, atol=1e-4)
+        for layout in ReadingLayout:
+            parameterNode.readingLayout = layout
+            logic.showLayout(parameterNode)
+        parameterNode.readingLayout = ReadingLayout.AXIAL_2X2
+        logic.showLayout(parameterNode)
 
-            result = logic.seed(parameterNode)
-            self.delayDisplay("Seed computed")
-
+        result = logic.seed(parameterNode)
+        self.delayDisplay("Seed computed")
         self.assertGreater(result.summary["voxels"], 0)
         self.assertTrue(lesion[result.mask].all(), "seed voxels outside the synthetic lesion")
-        segmentationNode = parameterNode.lesionSegmentation
-        self.assertIsNotNone(segmentationNode)
-        segmentId = segmentationNode.GetSegmentation().GetSegmentIdBySegmentName(LESION_SEGMENT_NAME)
-        seedArray = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, dwiNode)
-        self.assertEqual(seedArray.shape, slicer.util.arrayFromVolume(dwiNode).shape)
-        np.testing.assert_array_equal(seedArray.astype(bool), result.mask)
-        self.assertTrue(logic.lesionHasVoxels(parameterNode))
-        self.delayDisplay("Test passed")
+        mask = logic.lesionMask(parameterNode)
+        self.assertEqual(mask.shape, slicer.util.arrayFromVolume(parameterNode.dwiVolume).shape)
+        np.testing.assert_array_equal(mask, result.mask)
+        self.assertTrue(logic.hasUnsavedEdits(parameterNode))
+
+        region, count = logic.stepLesion(parameterNode, 1)
+        self.assertEqual(count, 1)
+        self.assertIn("ADC", logic.statusLine(region.centroidRas))
+
+        found = logic.hints(parameterNode)
+        self.assertTrue(all(hint.kind in hints.HINT_KINDS for hint in found))
+        logic.jumpTo(region.centroidRas)
+        logic.addNote(parameterNode, "boundary unclear")
+        notes = logic.notes(parameterNode)
+        self.assertEqual([note.text for note in notes], ["boundary unclear"])
+        np.testing.assert_allclose(notes[0].ras, region.centroidRas, atol=1e-3)
+        parameterNode.dwiLikert = 5
+        parameterNode.adcLikert = 4
+        parameterNode.motionArtifact = True
+
+        submitted = logic.submit(parameterNode, 42.0, found)
+        self.delayDisplay("Read submitted")
+        self.assertEqual(submitted["case_id"], case.caseId)
+        self.assertEqual(submitted["state"], states.AWAITING_READS)
+        self.assertFalse(logic.hasUnsavedEdits(parameterNode))
+        self.assertIsNone(logic.claim)
+
+        workflow = logic.openStore(parameterNode)
+        sidecarPath = workflow.absolutePath(submitted["mask_path"].replace(".nii.gz", ".json"))
+        sidecar = json.loads(sidecarPath.read_text(encoding="utf-8"))
+        self.assertEqual(sidecar["Reader"], "reader1")
+        self.assertEqual(sidecar["Parameters"]["quality"]["likert"]["dwi"], 5)
+        self.assertEqual(sidecar["Parameters"]["quality"]["artifacts"], ["motion"])
+        self.assertEqual(sidecar["Parameters"]["active_seconds"], 42.0)
+        self.assertEqual(sidecar["Parameters"]["notes"][0]["text"], "boundary unclear")
+        self.assertEqual(sidecar["Method"], readrecord.METHOD_SEEDED)
+        self.assertEqual(len(workflow.readsVisibleTo("reader1", case.caseId)), 1)
+        # Blinding: the second reader sees no read of the case before submitting their own.
+        self.assertEqual(workflow.readsVisibleTo("reader2", case.caseId), [])
