@@ -11,6 +11,7 @@ import sys
 from AISAnnotatorLib import __version__
 from AISAnnotatorLib import cli as annotatorCli
 from AISAnnotatorLib.core.errors import AISError, OperationCancelled
+from AISAnnotatorLib.importcli import addImportCommand
 from AISAnnotatorLib.snapshotcli import addSnapshotCommand
 
 from .demo import addDemoCommand
@@ -31,6 +32,7 @@ def buildParser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     annotatorCli.addCommands(subparsers)
+    addImportCommand(subparsers)
     addCommands(subparsers)
     addWorkflowCommand(subparsers)
     addSnapshotCommand(subparsers)
