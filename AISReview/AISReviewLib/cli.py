@@ -15,6 +15,7 @@ from AISAnnotatorLib.importcli import addImportCommand
 from AISAnnotatorLib.snapshotcli import addSnapshotCommand
 
 from .demo import addDemoCommand
+from .reportcli import addReportCommand
 from .reviewsnapshotcli import addReviewSnapshotCommand
 from .workflowcli import addWorkflowCommand
 
@@ -37,6 +38,7 @@ def buildParser() -> argparse.ArgumentParser:
     addWorkflowCommand(subparsers)
     addSnapshotCommand(subparsers)
     addReviewSnapshotCommand(subparsers)
+    addReportCommand(subparsers)
     addDemoCommand(subparsers)
     return parser
 

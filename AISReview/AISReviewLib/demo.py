@@ -24,6 +24,8 @@ from AISAnnotatorLib.core.seeding import SeedParameters, seedLesion
 from AISAnnotatorLib.core.sequences import loadCase
 from AISAnnotatorLib.core.validate import validateDataset
 
+from .report import writeReport
+
 logger = logging.getLogger(__name__)
 
 #: A folder holding this file was made by the demo and may be replaced by the next demo run.
@@ -138,9 +140,19 @@ def _read(store, root: Path, phantoms: dict, parameters: SeedParameters, progres
                 seeds[caseId] = (loaded, seedLesion(loaded, parameters))
             loaded, seed = seeds[caseId]
             writeReaderMask(root, cases[caseId], seed.mask, loaded.dwi, reader, "adc-threshold-seed", seed.summary)
-            refined = simulateReader(phantom.truthMask, generous, np.random.default_rng([readerIndex, len(seeds)]))
-            store.submitRead(reader, caseId, refined, method="simulated-reader", parameters={"habit": "generous" if generous else "conservative"})
+            rng = np.random.default_rng([readerIndex, len(seeds)])
+            refined = simulateReader(phantom.truthMask, generous, rng)
+            store.submitRead(reader, caseId, refined, method="simulated-reader", parameters=_simulatedReadParameters(seed, generous, rng))
     return seeds
+
+
+def _simulatedReadParameters(seed, generous: bool, rng: np.random.Generator) -> dict:
+    """What the module would store with a read: Likert per sequence (the phantoms are good: 4-5), time, seed."""
+    from AISAnnotatorLib.core.readrecord import LIKERT_SEQUENCES, buildReadParameters
+
+    likert = {key: int(rng.integers(4, 6)) for key in LIKERT_SEQUENCES}
+    parameters = buildReadParameters(likert, {}, [], float(rng.uniform(180.0, 900.0)), seed.summary)
+    return {**parameters, "habit": "generous" if generous else "conservative"}
 
 
 def _truthDecisions(store, userId: str, caseId: str, truth: np.ndarray) -> dict:
@@ -171,10 +183,14 @@ def _reviewAndArbitrate(store, phantoms: dict) -> None:
                         note="Ruling: every region that is DWI-bright and ADC-dark is lesion.")
 
 
-def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None) -> dict:
+def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None, regionPictures: bool = False) -> dict:
     """Run the whole demo into ``outDir``; returns the summary it also writes as ``demo-summary.json``.
 
+    Ends with the acceptance report (``report.html``).
+
     :param progress: optional ``(fraction, message)`` callable.
+    :param regionPictures: put pictures of every discordant region in the report (needs slicer-core and
+        OpenGL; adds about 15 s).
     :raises InputError: ``outDir`` belongs to someone else.
     """
     started = time.perf_counter()
@@ -208,8 +224,12 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None)
         "meanSeedDice": round(float(np.mean(lesionDice)), 3) if lesionDice else None,
         "meanFinalDice": round(float(np.mean(finalDice)), 3) if finalDice else None,
         "cases": rows,
-        "seconds": round(time.perf_counter() - started, 1),
     }
+    if progress:
+        progress(0.95, "Writing the acceptance report")
+    report = writeReport(root, outDir / "report.html", snapshots=regionPictures)
+    summary["report"] = {"html": str(report["html"]), "accepted": report["accepted"], "notes": report["notes"]}
+    summary["seconds"] = round(time.perf_counter() - started, 1)
     writeJsonAtomic(outDir / "demo-summary.json", json.loads(json.dumps(summary, default=str)))
     return summary
 
@@ -247,6 +267,8 @@ def addDemoCommand(subparsers) -> None:
     """Register ``ais demo``."""
     parser = subparsers.add_parser("demo", help="build a synthetic dataset and run every step on it")
     parser.add_argument("--out", default="ais-demo", help="output folder (default: ./ais-demo; replaced if an earlier demo made it)")
+    parser.add_argument("--region-pictures", action="store_true",
+                        help="put a picture of every discordant region in the report (needs slicer-core; about 15 s more)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=runDemoCommand)
 
@@ -254,7 +276,7 @@ def addDemoCommand(subparsers) -> None:
 def runDemoCommand(args) -> int:
     from AISAnnotatorLib.cli import emitJson, formatTable, stderrProgress
 
-    summary = runDemo(Path(args.out), progress=stderrProgress)
+    summary = runDemo(Path(args.out), progress=stderrProgress, regionPictures=args.region_pictures)
     if args.json:
         emitJson(summary)
         return 0
@@ -267,6 +289,7 @@ def runDemoCommand(args) -> int:
         f"\nSeed vs truth: mean Dice {summary['meanSeedDice']} over the cases with a lesion (ADC < 620e-6 mm^2/s, DWI-gated, cleaned)."
         f"\nFinal vs truth: mean Dice {summary['meanFinalDice']} after two blind reads, review and arbitration."
         f"\nWorkflow:     {summary['workflowDatabase']} (audit trail: {summary['verifiedFiles']} files re-hashed, {len(summary['verifyProblems'])} missing or changed; export in {Path(args.out) / 'workflow-export'})"
+        f"\nReport:       {summary['report']['html']} (dataset {'accepted' if summary['report']['accepted'] else 'not accepted yet'})"
         f"\nSummary:      {Path(args.out) / 'demo-summary.json'}  ({summary['seconds']} s)"
     )
     return 0

@@ -43,6 +43,8 @@ def test_demo_runs_every_step_and_its_numbers_match_the_files(tmp_path, capsys):
     assert summary["meanSeedDice"] == pytest.approx(np.mean(seeded), abs=1e-3)
     assert summary["meanFinalDice"] > summary["meanSeedDice"]  # review recovers what the seed leaves to the readers
     assert (out / "workflow-export" / "workflow.json").is_file()
+    report = (out / "report.html").read_text()
+    assert summary["report"]["accepted"] and "Bland-Altman" in report and "data:image/png;base64," in report
 
 
 def test_output_folder_is_replaced_only_when_the_demo_made_it(tmp_path):
