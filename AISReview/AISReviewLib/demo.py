@@ -228,7 +228,8 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None,
     if progress:
         progress(0.95, "Writing the acceptance report")
     report = writeReport(root, outDir / "report.html", snapshots=regionPictures)
-    summary["report"] = {"html": str(report["html"]), "accepted": report["accepted"], "notes": report["notes"]}
+    summary["report"] = {"html": str(report["html"]), "accepted": report["accepted"], "notes": report["notes"],
+                         "failedSections": report["summary"]["failed_sections"]}
     summary["seconds"] = round(time.perf_counter() - started, 1)
     writeJsonAtomic(outDir / "demo-summary.json", json.loads(json.dumps(summary, default=str)))
     return summary
@@ -273,6 +274,12 @@ def addDemoCommand(subparsers) -> None:
     parser.set_defaults(handler=runDemoCommand)
 
 
+def _verdict(report: dict) -> str:
+    if report["accepted"]:
+        return "dataset accepted"
+    return f"dataset not accepted yet: {', '.join(report['failedSections'])}; the report says why"
+
+
 def runDemoCommand(args) -> int:
     from AISAnnotatorLib.cli import emitJson, formatTable, stderrProgress
 
@@ -289,7 +296,7 @@ def runDemoCommand(args) -> int:
         f"\nSeed vs truth: mean Dice {summary['meanSeedDice']} over the cases with a lesion (ADC < 620e-6 mm^2/s, DWI-gated, cleaned)."
         f"\nFinal vs truth: mean Dice {summary['meanFinalDice']} after two blind reads, review and arbitration."
         f"\nWorkflow:     {summary['workflowDatabase']} (audit trail: {summary['verifiedFiles']} files re-hashed, {len(summary['verifyProblems'])} missing or changed; export in {Path(args.out) / 'workflow-export'})"
-        f"\nReport:       {summary['report']['html']} (dataset {'accepted' if summary['report']['accepted'] else 'not accepted yet'})"
+        f"\nReport:       {summary['report']['html']} ({_verdict(summary['report'])})"
         f"\nSummary:      {Path(args.out) / 'demo-summary.json'}  ({summary['seconds']} s)"
     )
     return 0

@@ -187,12 +187,32 @@ def _formatSection(root: Path, cases: list[Case]) -> tuple[Section, list[dict], 
             problems = _checkMaskFile(path, dwiGrid, FINAL_SIDECAR_KEYS if final else READER_SIDECAR_KEYS)
             maskRows.append({"case": case.caseId, "file": path.name, "kind": "final" if final else "read",
                              "status": "ok" if not problems else "problem", "problems": "; ".join(problems)})
+    findings += _officialValidatorFindings(root, section)
     errors = sum(finding["severity"] == "error" for finding in findings)
     badMasks = sum(row["status"] != "ok" for row in maskRows)
     section.passed = not errors and not badMasks and not section.problems
     section.notes.append(f"{errors} validation error(s), {sum(f['severity'] == 'warning' for f in findings)} warning(s); "
                          f"{len(maskRows)} mask file(s) checked, {badMasks} with problems.")
     return section, findings, maskRows
+
+
+def _officialValidatorFindings(root: Path, section: Section) -> list[dict]:
+    """The official BIDS validator's errors as findings (code prefixed ``bids-validator:``), warnings as a note."""
+    from AISAnnotatorLib.core.bidsvalidator import runOfficialValidator
+
+    try:
+        result = runOfficialValidator(root)
+    except AISError as error:
+        section.problems.append(str(error))
+        return []
+    if result is None:
+        section.notes.append("The official BIDS validator is not installed (pip install bids-validator-deno); it did not run.")
+        return []
+    warnings = ", ".join(f"{code} x{count}" for code, count in sorted(result["warnings"].items()))
+    section.notes.append(f"Official BIDS validator (schema {result['version']}): {len(result['errors'])} error(s); warnings: {warnings or 'none'}.")
+    return [{"severity": "error", "code": f"bids-validator:{issue['code']}", "message": issue["message"] or issue["code"],
+             "caseId": "_".join(part for part in issue["location"].strip("/").split("/")[:2] if part.startswith(("sub-", "ses-"))),
+             "file": issue["location"]} for issue in result["errors"]]
 
 
 def _metadataSection(root: Path, cases: list[Case]) -> tuple[Section, list[dict], list[dict]]:
@@ -563,7 +583,9 @@ def collectReport(datasetRoot, database=None, thresholds: QualityThresholds | No
     summary["mask_files_with_problems"] = sum(row["status"] != "ok" for row in maskRows)
     summary["sequences_missing_metadata"] = sum(1 for row in metadataRows if row["missing"] or row["sidecar_problem"])
     report["summary"] = summary
-    report["accepted"] = bool(cases) and all(report["sections"][key]["section"].passed for key in ("completeness", "format", "metadata", "quality"))
+    gates = ("completeness", "format", "metadata", "quality")
+    report["accepted"] = bool(cases) and all(report["sections"][key]["section"].passed for key in gates)
+    summary["failed_sections"] = [report["sections"][key]["section"].title for key in gates if not report["sections"][key]["section"].passed]
     step(1.0, "Report data collected")
     return report
 

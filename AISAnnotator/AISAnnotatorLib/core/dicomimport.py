@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .. import __version__
 from .atomicio import atomicWritePath, sha256File, writeJsonAtomic, writeTextAtomic
+from .bidsvalidator import ensureBidsIgnore
 from .errors import AISError, InputError, OperationCancelled, OutputExistsError
 from .seriesclassify import B0_MAXIMUM, BIDS_TARGETS, classifySeries
 from .validate import IDENTIFYING_KEYS, QUASI_IDENTIFYING_KEYS
@@ -482,6 +483,8 @@ def _updateParticipants(root: Path, participantId: str, values: dict, written: l
 
 
 def _ensureDatasetFiles(root: Path, dcm2niixVersionText: str, written: list[str]) -> None:
+    if ensureBidsIgnore(root):
+        written.append(".bidsignore")
     description = root / "dataset_description.json"
     if not description.is_file():
         writeJsonAtomic(description, {
@@ -761,7 +764,7 @@ def _commit(root, plan, manifest, manifestPath, logEntries, caseFolder, subject,
     if not plan["series"]:
         return
     logPath = root / "sourcedata" / caseFolder / DEIDENTIFICATION_LOG_NAME
-    sharedFiles = [root / "participants.tsv", root / "participants.json", logPath, manifestPath]
+    sharedFiles = [root / "participants.tsv", root / "participants.json", root / ".bidsignore", logPath, manifestPath]
     previous = {path: path.read_bytes() if path.is_file() else None for path in sharedFiles}
     createdRoot = not root.exists()
     createdFolders, written = [], []

@@ -31,6 +31,7 @@ import numpy as np
 
 from .adcunits import MICRO, AdcUnit, unitByKey
 from .atomicio import atomicWritePath, writeJsonAtomic, writeTextAtomic
+from .bidsvalidator import ensureBidsIgnore
 from .errors import InputError
 from .image import writeNifti
 
@@ -1236,6 +1237,7 @@ def _writeDatasetFiles(root: Path, participants: list[dict]) -> dict:
         },
     )
     writeTextAtomic(paths["readme"], _README)
+    ensureBidsIgnore(root)
     writeJsonAtomic(
         paths["derivativeDescription"],
         {
