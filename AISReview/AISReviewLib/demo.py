@@ -94,6 +94,8 @@ def _shortScenario(description: str, width: int = 44) -> str:
 
 
 MANAGER, REVIEWER, ARBITER = "M01", "V01", "A01"
+EXTENT_KEEP_FRACTION = 0.5
+MISSED_LESION_KEEP_FRACTION = 0.2
 #: Demo staff with the experience the consensus asks of each role (title, years imaging, years neuro).
 STAFF = {
     MANAGER: ("chief", 25.0, 20.0, ()),
@@ -156,15 +158,21 @@ def _simulatedReadParameters(seed, generous: bool, rng: np.random.Generator) -> 
 
 
 def _truthDecisions(store, userId: str, caseId: str, truth: np.ndarray) -> dict:
-    """What a careful senior decides: keep a discordant region when most of it is lesion."""
+    """What a careful senior decides: keep a boundary region when most of it is lesion, and a lesion one
+    reader missed when a fair part of it is lesion (a generous outline of a small embolus is mostly rim)."""
     from .core.agreement import AgreementParameters, compareFiles
 
-    shown = [region["id"] for region in store.case(caseId)["comparison"]["discordant_regions"]]
+    shown = store.case(caseId)["comparison"]["discordant_regions"]
     reads = store.readsVisibleTo(userId, caseId)
     every = compareFiles(*(store.absolutePath(read["mask_path"]) for read in reads), AgreementParameters(minExtentMm3=0.0))
     labels = every.regionMap.labels
     cropTruth = truth[every.regionMap.cropSlices]
-    return {regionId: "keep" if cropTruth[labels == regionId].mean() > 0.5 else "drop" for regionId in shown}
+    decisions = {}
+    for region in shown:
+        lesionFraction = cropTruth[labels == region["id"]].mean()
+        needed = MISSED_LESION_KEEP_FRACTION if region["type"] == "missed_lesion" else EXTENT_KEEP_FRACTION
+        decisions[region["id"]] = "keep" if lesionFraction >= needed else "drop"
+    return decisions
 
 
 def _reviewAndArbitrate(store, phantoms: dict) -> None:

@@ -317,6 +317,19 @@ def _completenessFromFiles(root: Path, cases: list[Case]) -> list[dict]:
     return rows
 
 
+def _readingSeconds(root: Path, read: dict) -> float | None:
+    """Time on task of a read: the active time the module measured (kept in the mask sidecar's
+    ``Parameters.active_seconds``), else the time from claim to submission recorded by the store."""
+    sidecarPath = root / read["sidecar_path"] if read.get("sidecar_path") else None
+    try:
+        active = json.loads(sidecarPath.read_text(encoding="utf-8")).get("Parameters", {}).get("active_seconds") if sidecarPath else None
+    except (OSError, ValueError, AttributeError):
+        active = None
+    if isinstance(active, (int, float)) and not isinstance(active, bool) and math.isfinite(active) and active >= 0:
+        return float(active)
+    return float(read["duration_seconds"]) if read.get("duration_seconds") is not None else None
+
+
 def _agreementSection(root: Path, excluded: set, tables: dict | None, completeness: list[dict], workers: int) -> tuple[Section, dict]:
     from .core.agreement import AgreementParameters, compareFiles
     from .core.dataset import compareDataset
@@ -381,8 +394,9 @@ def _agreementSection(root: Path, excluded: set, tables: dict | None, completene
                     entry["diceFinal"].append(result.dice)
     times: dict[str, list] = {}
     for read in (tables or {}).get("reads", []):
-        if read.get("duration_seconds") is not None and read["case_id"] not in excluded:
-            times.setdefault(read["user_id"], []).append(float(read["duration_seconds"]))
+        seconds = _readingSeconds(root, read)
+        if seconds is not None and read["case_id"] not in excluded:
+            times.setdefault(read["user_id"], []).append(seconds)
     data["times"] = times
     for reader in sorted(set(perReader) | set(times)):
         entry = perReader.get(reader, {"reads": 0, "volumes": [], "versusOther": [], "versusFinal": [], "diceFinal": []})

@@ -104,7 +104,7 @@ def readingTimes(timesByReader: dict):
     readers = sorted(timesByReader)
     figure, axis = pyplot.subplots(figsize=(max(3.5, 1.2 * len(readers) + 2), 3.4))
     axis.boxplot([[seconds / 60.0 for seconds in timesByReader[reader]] for reader in readers], tick_labels=readers)
-    axis.set_ylabel("time from claim to submission (min)")
+    axis.set_ylabel("time on task (min): active time, else claim to submission")
     figure.tight_layout()
     return figure
 
