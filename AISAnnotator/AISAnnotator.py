@@ -7,7 +7,6 @@ import os
 import pathlib
 import tempfile
 import time
-import xml.etree.ElementTree as ElementTree
 from typing import Annotated
 
 import numpy as np
@@ -27,7 +26,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AISAnnotatorLib import RUNTIME_REQUIREMENTS, reloading
+from AISAnnotatorLib import RUNTIME_REQUIREMENTS, reloading, uifile
 from AISAnnotatorLib.core import adcunits, cases, hints, readrecord, seeding, sequences
 from AISAnnotatorLib.core.errors import OperationCancelled
 from AISAnnotatorLib.core.workflow import states
@@ -1135,11 +1134,7 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
     def test_ParameterNameBindings(self):
         """Every SlicerParameterName of the .ui names a parameter node field, and each binding connects."""
         uiPath = os.path.join(os.path.dirname(slicer.util.modulePath("AISAnnotator")), "Resources", "UI", "AISAnnotator.ui")
-        names = [
-            element.findtext("string")
-            for element in ElementTree.parse(uiPath).iter("property")
-            if element.get("name") == "SlicerParameterName"
-        ]
+        names = uifile.parameterNamesInUi(uiPath)
         self.assertTrue(names)
         for name in names:
             self.assertIn(name, AISAnnotatorParameterNode.allParameters)

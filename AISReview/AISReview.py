@@ -2,7 +2,6 @@ import enum
 import os
 import pathlib
 import tempfile
-import xml.etree.ElementTree as ElementTree
 from typing import Annotated
 
 import numpy as np
@@ -21,7 +20,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AISAnnotatorLib import RUNTIME_REQUIREMENTS, reloading
+from AISAnnotatorLib import RUNTIME_REQUIREMENTS, reloading, uifile
 from AISAnnotatorLib.core.errors import InputError
 from AISReviewLib.core import adjudication, agreement, reviewqueue
 
@@ -667,11 +666,7 @@ class AISReviewTest(ScriptedLoadableModuleTest):
     def test_ParameterNameBindings(self):
         """Every SlicerParameterName of the .ui names a parameter node field, and each binding connects."""
         uiPath = os.path.join(os.path.dirname(slicer.util.modulePath("AISReview")), "Resources", "UI", "AISReview.ui")
-        names = [
-            element.findtext("string")
-            for element in ElementTree.parse(uiPath).iter("property")
-            if element.get("name") == "SlicerParameterName"
-        ]
+        names = uifile.parameterNamesInUi(uiPath)
         self.assertTrue(names)
         for name in names:
             self.assertIn(name, AISReviewParameterNode.allParameters)

@@ -106,11 +106,9 @@ def widgetProperty(widget: ElementTree.Element, name: str) -> ElementTree.Elemen
 
 def parameterNames(module: str) -> list[str]:
     """Values of the ``SlicerParameterName`` dynamic property in the module's .ui."""
-    return [
-        element.findtext("string")
-        for element in ElementTree.parse(uiPath(module)).iter("property")
-        if element.get("name") == "SlicerParameterName"
-    ]
+    from AISAnnotatorLib.uifile import parameterNamesInUi
+
+    return parameterNamesInUi(uiPath(module))
 
 
 def parameterNodeFields(tree: ast.Module) -> dict[str, set[str]]:
