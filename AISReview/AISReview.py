@@ -1,3 +1,4 @@
+import datetime
 import enum
 import os
 import pathlib
@@ -23,6 +24,7 @@ from slicer.util import VTKObservationMixin
 from AISAnnotatorLib import RUNTIME_REQUIREMENTS, reloading, uifile
 from AISAnnotatorLib.core.errors import InputError
 from AISReviewLib.core import adjudication, agreement, reviewqueue
+from AISReviewLib.report import REPORT_REQUIREMENTS
 
 #
 # AISReview
@@ -149,6 +151,7 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.excludeButton.connect("clicked(bool)", self.onExclude)
         self.ui.arbitrateButton.connect("clicked(bool)", self.onArbitrate)
         self.ui.refreshDatasetButton.connect("clicked(bool)", self.onRefreshDataset)
+        self.ui.openReportButton.connect("clicked(bool)", self.onOpenReport)
         self.ui.exclusionReasonComboBox.addItems(list(reviewqueue.states.EXCLUSION_REASONS))
         self.ui.regionTableWidget.setColumnCount(len(self.REGION_COLUMNS))
         self.ui.regionTableWidget.setHorizontalHeaderLabels(list(self.REGION_COLUMNS))
@@ -219,6 +222,7 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.nextCaseButton.enabled = not reason
         self.ui.nextCaseButton.toolTip = reason or _("Claim your next case from the workflow (or resume the one you hold).")
         self.ui.refreshDatasetButton.enabled = bool(node and str(node.datasetRoot) not in ("", ".") and node.userId.strip())
+        self.ui.openReportButton.enabled = self.ui.refreshDatasetButton.enabled
         hasRegion = session is not None and self._selectedRegionId() is not None
         for button in (self.ui.keepButton, self.ui.dropButton, self.ui.editButton):
             button.enabled = hasRegion
@@ -367,6 +371,14 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISReview")
             node = self._parameterNode
             self.ui.datasetPlainTextEdit.setPlainText(self.logic.datasetText(node.datasetRoot, node.databaseUrl, node.userId.strip()))
+
+    def onOpenReport(self) -> None:
+        """Write the acceptance report and show it in the web browser."""
+        with slicer.util.tryWithErrorDisplay(_("Could not write the acceptance report."), waitCursor=True):
+            slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS + REPORT_REQUIREMENTS, requester="AISReview")
+            node = self._parameterNode
+            path = self.logic.writeAcceptanceReport(node.datasetRoot, node.databaseUrl)
+            qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(path)))
 
     def onCompare(self) -> None:
         """Compare the two masks and show the agreement report."""
@@ -620,6 +632,16 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
         self.closeSession()
         return outcome
 
+    @staticmethod
+    def writeAcceptanceReport(datasetRoot, databaseUrl: str = "") -> pathlib.Path:
+        """Write a new, timestamped acceptance report into ``derivatives/lesions/reports/``; return its path."""
+        from AISReviewLib.report import writeReport
+
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out = pathlib.Path(datasetRoot) / "derivatives" / "lesions" / "reports" / f"acceptance-{stamp}.html"
+        # Region pictures need an offscreen render window of their own; the app's views are not used here.
+        return pathlib.Path(writeReport(datasetRoot, out, database=databaseUrl or None, snapshots=False)["html"])
+
     def datasetText(self, datasetRoot, databaseUrl: str, userId: str) -> str:
         """Status counts and per-reader agreement as text."""
         summary = reviewqueue.datasetSummary(self.openStore(datasetRoot, databaseUrl), userId)
@@ -807,4 +829,6 @@ class AISReviewTest(ScriptedLoadableModuleTest):
             for action in ("submit", "review", "escalate", "arbitrate"):
                 self.assertIn(action, actions)
             self.assertIn("2 cases", logic.datasetText(root, "", "M01"))
+            report = logic.writeAcceptanceReport(root)
+            self.assertTrue(report.is_file() and report.parent.name == "reports")
         self.delayDisplay("Review and arbitration flow passed")

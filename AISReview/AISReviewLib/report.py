@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 #: What the report needs beyond the base install (the ``report`` extra of pyproject.toml); a Slicer widget
 #: offering the report passes it to ``slicer.packaging.pip_ensure`` before writing one.
-REPORT_REQUIREMENTS = ["matplotlib>=3.7"]
+REPORT_REQUIREMENTS = ["matplotlib>=3.7", "bids-validator-deno"]
 #: Sidecar keys a reader mask must have (written by ``derivatives.writeReaderMask``).
 READER_SIDECAR_KEYS = ("Reader", "Version", "Created", "Software", "Method", "Parameters", "Voxels", "VolumeMl", "Sources")
 #: Sidecar keys a final (consensus) mask must have (written by the workflow store at finalisation).
