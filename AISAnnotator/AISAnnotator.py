@@ -1189,7 +1189,7 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
         """A SQLite workflow at the dataset's default place: a manager, two readers, the case registered."""
         from AISAnnotatorLib.core.workflow.people import Qualification
 
-        with workflowstore.openStore(str(workflowstore.defaultDatabasePath(root)), root) as workflow:
+        with workflowstore.openStore(str(workflowstore.defaultDatabasePath(root)), root, create=True) as workflow:
             workflow.initialise(root, "manager1", Qualification("chief", 20, 15))
             for reader in ("reader1", "reader2"):
                 workflow.addUser("manager1", reader, Qualification("attending", 8, 4))

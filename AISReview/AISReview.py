@@ -459,11 +459,11 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
         self.session = None
 
     @staticmethod
-    def openStore(datasetRoot, databaseUrl: str = ""):
-        """The workflow store of the dataset, with the agreement engine wired in."""
+    def openStore(datasetRoot, databaseUrl: str = "", create: bool = False):
+        """The workflow store of the dataset, with the agreement engine wired in (``create``: a new SQLite file)."""
         from AISReviewLib.workflowcli import openReviewStore
 
-        return openReviewStore(databaseUrl or None, datasetRoot)
+        return openReviewStore(databaseUrl or None, datasetRoot, create=create)
 
     def claimAndLoad(self, datasetRoot, databaseUrl: str, userId: str, role: str):
         """Claim the user's next case (or resume the held one) and load it into the scene.
@@ -772,7 +772,7 @@ class AISReviewTest(ScriptedLoadableModuleTest):
             for subject in ("01", "02"):
                 self._writeCase(root, subject, lesion)
             logic = AISReviewLogic()
-            store = logic.openStore(root)
+            store = logic.openStore(root, create=True)
             store.initialise(root, "M01", Qualification("chief", 25.0, 20.0))
             for userId, title, roles in (("R01", "attending", ("reader",)), ("R02", "attending", ("reader",)),
                                          ("V01", "associate_chief", ("reviewer",)), ("A01", "chief", ("arbiter",))):

@@ -107,10 +107,13 @@ def seedCase(bidsRoot, case, reader: str, parameters, adcUnit=None, progress=Non
 
 
 def runSeed(args) -> int:
+    from .core.adcunits import unitByKey
     from .core.cases import discoverCases
     from .core.derivatives import validateReaderId
 
     validateReaderId(args.reader)
+    if args.adc_unit:
+        unitByKey(args.adc_unit)  # a typo is one error, not one per case
     parameters = seedParametersFromArguments(args)
     cases = discoverCases(args.bidsRoot, args.participant_label, args.session_label)
     summaries, failures = [], []

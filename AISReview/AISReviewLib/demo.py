@@ -112,7 +112,7 @@ def _openWorkflow(root: Path):
 
     from .workflowcli import openReviewStore
 
-    store = openReviewStore(None, root)
+    store = openReviewStore(None, root, create=True)
     title, imaging, neuro, _ = STAFF[MANAGER]
     store.initialise(root, MANAGER, Qualification(title, imaging, neuro))
     for userId, (title, imaging, neuro, roles) in STAFF.items():

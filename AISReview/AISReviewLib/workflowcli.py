@@ -64,14 +64,15 @@ def agreementFinaliser(concordance: dict):
     return finalise
 
 
-def openReviewStore(database=None, datasetRoot=None):
+def openReviewStore(database=None, datasetRoot=None, create: bool = False):
     """A workflow store with the agreement engine wired in (comparator and finaliser from the stored rule).
 
-    :raises InputError: no database can be chosen.
+    :param create: make the SQLite database if it does not exist yet.
+    :raises InputError: no database can be chosen, or it does not exist and ``create`` is False.
     """
     from AISAnnotatorLib.core.workflow.store import DEFAULT_CONCORDANCE, openStore
 
-    store = openStore(database, datasetRoot)
+    store = openStore(database, datasetRoot, create=create)
     concordance = {**DEFAULT_CONCORDANCE, **store.settings().get("concordance", {})}
     store.comparator = agreementComparator(concordance)
     store.finaliser = agreementFinaliser(concordance)
@@ -245,7 +246,7 @@ def _runInit(args) -> int:
         raise InputError("init needs --root, the BIDS dataset the workflow is for.")
     concordance = {"min_dice": args.min_dice, "max_missed_lesions": args.max_missed_lesions, "min_extent_mm3": args.min_extent_mm3}
     _agreementParameters(concordance)
-    with openStore(args.db, args.root) as store:
+    with openStore(args.db, args.root, create=True) as store:
         created = store.initialise(args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
                                    concordance=concordance, training={"required": bool(args.require_training)})
         _emit(args, {"initialised": created, "database": store.url, "settings": store.settings()},

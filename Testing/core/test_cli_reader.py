@@ -101,3 +101,11 @@ def test_a_forced_unit_that_contradicts_the_data_is_warned_about(tmp_path, capsy
     assert code == 0
     assert "was forced, but the values look like x 1e-6 mm^2/s" in err
     assert json.loads(out)["seeded"][0]["adcUnit"]["overridden"] is True
+
+
+def test_an_unknown_adc_unit_is_refused_once_before_any_case(tmp_path, capsys):
+    writeSimpleCase(tmp_path, "01")
+    writeSimpleCase(tmp_path, "02")
+    code, _, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--adc-unit", "furlongs")
+    assert code == 2 and err.count("Unknown ADC unit 'furlongs'") == 1
+    assert maskFiles(tmp_path) == []

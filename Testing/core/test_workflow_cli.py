@@ -53,3 +53,10 @@ def test_workflow_from_the_command_line(backend, tmp_path, capsys, monkeypatch):
     assert code == 0 and (tmp_path / "export" / "events.csv").is_file()
     code, _, err = run(capsys, "exclude", "--user", "X1", *database, "sub-01_ses-01", "--reason", "tumor")
     assert code == 2 and "not registered" in err and "Traceback" not in err
+
+
+def test_a_mistyped_sqlite_path_is_an_error_not_a_new_empty_workflow(tmp_path, capsys):
+    missing = tmp_path / "typo.sqlite"
+    code, _, err = run(capsys, "status", "--db", str(missing), "--user", "M01")
+    assert code == 2 and "There is no workflow database" in err and "ais workflow init" in err
+    assert not missing.exists()

@@ -1762,10 +1762,16 @@ def _secondsBetween(start: str | None, end: str) -> float | None:
     return (datetime.datetime.fromisoformat(end) - datetime.datetime.fromisoformat(start)).total_seconds()
 
 
-def openStore(database=None, datasetRoot=None, comparator=None, finaliser=None) -> WorkflowStore:
+def openStore(database=None, datasetRoot=None, comparator=None, finaliser=None, create: bool = False) -> WorkflowStore:
     """Open the workflow store chosen by :func:`resolveDatabaseUrl`.
 
-    :raises InputError: no database can be chosen.
+    :param create: make a new SQLite database when the file does not exist (``ais workflow init``);
+        otherwise a mistyped path is an error instead of a new, empty workflow.
+    :raises InputError: no database can be chosen, or the SQLite file does not exist and ``create`` is False.
     """
-    return WorkflowStore(resolveDatabaseUrl(database, datasetRoot), comparator=comparator, finaliser=finaliser, datasetRoot=datasetRoot)
+    url = resolveDatabaseUrl(database, datasetRoot)
+    sqlitePath = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if sqlitePath is not None and not create and not sqlitePath.is_file():
+        raise InputError(f"There is no workflow database at '{sqlitePath}'; create it with 'ais workflow init' or check --db.")
+    return WorkflowStore(url, comparator=comparator, finaliser=finaliser, datasetRoot=datasetRoot)
 
