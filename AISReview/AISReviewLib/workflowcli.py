@@ -340,25 +340,24 @@ def _runArbitrate(args) -> int:
     return _finalise(args, "arbitrate")
 
 
-def _runEscalate(args) -> int:
+def _runTransition(args, transition) -> int:
+    """Run one case transition ``transition(store)`` and show the case's new state."""
     with _store(args) as store:
-        result = store.escalate(args.user, args.case, args.reason, args.revision)
+        result = transition(store)
     _emit(args, result, [result], ["case_id", "state", "revision"])
     return 0
+
+
+def _runEscalate(args) -> int:
+    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision))
 
 
 def _runExclude(args) -> int:
-    with _store(args) as store:
-        result = store.exclude(args.user, args.case, args.reason, args.note, args.revision)
-    _emit(args, result, [result], ["case_id", "state", "revision"])
-    return 0
+    return _runTransition(args, lambda store: store.exclude(args.user, args.case, args.reason, args.note, args.revision))
 
 
 def _runReopen(args) -> int:
-    with _store(args) as store:
-        result = store.reopen(args.user, args.case, args.reason, args.revision)
-    _emit(args, result, [result], ["case_id", "state", "revision"])
-    return 0
+    return _runTransition(args, lambda store: store.reopen(args.user, args.case, args.reason, args.revision))
 
 
 def _runStatus(args) -> int:

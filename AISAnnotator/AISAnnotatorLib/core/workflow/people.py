@@ -74,11 +74,16 @@ def validateUserId(userId) -> str:
     return userId
 
 
+def _requireChoice(value, choices, what: str) -> str:
+    """:raises InputError: ``value`` is not one of ``choices`` (named ``what`` in the message)."""
+    if value not in choices:
+        raise InputError(f"{what} '{value}' is not known; use one of {', '.join(choices)}.")
+    return value
+
+
 def validateRole(role) -> str:
     """:raises InputError: not one of :data:`ROLES`."""
-    if role not in ROLES:
-        raise InputError(f"Role '{role}' is not known; use one of {', '.join(ROLES)}.")
-    return role
+    return _requireChoice(role, ROLES, "Role")
 
 
 def roleShortfalls(role: str, qualification: Qualification) -> list[str]:
@@ -161,9 +166,7 @@ def validateTrainingBar(bar: dict) -> dict:
 
 def validateSizeClass(sizeClass) -> str:
     """:raises InputError: not one of :data:`SIZE_CLASSES`."""
-    if sizeClass not in SIZE_CLASSES:
-        raise InputError(f"Lesion size class '{sizeClass}' is not known; use one of {', '.join(SIZE_CLASSES)}.")
-    return sizeClass
+    return _requireChoice(sizeClass, SIZE_CLASSES, "Lesion size class")
 
 
 def validateLocation(location) -> str:
