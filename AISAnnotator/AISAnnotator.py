@@ -26,12 +26,13 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AISAnnotatorLib import RUNTIME_REQUIREMENTS, reloading, uifile
-from AISAnnotatorLib.core import adcunits, cases, hints, readrecord, seeding, sequences
-from AISAnnotatorLib.core.errors import OperationCancelled
-from AISAnnotatorLib.core.workflow import states
-from AISAnnotatorLib.core.workflow import store as workflowstore
-from AISAnnotatorLib.mrml import caseloader, crosshair, layouts, lesionnav, probe, segmentation
+from AISAnnotatorLib.mrml import probe
+from AISCommonLib import RUNTIME_REQUIREMENTS, reloading, uifile
+from AISCommonLib.core import adcunits, cases, hints, readrecord, seeding, sequences
+from AISCommonLib.core.errors import OperationCancelled
+from AISCommonLib.mrml import caseloader, crosshair, layouts, lesionnav, segmentation
+from AISCommonLib.workflow import states
+from AISCommonLib.workflow import store as workflowstore
 
 #: Sequences shown in the scene, in display order; keys of ``LoadedCase`` and ``Case.files``.
 DISPLAYED_SEQUENCES = caseloader.SEQUENCE_ORDER
@@ -62,7 +63,7 @@ class AISAnnotator(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("AIS Annotator")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
-        self.parent.dependencies = []
+        self.parent.dependencies = ["AISCommon"]
         self.parent.contributors = ["AIS Annotation contributors"]
         self.parent.helpText = _("""
 Annotate acute ischemic stroke lesions on MRI, one reader at a time, following the expert consensus workflow.
@@ -340,6 +341,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onReload(self) -> None:
         """Reload the library too: Slicer's Reload re-runs only this file."""
+        reloading.reloadPackage("AISCommonLib")
         reloading.reloadPackage("AISAnnotatorLib")
         ScriptedLoadableModuleWidget.onReload(self)
 
@@ -799,7 +801,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
-    """Adapter between the parameter node, the application and ``AISAnnotatorLib``.
+    """Adapter between the parameter node, the application and ``AISCommonLib``.
 
     Holds what is not saved with the scene: the loaded case (arrays, ADC unit decision, brain mask) and
     its nodes, the open workflow store, the reader's current claim and the seed summary.
@@ -919,7 +921,7 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
     # Case -------------------------------------------------------------------------------------
 
     def findCases(self, datasetRoot) -> list:
-        """Cases of a BIDS dataset (see ``AISAnnotatorLib.core.cases.discoverCases``)."""
+        """Cases of a BIDS dataset (see ``AISCommonLib.core.cases.discoverCases``)."""
         return cases.discoverCases(datasetRoot)
 
     def loadCase(self, case, parameterNode: AISAnnotatorParameterNode):
@@ -1059,7 +1061,7 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         return result
 
     def hints(self, parameterNode: AISAnnotatorParameterNode) -> list:
-        """Hints on the current mask (``AISAnnotatorLib.core.hints.computeHints``)."""
+        """Hints on the current mask (``AISCommonLib.core.hints.computeHints``)."""
         if self._caseNodes is None:
             raise RuntimeError(_("No case is loaded; load a case first."))
         return hints.computeHints(self._caseNodes.loaded, self.lesionMask(parameterNode))
@@ -1187,7 +1189,7 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
     @staticmethod
     def _initialiseWorkflow(root: pathlib.Path) -> None:
         """A SQLite workflow at the dataset's default place: a manager, two readers, the case registered."""
-        from AISAnnotatorLib.core.workflow.people import Qualification
+        from AISCommonLib.workflow.people import Qualification
 
         with workflowstore.openStore(str(workflowstore.defaultDatabasePath(root)), root, create=True) as workflow:
             workflow.initialise(root, "manager1", Qualification("chief", 20, 15))

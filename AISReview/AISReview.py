@@ -21,10 +21,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AISAnnotatorLib import RUNTIME_REQUIREMENTS, reloading, uifile
-from AISAnnotatorLib.core.errors import InputError
-from AISReviewLib.core import adjudication, agreement, reviewqueue
-from AISReviewLib.report import REPORT_REQUIREMENTS
+from AISCommonLib import RUNTIME_REQUIREMENTS, reloading, uifile
+from AISCommonLib.core import adjudication, agreement
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.report.report import REPORT_REQUIREMENTS
+from AISReviewLib import reviewqueue
 
 #
 # AISReview
@@ -38,7 +39,7 @@ class AISReview(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("AIS Review")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
-        self.parent.dependencies = ["AISAnnotator"]
+        self.parent.dependencies = ["AISCommon"]
         self.parent.contributors = ["AIS Annotation contributors"]
         self.parent.helpText = _("""
 Review and arbitrate the two independent reads of acute ischemic stroke cases.
@@ -179,6 +180,7 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onReload(self) -> None:
         """Reload the library too: Slicer's Reload re-runs only this file."""
+        reloading.reloadPackage("AISCommonLib")
         reloading.reloadPackage("AISReviewLib")
         ScriptedLoadableModuleWidget.onReload(self)
 
@@ -461,7 +463,7 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def openStore(datasetRoot, databaseUrl: str = "", create: bool = False):
         """The workflow store of the dataset, with the agreement engine wired in (``create``: a new SQLite file)."""
-        from AISReviewLib.workflowcli import openReviewStore
+        from AISCommonLib.cli.workflow import openReviewStore
 
         return openReviewStore(databaseUrl or None, datasetRoot, create=create)
 
@@ -480,9 +482,9 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
 
     def loadCase(self, store, userId: str, role: str, claim: dict):
         """Load a claimed case: sequences, both reads, discordant regions, final segment."""
-        from AISAnnotatorLib.core.cases import discoverCases
-        from AISAnnotatorLib.core.sequences import loadCase
-        from AISReviewLib.mrml import reviewscene
+        from AISCommonLib.core.cases import discoverCases
+        from AISCommonLib.core.sequences import loadCase
+        from AISCommonLib.mrml import reviewscene
 
         self.closeSession()
         caseId = claim["case_id"]
@@ -500,7 +502,7 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
 
     def closeSession(self) -> None:
         """Remove the current case's nodes from the scene."""
-        from AISReviewLib.mrml import reviewscene
+        from AISCommonLib.mrml import reviewscene
 
         if self.session is not None:
             reviewscene.removeReview(slicer.mrmlScene, self.session.review)
@@ -508,7 +510,7 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
 
     def showCaseLayout(self, session) -> None:
         """The linked 2x2 DWI / ADC / eADC / FLAIR layout with the case's volumes (Slicer's layout manager)."""
-        from AISAnnotatorLib.mrml import crosshair, layouts
+        from AISCommonLib.mrml import crosshair, layouts
 
         layoutManager = slicer.app.layoutManager()
         layoutNode = layoutManager.layoutLogic().GetLayoutNode()
@@ -522,12 +524,12 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
         return self.session
 
     def regionTable(self) -> list:
-        from AISReviewLib.mrml import reviewscene
+        from AISCommonLib.mrml import reviewscene
 
         return reviewscene.regionTable(self._requireSession().review)
 
     def jumpToRegion(self, regionId: int) -> None:
-        from AISReviewLib.mrml import reviewscene
+        from AISCommonLib.mrml import reviewscene
 
         session = self._requireSession()
         session.navigator.select(regionId)
@@ -535,21 +537,21 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
 
     def stepRegion(self, direction: int):
         """Move to the next/previous region; return its id (None when there are none)."""
-        from AISReviewLib.mrml import reviewscene
+        from AISCommonLib.mrml import reviewscene
 
         session = self._requireSession()
         region = reviewscene.stepRegion(slicer.mrmlScene, session.review, session.navigator, direction)
         return None if region is None else region.regionId
 
     def decide(self, regionId, decision: str, note: str = "") -> None:
-        from AISReviewLib.mrml import decisions
+        from AISCommonLib.mrml import decisions
 
         if regionId is None:
             raise InputError("Select a region in the table first.")
         decisions.setRegionDecision(self._requireSession().review, regionId, decision, note)
 
     def commitEdit(self, regionId) -> None:
-        from AISReviewLib.mrml import decisions
+        from AISCommonLib.mrml import decisions
 
         if regionId is None:
             raise InputError("Select the edited region in the table first.")
@@ -557,7 +559,7 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
 
     def openSegmentEditor(self, regionId: int) -> None:
         """Show the Segment Editor on the region's segment (the regions segmentation, DWI as source)."""
-        from AISReviewLib.mrml import reviewscene
+        from AISCommonLib.mrml import reviewscene
 
         review = self._requireSession().review
         slicer.util.selectModule("SegmentEditor")
@@ -567,13 +569,13 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
         editor.setCurrentSegmentID(reviewscene.regionSegmentId(regionId))
 
     def wholeCase(self, action: str) -> None:
-        from AISReviewLib.mrml import decisions
+        from AISCommonLib.mrml import decisions
 
         decisions.applyWholeCaseAction(self._requireSession().review, action)
 
     def metricsText(self) -> str:
         """The metrics panel as text."""
-        from AISReviewLib.mrml import decisions
+        from AISCommonLib.mrml import decisions
 
         panel = decisions.metrics(self._requireSession().review)
 
@@ -635,7 +637,7 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def writeAcceptanceReport(datasetRoot, databaseUrl: str = "") -> pathlib.Path:
         """Write a new, timestamped acceptance report into ``derivatives/lesions/reports/``; return its path."""
-        from AISReviewLib.report import writeReport
+        from AISCommonLib.report.report import writeReport
 
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out = pathlib.Path(datasetRoot) / "derivatives" / "lesions" / "reports" / f"acceptance-{stamp}.html"
@@ -738,7 +740,7 @@ class AISReviewTest(ScriptedLoadableModuleTest):
     @staticmethod
     def _writeCase(root: pathlib.Path, subject: str, lesion: np.ndarray) -> None:
         """A tiny BIDS case (DWI, ADC in 1e-6 mm^2/s, FLAIR) written without nibabel."""
-        from AISAnnotatorLib.core.image import writeNifti
+        from AISCommonLib.core.image import writeNifti
 
         shape = lesion.shape
         k, j, i = np.indices(shape)
@@ -759,7 +761,7 @@ class AISReviewTest(ScriptedLoadableModuleTest):
     def test_ReviewAndArbitrationFlow(self):
         """Two readers submit discordant reads of two cases; the reviewer decides case 1 region by region with an
         edit and finalises it, escalates case 2; the arbiter sees the reason and rules; the audit trail has it all."""
-        from AISAnnotatorLib.core.workflow.people import Qualification
+        from AISCommonLib.workflow.people import Qualification
 
         lesion = np.zeros((20, 44, 40), dtype=bool)
         lesion[8:12, 16:22, 10:16] = True
@@ -793,7 +795,7 @@ class AISReviewTest(ScriptedLoadableModuleTest):
             self.assertEqual({row["kind"] for row in rows}, {"a_only", "b_only"})
             logic.jumpToRegion(rows[0]["regionId"])
             logic.decide(rows[0]["regionId"], adjudication.DECISION_KEEP, "DWI-bright and ADC-dark")
-            from AISReviewLib.mrml import decisions
+            from AISCommonLib.mrml import decisions
 
             extentId = rows[1]["regionId"]
             logic.decide(extentId, adjudication.DECISION_EDIT)
@@ -806,7 +808,7 @@ class AISReviewTest(ScriptedLoadableModuleTest):
             firstCase = session.caseId
             outcome = logic.finalise("Checked on DWI, ADC and FLAIR.")
             self.assertEqual(outcome["state"], "final")
-            from AISAnnotatorLib.core.image import loadVolume
+            from AISCommonLib.core.image import loadVolume
 
             final = loadVolume(store.absolutePath(outcome["final_mask_path"]))
             self.assertTrue(np.array_equal(final.array != 0, expected))

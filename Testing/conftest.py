@@ -14,7 +14,7 @@ def simpleDataset(tmp_path):
 @pytest.fixture(scope="session")
 def demoDataset(tmp_path_factory):
     """The phantom demo dataset, generated once per test session: ``(root, {caseId: PhantomCase})``."""
-    from AISAnnotatorLib.core.phantom import makeDemoDataset
+    from AISCommonLib.synthetic.phantom import makeDemoDataset
 
     root = tmp_path_factory.mktemp("demo") / "bids"
     return root, {case.caseId: case for case in makeDemoDataset(root)}

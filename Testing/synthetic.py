@@ -2,7 +2,7 @@
 
 Importable as ``synthetic`` (pytest puts ``Testing/`` on the path). These cases are deliberately simple (an ellipsoid brain with a ventricle and one lesion) so that
 file-handling tests run in milliseconds; seed quality is measured on the realistic phantoms of
-``AISAnnotatorLib.core.phantom``.
+``AISCommonLib.synthetic.phantom``.
 """
 
 import json

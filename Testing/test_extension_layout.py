@@ -2,7 +2,7 @@
 
 Nothing here imports Slicer or the module files (they import Qt); the module files are read with ``ast``.
 These catch what otherwise only shows once the extension is built and run in Slicer: a Lib file missing
-from CMake, a ``self.ui`` name or parameter binding that does not exist, an import across layers.
+from CMake, a ``self.ui`` name or parameter binding that does not exist. Import directions are in ``test_layers.py``.
 """
 
 import ast
@@ -15,12 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("AISAnnotator", "AISReview")
+#: Every scripted module of the extension, the hidden library module included.
+ALL_MODULES = ("AISCommon",) + MODULES
 #: Packages 3D Slicer ships; everything else the library needs goes through ``pip_ensure``.
 SLICER_BUNDLED = {"numpy", "simpleitk"}
-#: Application-level names of ``slicer`` that do not exist in ``slicer-core`` (STYLE section 1).
-MRML_FORBIDDEN_SLICER_NAMES = {"app", "mrmlScene", "modules", "ScriptedLoadableModule", "parameterNodeWrapper", "i18n", "packaging"}
-QT_MODULES = {"qt", "ctk", "PythonQt", "slicer.qt"}
-CORE_FORBIDDEN_MODULES = {"slicer", "vtk", "vtkmodules", "qt", "ctk", "PythonQt", "mrml"}
 TEMPLATE_LEFTOVERS = (
     "TemplateKey",
     "Edit this",
@@ -106,7 +104,7 @@ def widgetProperty(widget: ElementTree.Element, name: str) -> ElementTree.Elemen
 
 def parameterNames(module: str) -> list[str]:
     """Values of the ``SlicerParameterName`` dynamic property in the module's .ui."""
-    from AISAnnotatorLib.uifile import parameterNamesInUi
+    from AISCommonLib.uifile import parameterNamesInUi
 
     return parameterNamesInUi(uiPath(module))
 
@@ -136,40 +134,6 @@ def cmakeList(text: str, variable: str, moduleName: str) -> list[str]:
 
 def pythonFiles(folder: Path) -> list[Path]:
     return sorted(path for path in folder.rglob("*.py") if "__pycache__" not in path.parts)
-
-
-def importedModules(path: Path) -> list[tuple[int, str]]:
-    """``(line, absolute module name)`` of every import in a Lib file, relative imports resolved."""
-    moduleFolder = ROOT / path.relative_to(ROOT).parts[0]
-    package = ".".join(path.relative_to(moduleFolder).parent.parts)  # also right for __init__.py: its package is itself
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                name = ".".join(base + ([node.module] if node.module else []))
-            else:
-                name = node.module
-            found.append((node.lineno, name))
-            found.extend((node.lineno, f"{name}.{alias.name}") for alias in node.names)
-    return found
-
-
-def slicerAttributes(path: Path) -> list[tuple[int, str]]:
-    """``(line, name)`` of every ``slicer.<name>`` attribute used in a file."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    return [
-        (node.lineno, node.attr)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "slicer"
-    ]
-
-
-def libFiles(layer: str) -> list[Path]:
-    return [path for module in MODULES for path in pythonFiles(libPath(module) / layer)]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -246,7 +210,7 @@ def test_ui_mrml_widgets_receive_the_scene(module):
 # CMake
 
 
-@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("module", ALL_MODULES)
 def test_cmake_lists_every_lib_file(module):
     text = (ROOT / module / "CMakeLists.txt").read_text(encoding="utf-8")
     listed = cmakeList(text, "MODULE_PYTHON_SCRIPTS", module)
@@ -306,81 +270,18 @@ def test_icons_are_small_128_pixel_pngs(icon):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Layers
-
-
-def test_core_imports_no_slicer_vtk_or_qt():
-    files = libFiles("core")
-    assert files
-    offenders = [
-        f"{path.relative_to(ROOT)}:{line} imports {name}"
-        for path in files
-        for line, name in importedModules(path)
-        if name.split(".")[0] in CORE_FORBIDDEN_MODULES or ".mrml" in f".{name}"
-    ]
-    assert offenders == []
-
-
-def test_mrml_uses_no_application_layer():
-    files = libFiles("mrml")
-    assert len(files) >= len(MODULES)
-    offenders = []
-    for path in files:
-        for line, name in importedModules(path):
-            parts = name.split(".")
-            if (
-                parts[0] in {"qt", "ctk", "PythonQt"}
-                or parts[0] in MODULES
-                or (parts[0] == "slicer" and len(parts) > 1 and parts[1] in MRML_FORBIDDEN_SLICER_NAMES)
-            ):
-                offenders.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
-        offenders.extend(
-            f"{path.relative_to(ROOT)}:{line} uses slicer.{name}"
-            for line, name in slicerAttributes(path)
-            if name in MRML_FORBIDDEN_SLICER_NAMES
-        )
-    assert offenders == []
-
-
-def test_annotator_lib_never_imports_review_lib():
-    offenders = [
-        f"{path.relative_to(ROOT)}:{line} imports {name}"
-        for path in pythonFiles(libPath("AISAnnotator"))
-        for line, name in importedModules(path)
-        if name.split(".")[0] in {"AISReviewLib", "AISReview"}
-    ]
-    assert offenders == []
-
-
-def test_package_inits_import_nothing_heavy():
-    heavy = {"numpy", "SimpleITK", "nibabel", "slicer", "vtk", "qt", "ctk", "scipy"}
-    for module in MODULES:
-        for path in libPath(module).rglob("__init__.py"):
-            names = {name.split(".")[0] for _, name in importedModules(path)}
-            assert not names & heavy, f"{path.relative_to(ROOT)} imports {sorted(names & heavy)}"
-
-
-def test_import_checker_resolves_relative_imports():
-    """The layer guards above are only as good as this resolution."""
-    names = {name for _, name in importedModules(libPath("AISAnnotator") / "core" / "image.py")}
-    assert {"AISAnnotatorLib.core.errors", "AISAnnotatorLib.core.errors.InputError", "numpy"} <= names
-    names = {name for _, name in importedModules(libPath("AISAnnotator") / "core" / "derivatives.py")}
-    assert "AISAnnotatorLib" in names  # "from .. import __version__"
-
-
-# ---------------------------------------------------------------------------------------------------
 # Runtime requirements
 
 
 def test_runtime_requirements_match_pyproject():
-    tree = ast.parse((libPath("AISAnnotator") / "__init__.py").read_text(encoding="utf-8"))
+    tree = ast.parse((libPath("AISCommon") / "__init__.py").read_text(encoding="utf-8"))
     values = [
         node.value
         for node in tree.body
         if isinstance(node, ast.Assign)
         and any(isinstance(target, ast.Name) and target.id == "RUNTIME_REQUIREMENTS" for target in node.targets)
     ]
-    assert len(values) == 1, "RUNTIME_REQUIREMENTS must be assigned once in AISAnnotatorLib/__init__.py"
+    assert len(values) == 1, "RUNTIME_REQUIREMENTS must be assigned once in AISCommonLib/__init__.py"
     assert isinstance(values[0], ast.List), "pip_ensure rejects tuples: RUNTIME_REQUIREMENTS must be a list"
     runtime = ast.literal_eval(values[0])
 
@@ -426,7 +327,17 @@ def test_module_file_sections_in_order(module):
         assert any(lines[index : index + 3] == banner for index in range(len(lines) - 2)), f"no banner comment for {name}"
 
 
-@pytest.mark.parametrize("module, dependencies", [("AISAnnotator", []), ("AISReview", ["AISAnnotator"])])
+def test_library_module_is_hidden():
+    tree = parseModule("AISCommon")
+    hidden = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and any(isinstance(target, ast.Attribute) and target.attr == "hidden" for target in node.targets)
+    ]
+    assert [ast.literal_eval(value) for value in hidden] == [True]
+
+
+@pytest.mark.parametrize("module, dependencies", [("AISCommon", []), ("AISAnnotator", ["AISCommon"]), ("AISReview", ["AISCommon"])])
 def test_module_metadata(module, dependencies):
     tree = parseModule(module)
     assigned = {}

@@ -1,3 +1,1 @@
-"""Library behind the AISReview module: reader agreement, review workflow, reports (no Slicer needed)."""
-
-from AISAnnotatorLib import __version__  # noqa: F401  one version for the whole extension
+"""What only the AISReview module uses; everything shared lives in ``AISCommonLib``."""

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from AISReviewLib.core.agreement import compareMasks
+from AISCommonLib.core.agreement import compareMasks
 
 GRIDS = [
     ("2 mm 112x112x73", (73, 112, 112), (2.0, 2.0, 2.0)),
@@ -142,10 +142,10 @@ def benchmarkGrids(repeats: int) -> None:
 
 
 def benchmarkDataset(caseCount: int, workers: int | None) -> None:
-    from AISAnnotatorLib.core.cases import Case
-    from AISAnnotatorLib.core.derivatives import writeReaderMask
-    from AISAnnotatorLib.core.image import Volume
-    from AISReviewLib.core.dataset import compareDataset
+    from AISCommonLib.core.cases import Case
+    from AISCommonLib.core.dataset import compareDataset
+    from AISCommonLib.core.derivatives import writeReaderMask
+    from AISCommonLib.core.image import Volume
 
     title, shape, spacingKji = GRIDS[0]
     dwi = Volume(np.zeros(shape, dtype=np.float32), np.diag(list(spacingKji[::-1]) + [1.0]))

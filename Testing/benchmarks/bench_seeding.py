@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from AISAnnotatorLib.core.cases import discoverCases
-from AISAnnotatorLib.core.phantom import LesionSpec, PhantomSpec, makePhantom, writePhantomCase
-from AISAnnotatorLib.core.seeding import SeedParameters, seedLesion
-from AISAnnotatorLib.core.sequences import loadCase
+from AISCommonLib.core.cases import discoverCases
+from AISCommonLib.core.seeding import SeedParameters, seedLesion
+from AISCommonLib.core.sequences import loadCase
+from AISCommonLib.synthetic.phantom import LesionSpec, PhantomSpec, makePhantom, writePhantomCase
 
 GRIDS = {
     "256x256x40 (0.9x0.9x4 mm)": dict(dwiShape=(40, 256, 256), dwiSpacingMm=(0.9, 0.9, 4.0)),

@@ -27,7 +27,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 
 import workflow_fixtures as fixtures  # noqa: E402
 
-from AISAnnotatorLib.core.workflow.people import Qualification  # noqa: E402
+from AISCommonLib.workflow.people import Qualification  # noqa: E402
 
 
 def client(url, root, userId, role, barrier, results):

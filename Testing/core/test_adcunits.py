@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from AISAnnotatorLib.core.adcunits import MICRO, MILLI, SI, decideAdcUnit, unitByKey
-from AISAnnotatorLib.core.errors import AdcUnitError
+from AISCommonLib.core.adcunits import MICRO, MILLI, SI, decideAdcUnit, unitByKey
+from AISCommonLib.core.errors import AdcUnitError
 
 
 def brainAdc(scale: float) -> tuple[np.ndarray, np.ndarray]:

@@ -6,12 +6,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from AISAnnotatorLib.core.errors import GeometryError, InputError
-from AISAnnotatorLib.core.image import writeNifti
-from AISReviewLib import cli
-from AISReviewLib.core.agreement import AgreementParameters, compareMasks
-from AISReviewLib.core.lesions import labelComponentsMany, labelReads
-from AISReviewLib.core.surface import surfaceMetrics
+from AISCommonLib.cli import main as cli
+from AISCommonLib.core.agreement import AgreementParameters, compareMasks
+from AISCommonLib.core.errors import GeometryError, InputError
+from AISCommonLib.core.image import writeNifti
+from AISCommonLib.core.lesions import labelComponentsMany, labelReads
+from AISCommonLib.core.surface import surfaceMetrics
 
 SHAPE = (8, 10, 12)
 

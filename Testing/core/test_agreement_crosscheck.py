@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from AISReviewLib.core.agreement import compareMasks
+from AISCommonLib.core.agreement import compareMasks
 
 CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
 

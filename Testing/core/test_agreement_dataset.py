@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from AISAnnotatorLib.core.cases import Case
-from AISAnnotatorLib.core.derivatives import consensusMaskPath, writeReaderMask
-from AISAnnotatorLib.core.image import Volume, writeNifti
-from AISReviewLib import cli
-from AISReviewLib.core.agreement import AgreementParameters
-from AISReviewLib.core.dataset import compareDataset, findReadPairs
+from AISCommonLib.cli import main as cli
+from AISCommonLib.core.agreement import AgreementParameters
+from AISCommonLib.core.cases import Case
+from AISCommonLib.core.dataset import compareDataset, findReadPairs
+from AISCommonLib.core.derivatives import consensusMaskPath, writeReaderMask
+from AISCommonLib.core.image import Volume, writeNifti
 
 SHAPE = (6, 12, 12)
 

@@ -3,7 +3,7 @@
 import numpy as np
 from synthetic import saveNifti, writeSimpleCase
 
-from AISAnnotatorLib.core.bidsvalidator import NONSTANDARD_PATTERNS, ensureBidsIgnore, runOfficialValidator
+from AISCommonLib.core.bidsvalidator import NONSTANDARD_PATTERNS, ensureBidsIgnore, runOfficialValidator
 
 
 def bidsCase(root):

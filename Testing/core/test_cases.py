@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from synthetic import rotationAffine, saveNifti, writeJson, writeSimpleCase
 
-from AISAnnotatorLib.core.cases import discoverCases
-from AISAnnotatorLib.core.errors import GeometryError, InputError
-from AISAnnotatorLib.core.sequences import loadCase
+from AISCommonLib.core.cases import discoverCases
+from AISCommonLib.core.errors import GeometryError, InputError
+from AISCommonLib.core.sequences import loadCase
 
 
 def test_standard_bids_layout(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from synthetic import rotationAffine, saveNifti, writeSimpleCase
 
-from AISReviewLib.cli import main
+from AISCommonLib.cli.main import main
 
 
 def run(capsys, *argv):

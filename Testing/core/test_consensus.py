@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from AISAnnotatorLib.core.errors import InputError
-from AISAnnotatorLib.core.image import loadVolume
-from AISReviewLib.core.agreement import AgreementParameters, compareMasks
-from AISReviewLib.core.consensus import adjudicatedMask, intersectionMask, stapleMask, unionMask, writeConsensusMask
+from AISCommonLib.core.agreement import AgreementParameters, compareMasks
+from AISCommonLib.core.consensus import adjudicatedMask, intersectionMask, stapleMask, unionMask, writeConsensusMask
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.core.image import loadVolume
 
 SHAPE = (10, 20, 20)
 MATRIX = np.diag([1.0, 1.0, 2.0, 1.0])

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from AISAnnotatorLib.core.errors import InputError
-from AISAnnotatorLib.core.image import loadVolume
-from AISReviewLib.cli import main
-from AISReviewLib.demo import DEMO_MARKER, prepareOutputFolder
+from AISCommonLib.cli.main import main
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.core.image import loadVolume
+from AISCommonLib.synthetic.demo import DEMO_MARKER, prepareOutputFolder
 
 
 def maskDice(path, truth):

@@ -6,17 +6,17 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from AISAnnotatorLib.core.atomicio import sha256File
-from AISAnnotatorLib.core.cases import discoverCases
-from AISAnnotatorLib.core.derivatives import (
+from AISCommonLib.core.atomicio import sha256File
+from AISCommonLib.core.cases import discoverCases
+from AISCommonLib.core.derivatives import (
     consensusMaskPath,
     latestReaderMasks,
     listReaderMasks,
     validateReaderId,
     writeReaderMask,
 )
-from AISAnnotatorLib.core.errors import InputError
-from AISAnnotatorLib.core.image import loadVolume
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.core.image import loadVolume
 
 
 @pytest.fixture

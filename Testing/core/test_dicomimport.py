@@ -10,12 +10,12 @@ import pytest
 pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("dcm2niix")
 
-from AISAnnotatorLib.core import dicomimport  # noqa: E402
-from AISAnnotatorLib.core.dicomimport import DEIDENTIFICATION_LOG_NAME, MANIFEST_NAME, importDicom  # noqa: E402
-from AISAnnotatorLib.core.errors import AISError, InputError, OperationCancelled  # noqa: E402
-from AISAnnotatorLib.core.phantom import PhantomSpec, makePhantom  # noqa: E402
-from AISAnnotatorLib.core.seriesclassify import classifySeries  # noqa: E402
-from AISAnnotatorLib.core.validate import validateDataset  # noqa: E402
+from AISCommonLib.core.errors import AISError, InputError, OperationCancelled  # noqa: E402
+from AISCommonLib.core.validate import validateDataset  # noqa: E402
+from AISCommonLib.dicomimport import importer as dicomimport  # noqa: E402
+from AISCommonLib.dicomimport.importer import DEIDENTIFICATION_LOG_NAME, MANIFEST_NAME, importDicom  # noqa: E402
+from AISCommonLib.dicomimport.seriesclassify import classifySeries  # noqa: E402
+from AISCommonLib.synthetic.phantom import PhantomSpec, makePhantom  # noqa: E402
 
 FAKE = {
     "PatientName": "DOE^JOHNATHAN", "PatientID": "MRN98765432", "PatientBirthDate": "19461203",
@@ -309,13 +309,13 @@ def test_existing_file_from_elsewhere_is_never_overwritten(tmp_path, phantom):
 
 
 def test_cli_import_and_validate(tmp_path, phantom, capsys, monkeypatch):
-    from AISAnnotatorLib.importcli import addImportCommand
-    from AISReviewLib import cli
+    from AISCommonLib.cli import main as cli
+    from AISCommonLib.cli.importdicom import addImportCommand
 
     realBuild = cli.buildParser
 
     def buildWithImport():
-        # Until the lead registers addImportCommand in AISReviewLib.cli, add it here (no-op afterwards).
+        # Until the lead registers addImportCommand in AISCommonLib.cli.main, add it here (no-op afterwards).
         parser = realBuild()
         subparsers = parser._subparsers._group_actions[0]
         if "import-dicom" not in subparsers.choices:

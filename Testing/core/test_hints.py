@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from AISAnnotatorLib.core.cases import discoverCases
-from AISAnnotatorLib.core.errors import GeometryError, InputError
-from AISAnnotatorLib.core.hints import (
+from AISCommonLib.core.cases import discoverCases
+from AISCommonLib.core.errors import GeometryError, InputError
+from AISCommonLib.core.hints import (
     ADC_NOT_LOW,
     FLAIR_NOT_DWI,
     NOT_DWI_BRIGHT,
@@ -16,8 +16,8 @@ from AISAnnotatorLib.core.hints import (
     hintsForVolume,
     labelRegions,
 )
-from AISAnnotatorLib.core.image import Volume, voxelToRas
-from AISAnnotatorLib.core.sequences import loadCase
+from AISCommonLib.core.image import Volume, voxelToRas
+from AISCommonLib.core.sequences import loadCase
 
 
 def ball(shape, centerKji, radius):

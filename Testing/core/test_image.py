@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from synthetic import rotationAffine, saveNifti
 
-from AISAnnotatorLib.core.errors import GeometryError, InputError, OutputExistsError
-from AISAnnotatorLib.core.image import (
+from AISCommonLib.core.errors import GeometryError, InputError, OutputExistsError
+from AISCommonLib.core.image import (
     Volume,
     fromSimpleITK,
     loadVolume,
@@ -143,7 +143,7 @@ def test_resampling_maps_world_positions_onto_the_reference_grid():
 @pytest.fixture
 def withoutNibabel(monkeypatch):
     """Force the SimpleITK path that a fresh Slicer (no nibabel installed yet) takes."""
-    from AISAnnotatorLib.core import image
+    from AISCommonLib.core import image
 
     monkeypatch.setattr(image, "nibabelAvailable", lambda: False)
 

@@ -6,10 +6,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from AISAnnotatorLib.core import phantom
-from AISAnnotatorLib.core.adcunits import unitByKey
-from AISAnnotatorLib.core.errors import InputError
-from AISAnnotatorLib.core.image import Volume, loadVolume, resampleToGrid
+from AISCommonLib.core.adcunits import unitByKey
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.core.image import Volume, loadVolume, resampleToGrid
+from AISCommonLib.synthetic import phantom
 
 IDENTIFYING_KEYS = {
     "PatientName",
@@ -307,8 +307,8 @@ def test_motion_case_ghosts_into_the_background(demo):
 
 
 def test_the_library_discovers_and_loads_every_demo_case_with_its_unit(demo):
-    from AISAnnotatorLib.core.cases import discoverCases
-    from AISAnnotatorLib.core.sequences import loadCase
+    from AISCommonLib.core.cases import discoverCases
+    from AISCommonLib.core.sequences import loadCase
 
     root, cases, _ = demo
     found = {case.subject: case for case in discoverCases(root)}

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from synthetic import writeSimpleCase
 
-from AISAnnotatorLib.core.cases import discoverCases
-from AISAnnotatorLib.core.derivatives import writeReaderMask
-from AISAnnotatorLib.core.errors import InputError
-from AISAnnotatorLib.core.image import Volume
-from AISAnnotatorLib.core.quality import (
+from AISCommonLib.core.cases import discoverCases
+from AISCommonLib.core.derivatives import writeReaderMask
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.core.image import Volume
+from AISCommonLib.core.quality import (
     REASON_LIKERT,
     REASON_SNR_CNR,
     CaseQuality,
@@ -132,7 +132,7 @@ def test_assess_case_uses_reads_and_likert(tmp_path):
     root = tmp_path / "bids"
     info = writeSimpleCase(root)
     case = discoverCases(root)[0]
-    from AISAnnotatorLib.core.sequences import loadCase
+    from AISCommonLib.core.sequences import loadCase
 
     dwi = loadCase(case).dwi
     writeReaderMask(root, case, info["truth"], dwi, "R01", "manual", {"likert": 2})
@@ -150,8 +150,8 @@ def test_assess_case_uses_reads_and_likert(tmp_path):
 
 
 def test_likert_per_sequence_as_the_module_stores_it_counts_its_weakest_sequence():
-    from AISAnnotatorLib.core.quality import likertFromParameters
-    from AISAnnotatorLib.core.readrecord import buildReadParameters
+    from AISCommonLib.core.quality import likertFromParameters
+    from AISCommonLib.core.readrecord import buildReadParameters
 
     parameters = buildReadParameters({"dwi": 4, "adc": 5, "eadc": 0, "flair": 2}, {}, [], 300.0)
     assert likertFromParameters(parameters) == 2.0

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from AISAnnotatorLib.core.errors import InputError
-from AISAnnotatorLib.core.hints import ADC_NOT_LOW, Hint, MaskRegion
-from AISAnnotatorLib.core.readrecord import (
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.core.hints import ADC_NOT_LOW, Hint, MaskRegion
+from AISCommonLib.core.readrecord import (
     ActiveTimer,
     ReadNote,
     buildReadParameters,

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from synthetic import writeSimpleCase
 
-from AISAnnotatorLib.core.cases import discoverCases
-from AISAnnotatorLib.core.derivatives import consensusMaskPath, sidecarPathFor, writeMaskWithSidecar, writeReaderMask
-from AISAnnotatorLib.core.errors import AISError, InputError
-from AISAnnotatorLib.core.image import loadVolume
-from AISReviewLib.core import reportstats
-from AISReviewLib.report import findSnapshotRenderer, writeReport
+from AISCommonLib.core.cases import discoverCases
+from AISCommonLib.core.derivatives import consensusMaskPath, sidecarPathFor, writeMaskWithSidecar, writeReaderMask
+from AISCommonLib.core.errors import AISError, InputError
+from AISCommonLib.core.image import loadVolume
+from AISCommonLib.report import stats as reportstats
+from AISCommonLib.report.report import findSnapshotRenderer, writeReport
 
 pytest.importorskip("matplotlib")
 
@@ -248,7 +248,7 @@ def test_corrupt_mask_is_reported(tmp_path):
     record = writeReaderMask(root, case, info["truth"], dwi, "R02", "manual", {})
     record.path.write_bytes(b"\x1f\x8b this is not a NIfTI file")
     notBinary = info["truth"].astype(np.uint8) * 2
-    from AISAnnotatorLib.core.image import writeNifti
+    from AISCommonLib.core.image import writeNifti
 
     writeNifti(notBinary, dwi.ijkToRas, consensusMaskPath(root, case), np.uint8)
     sidecarPathFor(consensusMaskPath(root, case)).write_text("{}", encoding="utf-8")
@@ -295,7 +295,7 @@ def test_snapshot_step_is_pluggable(tmp_path):
 
 @pytest.fixture(scope="module")
 def demoReport(tmp_path_factory):
-    from AISReviewLib.demo import runDemo
+    from AISCommonLib.synthetic.demo import runDemo
 
     folder = tmp_path_factory.mktemp("demoreport")
     runDemo(folder / "demo")
@@ -305,7 +305,7 @@ def demoReport(tmp_path_factory):
 
 
 def test_demo_report_matches_the_workflow(demoReport):
-    from AISAnnotatorLib.core.workflow.store import openStore
+    from AISCommonLib.workflow.store import openStore
 
     with openStore(None, demoReport["root"]) as store:
         cases = store.cases()

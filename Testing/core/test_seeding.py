@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from AISAnnotatorLib.core.cases import discoverCases
-from AISAnnotatorLib.core.errors import InputError, OperationCancelled
-from AISAnnotatorLib.core.seeding import SeedParameters, seedLesion
-from AISAnnotatorLib.core.sequences import loadCase
+from AISCommonLib.core.cases import discoverCases
+from AISCommonLib.core.errors import InputError, OperationCancelled
+from AISCommonLib.core.seeding import SeedParameters, seedLesion
+from AISCommonLib.core.sequences import loadCase
 
 NAIVE = SeedParameters(dwiMinRobustZ=0.0, minComponentMm3=0.0, maxEdgeFraction=1.0, adcMedianRadius=0)
 
@@ -76,7 +76,7 @@ def test_the_seed_does_not_depend_on_the_adc_unit(seeded):
     loaded, seed, _, _ = seeded["sub-09_ses-01"]
     for unit, scale in (("1e-3", 1e-3), ("mm2/s", 1e-6)):
         rescaled = dataclasses.replace(loaded, adc=loaded.adc.withArray(loaded.adcMicro().astype(np.float64) * scale))
-        rescaled.adcUnit = dataclasses.replace(loaded.adcUnit, unit=__import__("AISAnnotatorLib.core.adcunits", fromlist=["UNITS"]).UNITS[unit])
+        rescaled.adcUnit = dataclasses.replace(loaded.adcUnit, unit=__import__("AISCommonLib.core.adcunits", fromlist=["UNITS"]).UNITS[unit])
         assert np.array_equal(seedLesion(rescaled).mask, seed.mask)
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 from synthetic import rotationAffine, saveNifti, writeSimpleCase
 
-from AISAnnotatorLib.core.validate import validateDataset
+from AISCommonLib.core.validate import validateDataset
 
 
 def codes(findings, severity=None):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from workflow_fixtures import BACKENDS, databaseUrl, makeDataset, readerMasks, rotationAffine, saveNifti
 
-from AISReviewLib.workflowcli import main
+from AISCommonLib.cli.workflow import main
 
 
 def run(capsys, *arguments):

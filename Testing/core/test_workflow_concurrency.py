@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 from workflow_fixtures import BACKENDS, MANAGER, QUALIFIED, REVIEWERS, concurrentWorker, databaseUrl, makeDataset, openStore, staff
 
-from AISAnnotatorLib.core.workflow import states
-from AISAnnotatorLib.core.workflow.people import Qualification
+from AISCommonLib.workflow import states
+from AISCommonLib.workflow.people import Qualification
 
 CASES = 8
 EXTRA_READERS = ("R05", "R06")

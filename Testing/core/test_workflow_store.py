@@ -19,9 +19,9 @@ from workflow_fixtures import (
     unchanged,
 )
 
-from AISAnnotatorLib.core.errors import GeometryError, InputError
-from AISAnnotatorLib.core.workflow import schema, states
-from AISAnnotatorLib.core.workflow.errors import (
+from AISCommonLib.core.errors import GeometryError, InputError
+from AISCommonLib.workflow import schema, states
+from AISCommonLib.workflow.errors import (
     BlindingError,
     ConflictOfInterestError,
     IllegalTransitionError,
@@ -31,7 +31,7 @@ from AISAnnotatorLib.core.workflow.errors import (
     UnknownCaseError,
     UnknownUserError,
 )
-from AISAnnotatorLib.core.workflow.people import Qualification
+from AISCommonLib.workflow.people import Qualification
 
 CASE = "sub-01_ses-01"
 
@@ -69,7 +69,7 @@ def test_full_path_discordant_review_keeps_decided_regions(store):
     result = store.review("V01", CASE, {regions[0]["id"]: "keep"}, note="the extra lesion is real")
     assert result["state"] == states.FINAL
     first, second = readerMasks(store.root, CASE, concordant=False)
-    from AISAnnotatorLib.core.image import loadVolume
+    from AISCommonLib.core.image import loadVolume
 
     final = loadVolume(store.absolutePath(result["final_mask_path"])).array.astype(bool)
     assert np.array_equal(final, first | second)
@@ -304,7 +304,7 @@ def test_initialise_again_is_a_no_op_and_another_root_is_refused(store, tmp_path
     assert store.initialise(store.root, MANAGER, Qualification(*QUALIFIED["manager"])) is False
     other = tmp_path / "other"
     other.mkdir()
-    from AISAnnotatorLib.core.workflow.errors import WorkflowError
+    from AISCommonLib.workflow.errors import WorkflowError
 
     with pytest.raises(WorkflowError, match="initialised for"):
         store.initialise(other, MANAGER, Qualification(*QUALIFIED["manager"]))
@@ -319,6 +319,6 @@ def test_edited_region_needs_and_uses_the_edited_mask(store):
     edited = readerMasks(store.root, CASE, concordant=False)[1]
     edited[2, 30, 28] = False
     result = store.review("V01", CASE, {region: "edited"}, editedMask=edited)
-    from AISAnnotatorLib.core.image import loadVolume
+    from AISCommonLib.core.image import loadVolume
 
     assert np.array_equal(loadVolume(store.absolutePath(result["final_mask_path"])).array.astype(bool), edited)

@@ -17,9 +17,9 @@ from workflow_fixtures import (
     unchanged,
 )
 
-from AISAnnotatorLib.core.errors import GeometryError, InputError
-from AISAnnotatorLib.core.workflow import people, schema, states
-from AISAnnotatorLib.core.workflow.errors import (
+from AISCommonLib.core.errors import GeometryError, InputError
+from AISCommonLib.workflow import people, schema, states
+from AISCommonLib.workflow.errors import (
     BlindingError,
     PermissionDeniedError,
     UnknownUserError,
@@ -123,7 +123,7 @@ def test_submission_is_scored_against_the_reference_with_time_taken(store):
     [row] = snapshot["training_scores"]
     slot = next(slot for slot in snapshot["slots"] if slot["kind"] == states.SLOT_TRIAL)
     read = next(read for read in snapshot["reads"] if read["id"] == result["read_id"])
-    from AISAnnotatorLib.core.workflow.store import _secondsBetween
+    from AISCommonLib.workflow.store import _secondsBetween
 
     assert row["duration_seconds"] == pytest.approx(_secondsBetween(slot["claimed_at"], read["submitted_at"])) and row["duration_seconds"] >= 0
     assert (row["user_id"], row["case_id"], row["read_id"]) == (TRAINEE, caseId, result["read_id"])
@@ -319,8 +319,8 @@ def test_reads_from_a_client_without_comparator_are_scored_later(store):
 def test_upgrade_from_a_version_1_database(backend, tmp_path):
     from sqlalchemy import inspect, select
 
-    from AISAnnotatorLib.core.atomicio import sha256File
-    from AISAnnotatorLib.core.workflow.store import _createEngine
+    from AISCommonLib.core.atomicio import sha256File
+    from AISCommonLib.workflow.store import _createEngine
 
     root = makeDataset(tmp_path / "bids", 7)
     url = databaseUrl(backend, tmp_path)
@@ -363,7 +363,7 @@ def test_upgrade_from_a_version_1_database(backend, tmp_path):
 
 
 def test_command_line_training(store, capsys, tmp_path):
-    from AISReviewLib.workflowcli import main
+    from AISCommonLib.cli.workflow import main
 
     def run(*arguments):
         code = main(["workflow", *arguments, "--db", store.url])

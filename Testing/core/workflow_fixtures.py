@@ -143,8 +143,8 @@ def makeDataset(root: Path, count: int) -> Path:
 
 def openStore(url: str, root: Path | None = None, engine: bool = True):
     """A store on ``url``; with ``engine`` the agreement comparator and finaliser are wired in."""
-    from AISAnnotatorLib.core.workflow.store import WorkflowStore
-    from AISReviewLib.workflowcli import agreementComparator, agreementFinaliser
+    from AISCommonLib.cli.workflow import agreementComparator, agreementFinaliser
+    from AISCommonLib.workflow.store import WorkflowStore
 
     rule = {"min_dice": 0.7, "max_missed_lesions": 0, "min_extent_mm3": 0.0}
     if engine:
@@ -154,7 +154,7 @@ def openStore(url: str, root: Path | None = None, engine: bool = True):
 
 def staff(store, root: Path, training: bool = False) -> None:
     """Initialise the store for ``root`` and register the standard team (all qualified)."""
-    from AISAnnotatorLib.core.workflow.people import Qualification
+    from AISCommonLib.workflow.people import Qualification
 
     store.initialise(root, MANAGER, Qualification(*QUALIFIED["manager"]), concordance={"min_extent_mm3": 0.0}, training={"required": training})
     for users, role in ((READERS, "reader"), (REVIEWERS, "reviewer"), ((ARBITER,), "arbiter")):
@@ -202,7 +202,7 @@ def concurrentWorker(url: str, root: str, userId: str, role: str, barrier, resul
     """
     import time
 
-    from AISAnnotatorLib.core.workflow.errors import WorkflowError
+    from AISCommonLib.workflow.errors import WorkflowError
 
     done = []
     store = None

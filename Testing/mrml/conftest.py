@@ -38,7 +38,7 @@ def makeAffine():
 @pytest.fixture(scope="session")
 def converterRules():
     """Register the segmentation converter rules once, only if the process has none."""
-    from AISAnnotatorLib.mrml.headless import registerSegmentationConverterRules
+    from AISCommonLib.mrml.headless import registerSegmentationConverterRules
 
     registerSegmentationConverterRules()
     return True
@@ -47,14 +47,14 @@ def converterRules():
 @pytest.fixture
 def headlessApp(converterRules):
     """A fresh scene with the logics Slicer's application would provide."""
-    from AISAnnotatorLib.mrml.headless import createHeadlessApplication
+    from AISCommonLib.mrml.headless import createHeadlessApplication
 
     return createHeadlessApplication()
 
 
 def loadSimpleCase(root):
-    from AISAnnotatorLib.core.cases import discoverCases
-    from AISAnnotatorLib.core.sequences import loadCase
+    from AISCommonLib.core.cases import discoverCases
+    from AISCommonLib.core.sequences import loadCase
 
     return loadCase(discoverCases(root)[0])
 
@@ -68,7 +68,7 @@ def loadFirstCase():
 @pytest.fixture
 def simpleCaseNodes(simpleDataset, headlessApp):
     """``(app, caseNodes, caseInfo)`` for the simple synthetic case loaded into a fresh scene."""
-    from AISAnnotatorLib.mrml.caseloader import addCaseToScene
+    from AISCommonLib.mrml.caseloader import addCaseToScene
 
     root, info = simpleDataset
     return headlessApp, addCaseToScene(headlessApp.scene, loadSimpleCase(root)), info
@@ -77,7 +77,7 @@ def simpleCaseNodes(simpleDataset, headlessApp):
 @pytest.fixture
 def readingLayout(simpleCaseNodes):
     """The 4x3 multiplanar layout with every sequence shown: ``(app, caseNodes, caseInfo)``."""
-    from AISAnnotatorLib.mrml import layouts
+    from AISCommonLib.mrml import layouts
 
     app, caseNodes, info = simpleCaseNodes
     layouts.setLayout(app.layoutNode, layouts.LAYOUT_4X3_MULTIPLANAR)

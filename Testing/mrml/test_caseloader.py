@@ -10,8 +10,8 @@ if not os.environ.get("AIS_REQUIRE_SLICER_CORE"):
 
 import nibabel as nib  # noqa: E402
 
-from AISAnnotatorLib.mrml.caseloader import SEQUENCE_ATTRIBUTE, addCaseToScene, findCaseVolumeNodes  # noqa: E402
-from AISAnnotatorLib.mrml.volumes import arrayFromVolumeNode, ijkToRas  # noqa: E402
+from AISCommonLib.mrml.caseloader import SEQUENCE_ATTRIBUTE, addCaseToScene, findCaseVolumeNodes  # noqa: E402
+from AISCommonLib.mrml.volumes import arrayFromVolumeNode, ijkToRas  # noqa: E402
 
 
 @pytest.mark.parametrize("angles", [(0.0, 0.0, 0.0), (12.0, -7.0, 25.0)], ids=["axis-aligned", "oblique"])

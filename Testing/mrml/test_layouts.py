@@ -10,8 +10,8 @@ if not os.environ.get("AIS_REQUIRE_SLICER_CORE"):
 
 import slicer  # noqa: E402
 
-from AISAnnotatorLib.core.errors import InputError  # noqa: E402
-from AISAnnotatorLib.mrml import layouts  # noqa: E402
+from AISCommonLib.core.errors import InputError  # noqa: E402
+from AISCommonLib.mrml import layouts  # noqa: E402
 
 
 def backgroundName(scene, sliceNode):
@@ -90,8 +90,8 @@ def test_linked_interaction_moves_every_view_of_that_orientation_only(readingLay
 
 
 def test_oblique_views_follow_the_dwi_axes(tmp_path, headlessApp, writeCase, makeAffine, loadFirstCase):
-    from AISAnnotatorLib.mrml.caseloader import addCaseToScene
-    from AISAnnotatorLib.mrml.volumes import matrixToArray
+    from AISCommonLib.mrml.caseloader import addCaseToScene
+    from AISCommonLib.mrml.volumes import matrixToArray
 
     root = tmp_path / "bids"
     affine = makeAffine(anglesDeg=(0.0, 0.0, 20.0))

@@ -8,8 +8,9 @@ import pytest
 if not os.environ.get("AIS_REQUIRE_SLICER_CORE"):
     pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from AISAnnotatorLib.core.image import voxelToRas  # noqa: E402
-from AISAnnotatorLib.mrml import crosshair, layouts, lesionnav, probe  # noqa: E402
+from AISAnnotatorLib.mrml import probe  # noqa: E402
+from AISCommonLib.core.image import voxelToRas  # noqa: E402
+from AISCommonLib.mrml import crosshair, layouts, lesionnav  # noqa: E402
 
 
 def test_jump_centres_every_view_on_the_point(readingLayout):

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import reviewdata
 
-from AISAnnotatorLib.mrml.crosshair import crosshairRas, sliceCenterRas
-from AISAnnotatorLib.mrml.layouts import LAYOUT_2X2_AXIAL, readingViews, setLayout, showSequences
-from AISAnnotatorLib.mrml.segmentation import segmentMask
-from AISAnnotatorLib.mrml.volumes import ijkToRas
-from AISReviewLib.core.adjudication import Adjudication
-from AISReviewLib.core.agreement import compareMasks
-from AISReviewLib.core.consensus import intersectionMask, unionMask
-from AISReviewLib.mrml import decisions, regionsnapshot, reviewscene
+from AISCommonLib.core.adjudication import Adjudication
+from AISCommonLib.core.agreement import compareMasks
+from AISCommonLib.core.consensus import intersectionMask, unionMask
+from AISCommonLib.mrml import decisions, regionsnapshot, reviewscene
+from AISCommonLib.mrml.crosshair import crosshairRas, sliceCenterRas
+from AISCommonLib.mrml.layouts import LAYOUT_2X2_AXIAL, readingViews, setLayout, showSequences
+from AISCommonLib.mrml.segmentation import segmentMask
+from AISCommonLib.mrml.volumes import ijkToRas
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_decisions_give_the_expected_final_mask_on_the_dwi_grid(review, tmp_path
     assert np.abs(volume.ijkToRas - ijkToRas(scene.dwiNode)).max() < 1e-6
     import nibabel as nib
 
-    from AISReviewLib.core.consensus import writeConsensusMask
+    from AISCommonLib.core.consensus import writeConsensusMask
 
     path = tmp_path / "final.nii.gz"
     writeConsensusMask(volume.array != 0, volume.ijkToRas, path)
@@ -154,7 +154,7 @@ def test_metrics_panel(review):
 
 
 def test_adjudication_refuses_unknown_regions_and_decisions(review):
-    from AISAnnotatorLib.core.errors import InputError
+    from AISCommonLib.core.errors import InputError
 
     _, scene, maskA, maskB, _ = review
     with pytest.raises(InputError):
@@ -180,7 +180,7 @@ def test_region_pictures_show_both_reads_outlines(review, tmp_path):
     assert pixels.shape == (2 * 160 + 4, 2 * 160 + 4, 3) and pixels.std() > 10
     assert _colorPixels(pixels, reviewscene.READER_A_COLOR) > 20
     assert _colorPixels(pixels, reviewscene.READER_B_COLOR) > 20
-    from AISAnnotatorLib.mrml.offscreen import writePng
+    from AISCommonLib.mrml.offscreen import writePng
 
     path = tmp_path / "region.png"
     writePng(pixels, path)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import reviewdata
 
-from AISAnnotatorLib.core.cases import discoverCases
-from AISAnnotatorLib.core.derivatives import writeReaderMask
-from AISAnnotatorLib.core.errors import InputError
-from AISAnnotatorLib.core.sequences import loadCase
-from AISReviewLib import reviewsnapshotcli
+from AISCommonLib.cli import reviewsnapshot as reviewsnapshotcli
+from AISCommonLib.core.cases import discoverCases
+from AISCommonLib.core.derivatives import writeReaderMask
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.core.sequences import loadCase
 
 
 def _parser():

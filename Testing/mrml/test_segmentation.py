@@ -10,11 +10,11 @@ if not os.environ.get("AIS_REQUIRE_SLICER_CORE"):
 
 import nibabel as nib  # noqa: E402
 
-from AISAnnotatorLib.core.errors import GeometryError, InputError  # noqa: E402
-from AISAnnotatorLib.core.seeding import seedLesion  # noqa: E402
-from AISAnnotatorLib.mrml import layouts, segmentation  # noqa: E402
-from AISAnnotatorLib.mrml.caseloader import addCaseToScene  # noqa: E402
-from AISAnnotatorLib.mrml.volumes import ijkToRas  # noqa: E402
+from AISCommonLib.core.errors import GeometryError, InputError  # noqa: E402
+from AISCommonLib.core.seeding import seedLesion  # noqa: E402
+from AISCommonLib.mrml import layouts, segmentation  # noqa: E402
+from AISCommonLib.mrml.caseloader import addCaseToScene  # noqa: E402
+from AISCommonLib.mrml.volumes import ijkToRas  # noqa: E402
 
 
 @pytest.fixture(params=[(0.0, 0.0, 0.0), (12.0, -7.0, 25.0)], ids=["axis-aligned", "oblique"])

@@ -15,9 +15,9 @@ if not os.environ.get("AIS_REQUIRE_SLICER_CORE"):
 import vtk  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 
-from AISAnnotatorLib import snapshotcli  # noqa: E402
-from AISAnnotatorLib.core.errors import AISError, InputError  # noqa: E402
-from AISAnnotatorLib.core.image import voxelToRas, writeNifti  # noqa: E402
+from AISCommonLib.cli import snapshot as snapshotcli  # noqa: E402
+from AISCommonLib.core.errors import AISError, InputError  # noqa: E402
+from AISCommonLib.core.image import voxelToRas, writeNifti  # noqa: E402
 
 TILE = 200
 GAP = 4

@@ -4,9 +4,9 @@ import dataclasses
 
 import numpy as np
 
-from ..core.image import rasToVoxel
-from .caseloader import SEQUENCE_NAMES, SEQUENCE_ORDER
-from .volumes import arrayFromVolumeNode, ijkToRas
+from AISCommonLib.core.image import rasToVoxel
+from AISCommonLib.mrml.caseloader import SEQUENCE_NAMES, SEQUENCE_ORDER
+from AISCommonLib.mrml.volumes import arrayFromVolumeNode, ijkToRas
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +51,9 @@ def probeVolume(volumeNode, ras) -> tuple[float | None, tuple | None]:
 def probeSequences(volumeNodes: dict, ras, adcUnit=None) -> list[ProbeValue]:
     """Value of every sequence at a RAS point, in display order.
 
-    :param volumeNodes: sequence key -> volume node (as in :class:`~AISAnnotatorLib.mrml.caseloader.CaseNodes`).
+    :param volumeNodes: sequence key -> volume node (as in :class:`~AISCommonLib.mrml.caseloader.CaseNodes`).
     :param ras: ``(r, a, s)`` in mm.
-    :param adcUnit: the ADC's :class:`~AISAnnotatorLib.core.adcunits.AdcUnit` (labels the ADC value).
+    :param adcUnit: the ADC's :class:`~AISCommonLib.core.adcunits.AdcUnit` (labels the ADC value).
     :return: one :class:`ProbeValue` per sequence.
     """
     values = []

@@ -1,0 +1,1 @@
+"""The ``ais`` command line: argument parsing and printing only; the work is done by the library packages."""

@@ -1,0 +1,512 @@
+"""``ais workflow``: case routing from the command line (two blind reads, review, arbitration, audit).
+
+Every subcommand takes ``--user`` (who acts) and ``--db`` (a SQLite file or a ``postgresql+psycopg://``
+URL; default ``$AIS_DB_URL``, else ``<root>/derivatives/lesions/workflow.sqlite`` of ``--root``), prints
+a table or, with ``--json``, one JSON document. The store is opened with the agreement engine wired in
+(:func:`agreementComparator`, :func:`agreementFinaliser`), so this client settles comparisons and builds
+final masks; the rules themselves live in ``AISCommonLib.workflow``.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..core.errors import AISError, InputError
+from .reader import emitJson, formatTable, stderrProgress
+
+EXIT_PROBLEMS = 1
+
+
+def _agreementParameters(concordance: dict):
+    from ..core.agreement import AgreementParameters
+
+    parameters = AgreementParameters(
+        minExtentMm3=float(concordance["min_extent_mm3"]),
+        minDice=float(concordance["min_dice"]),
+        maxMissedLesions=int(concordance["max_missed_lesions"]),
+    )
+    parameters.validate()
+    return parameters
+
+
+def agreementComparator(concordance: dict):
+    """The workflow comparator: ``compareFiles`` with the store's concordance rule.
+
+    :param concordance: ``{"min_dice", "max_missed_lesions", "min_extent_mm3"}``.
+    :return: callable ``(maskPathA, maskPathB) -> (concordant, summary)``; summary is ``AgreementResult.toDict()``.
+    """
+    from ..core.agreement import compareFiles
+
+    parameters = _agreementParameters(concordance)
+
+    def compare(pathA, pathB):
+        result = compareFiles(pathA, pathB, parameters)
+        return result.concordant, result.toDict()
+
+    return compare
+
+
+def agreementFinaliser(concordance: dict):
+    """The workflow finaliser: agreed voxels plus the regions decided ``keep`` (``consensus.adjudicatedMask``).
+
+    :return: callable ``(maskPathA, maskPathB, decisions, defaultDecision) -> bool [k, j, i]``.
+    """
+    from ..core.agreement import compareFiles
+    from ..core.consensus import adjudicatedMask
+
+    parameters = _agreementParameters(concordance)
+
+    def finalise(pathA, pathB, decisions, defaultDecision):
+        result = compareFiles(pathA, pathB, parameters)
+        return adjudicatedMask(result, dict(decisions), defaultDecision)
+
+    return finalise
+
+
+def openReviewStore(database=None, datasetRoot=None, create: bool = False):
+    """A workflow store with the agreement engine wired in (comparator and finaliser from the stored rule).
+
+    :param create: make the SQLite database if it does not exist yet.
+    :raises InputError: no database can be chosen, or it does not exist and ``create`` is False.
+    """
+    from ..workflow.store import DEFAULT_CONCORDANCE, openStore
+
+    store = openStore(database, datasetRoot, create=create)
+    concordance = {**DEFAULT_CONCORDANCE, **store.settings().get("concordance", {})}
+    store.comparator = agreementComparator(concordance)
+    store.finaliser = agreementFinaliser(concordance)
+    return store
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parser
+
+
+def addWorkflowCommand(subparsers) -> None:
+    """Register ``ais workflow <subcommand>`` on the ``ais`` parser."""
+    from ..workflow import people, states
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--user", required=True, help="your user ID (pseudonymous, e.g. R01)")
+    common.add_argument("--db", help="SQLite file or postgresql+psycopg:// URL (default: $AIS_DB_URL, else the dataset's workflow.sqlite)")
+    common.add_argument("--root", help="BIDS dataset root (locates the default SQLite database; overrides the recorded root)")
+    common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    revision = argparse.ArgumentParser(add_help=False)
+    revision.add_argument("--revision", type=int, help="the case revision you saw; refused if the case changed since")
+
+    workflow = subparsers.add_parser("workflow", help="case routing: two blind reads, review, arbitration, audit trail",
+                                     description="Route cases through two blind reads, a senior review and arbitration, with an audit trail.")
+    commands = workflow.add_subparsers(dest="workflowCommand", required=True, metavar="SUBCOMMAND")
+
+    def add(name, helpText, handler, parents=(common,)):
+        parser = commands.add_parser(name, help=helpText, description=helpText[0].upper() + helpText[1:] + ".", parents=list(parents))
+        parser.set_defaults(handler=handler)
+        return parser
+
+    def qualificationArguments(parser):
+        parser.add_argument("--title", required=True, choices=people.TITLES)
+        parser.add_argument("--years-imaging", type=float, required=True)
+        parser.add_argument("--years-neuroimaging", type=float, required=True)
+
+    init = add("init", "create the workflow database for a dataset and register its first manager (--user)", _runInit)
+    qualificationArguments(init)
+    init.add_argument("--min-dice", type=float, default=0.7, help="concordance rule: lowest Dice (default %(default)g)")
+    init.add_argument("--max-missed-lesions", type=int, default=0, help="concordance rule: most missed lesions (default %(default)d)")
+    init.add_argument("--min-extent-mm3", type=float, default=50.0, help="hide extent regions smaller than this (default %(default)g)")
+    init.add_argument("--require-training", action="store_true", help="readers read trial cases before real ones")
+
+    users = add("users", "list users, or add one (--add ID) or grant/revoke a role (--grant/--revoke ID ROLE)", _runUsers)
+    users.add_argument("--add", metavar="ID", help="register a person")
+    users.add_argument("--title", choices=people.TITLES)
+    users.add_argument("--years-imaging", type=float)
+    users.add_argument("--years-neuroimaging", type=float)
+    users.add_argument("--grant", nargs=2, metavar=("ID", "ROLE"), help=f"give a role ({', '.join(states.ROLES)})")
+    users.add_argument("--revoke", nargs=2, metavar=("ID", "ROLE"), help="take a role away (needs --reason)")
+    users.add_argument("--reason", help="override reason (role below its minimum) or revocation reason")
+
+    register = add("register", "register the dataset's cases (manager)", _runRegister)
+    register.add_argument("--participant-label", nargs="+", metavar="LABEL", help="only these subjects")
+
+    nextCase = add("next", "claim your next case: an open read, review or arbitration slot", _runNext)
+    nextCase.add_argument("--role", required=True, choices=sorted(states.ROLE_SLOTS))
+
+    submit = add("submit", "submit your read of a claimed case (a NIfTI mask on the DWI grid)", _runSubmit, (common, revision))
+    submit.add_argument("case", metavar="CASE")
+    submit.add_argument("mask", metavar="MASK")
+
+    for name, handler, helpText in (("review", _runReview, "finalise a case you review: a decision per discordant region"),
+                                    ("arbitrate", _runArbitrate, "rule on an escalated case you arbitrate")):
+        parser = add(name, helpText, handler, (common, revision))
+        parser.add_argument("case", metavar="CASE")
+        parser.add_argument("--decision", action="append", default=[], metavar="ID=DECISION", help="region decision: keep, drop or edited (repeatable)")
+        parser.add_argument("--default", choices=(states.DECISION_KEEP, states.DECISION_DROP), help="decision for regions not listed")
+        parser.add_argument("--edited-mask", metavar="MASK", help="your edited mask (needed when a region is edited); it becomes the final mask")
+        parser.add_argument("--note", help="notes on the decision")
+
+    escalate = add("escalate", "send a case you review to an arbiter", _runEscalate, (common, revision))
+    escalate.add_argument("case", metavar="CASE")
+    escalate.add_argument("--reason", required=True)
+
+    exclude = add("exclude", "take a case out of the workflow with a structured reason", _runExclude, (common, revision))
+    exclude.add_argument("case", metavar="CASE")
+    exclude.add_argument("--reason", required=True, choices=states.EXCLUSION_REASONS)
+    exclude.add_argument("--note", default="")
+
+    reopen = add("reopen", "put an excluded case back (arbiter or manager)", _runReopen, (common, revision))
+    reopen.add_argument("case", metavar="CASE")
+    reopen.add_argument("--reason", required=True)
+
+    status = add("status", "cases and their states (or one case with --case)", _runStatus)
+    status.add_argument("--case", metavar="CASE")
+
+    log = add("log", "the audit trail (of one case with --case)", _runLog)
+    log.add_argument("--case", metavar="CASE")
+
+    add("verify", "re-hash every recorded file and report missing or changed ones (exit 1 if any)", _runVerify)
+
+    export = add("export", "write cases, reads, decisions and events as JSON and CSV", _runExport)
+    export.add_argument("--out", required=True, metavar="DIR")
+
+    _addTrainingCommand(commands, common)
+
+
+def _addTrainingCommand(commands, common) -> None:
+    """``ais workflow training <report|register|label|bar|qualify|reference>``; trainees use ``next`` and ``submit``."""
+    from ..workflow import people
+
+    training = commands.add_parser("training", help="reader training: trial cases, scores against reference masks, qualification",
+                                   description="Reader training: trial cases scored against reference masks; a reader is qualified "
+                                               "for real cases when the manager-set bar is met. Trainees use 'next' and 'submit'.")
+    subcommands = training.add_subparsers(dest="trainingCommand", required=True, metavar="SUBCOMMAND")
+
+    def add(name, helpText, handler):
+        parser = subcommands.add_parser(name, help=helpText, description=helpText[0].upper() + helpText[1:] + ".", parents=[common])
+        parser.set_defaults(handler=handler)
+        return parser
+
+    report = add("report", "a trainee's trial scores, the bar and whether it is met (manager, or the trainee)", _runTrainingReport)
+    report.add_argument("--trainee", required=True, metavar="ID")
+
+    register = add("register", "register trial cases with their reference masks (manager)", _runTrainingRegister)
+    register.add_argument("--reference", action="append", required=True, metavar="CASE=MASK", help="trial case and its reference mask (repeatable)")
+    register.add_argument("--size", action="append", default=[], metavar="CASE=CLASS",
+                          help=f"lesion size class ({', '.join(people.SIZE_CLASSES)}); default: from the reference volume")
+    register.add_argument("--location", action="append", default=[], metavar="CASE=LABEL",
+                          help="lesion location label (e.g. left_mca); default: RAS octant of the reference centroid")
+
+    label = add("label", "set or re-derive the size class and location of a trial case (manager)", _runTrainingLabel)
+    label.add_argument("--case", required=True, metavar="CASE")
+    label.add_argument("--size", choices=people.SIZE_CLASSES, help="default: from the reference volume")
+    label.add_argument("--location", metavar="LABEL", help="default: RAS octant of the reference centroid")
+
+    bar = add("bar", "show the training bar, or change it (manager, with --reason)", _runTrainingBar)
+    required = bar.add_mutually_exclusive_group()
+    required.add_argument("--required", dest="required", action="store_true", default=None, help="readers read trial cases before real ones")
+    required.add_argument("--not-required", dest="required", action="store_false", help="readers get real cases at once")
+    bar.add_argument("--min-cases", type=int, help=f"trial cases to score (at least {people.MIN_TRIAL_CASES})")
+    bar.add_argument("--min-mean-dice", type=float, help="lowest mean Dice against the references")
+    bar.add_argument("--max-missed-lesions", type=int, help="most lesions missed or added over all trial reads (negative: no limit)")
+    bar.add_argument("--max-median-minutes", type=float, help="most median minutes per trial case (0: no limit)")
+    bar.add_argument("--min-size-classes", type=int, help="lesion size classes the trial cases must cover")
+    bar.add_argument("--min-locations", type=int, help="lesion locations the trial cases must cover")
+    bar.add_argument("--reason", help="why the bar changes (recorded)")
+
+    qualify = add("qualify", "qualify a reader without the bar being met: a manager's override with a recorded reason", _runTrainingQualify)
+    qualify.add_argument("--trainee", required=True, metavar="ID")
+    qualify.add_argument("--reason", required=True)
+
+    reference = add("reference", "the reference mask of a trial case (a trainee after submitting their read, or a manager)", _runTrainingReference)
+    reference.add_argument("--case", required=True, metavar="CASE")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Handlers
+
+
+def _store(args):
+    return openReviewStore(args.db, args.root)
+
+
+def _emit(args, data, rows=None, columns=None, text=None) -> None:
+    if args.json:
+        emitJson(data)
+        return
+    if rows is not None:
+        sys.stdout.write(formatTable(rows, columns) + "\n")
+    if text:
+        sys.stdout.write(text + "\n")
+
+
+def _runInit(args) -> int:
+    from ..workflow.people import Qualification
+    from ..workflow.store import openStore
+
+    if not args.root:
+        raise InputError("init needs --root, the BIDS dataset the workflow is for.")
+    concordance = {"min_dice": args.min_dice, "max_missed_lesions": args.max_missed_lesions, "min_extent_mm3": args.min_extent_mm3}
+    _agreementParameters(concordance)
+    with openStore(args.db, args.root, create=True) as store:
+        created = store.initialise(args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
+                                   concordance=concordance, training={"required": bool(args.require_training)})
+        _emit(args, {"initialised": created, "database": store.url, "settings": store.settings()},
+              text=("Initialised" if created else "Already initialised") + f" the workflow database {store.url}.")
+    return 0
+
+
+def _runUsers(args) -> int:
+    from ..workflow.people import Qualification
+
+    with _store(args) as store:
+        if args.add:
+            if None in (args.title, args.years_imaging, args.years_neuroimaging):
+                raise InputError("Adding a user needs --title, --years-imaging and --years-neuroimaging.")
+            store.addUser(args.user, args.add, Qualification(args.title, args.years_imaging, args.years_neuroimaging))
+        if args.grant:
+            shortfalls = store.grantRole(args.user, args.grant[0], args.grant[1], args.reason)
+            if shortfalls:
+                sys.stderr.write(f"Granted below the minimum ({'; '.join(shortfalls)}); the override reason is recorded.\n")
+        if args.revoke:
+            store.revokeRole(args.user, args.revoke[0], args.revoke[1], args.reason or "")
+        users = store.users()
+    rows = [{**user, "roles": ",".join(role["role"] + ("*" if role["override_reason"] else "") for role in user["roles"])} for user in users]
+    _emit(args, users, rows, ["user_id", "title", "years_imaging", "years_neuroimaging", "roles", "reader_qualified"],
+          text=None if args.json else "(* = granted below the minimum by a manager's override)")
+    return 0
+
+
+def _runRegister(args) -> int:
+    with _store(args) as store:
+        registered = store.registerCases(args.user, participantLabels=args.participant_label)
+    _emit(args, {"registered": registered}, text=f"Registered {len(registered)} case(s): {', '.join(registered) or 'none new'}.")
+    return 0
+
+
+def _runNext(args) -> int:
+    with _store(args) as store:
+        claim = store.claimNext(args.user, args.role)
+        if claim is not None and args.role == "reader":
+            case = store.case(claim["case_id"])
+            claim["folder"] = case["relative_folder"]
+    if claim is None:
+        _emit(args, None, text=f"No open {args.role} work for {args.user}.")
+        return 0
+    _emit(args, claim, [claim], ["case_id", "kind", "slot_index", "state", "revision", "resumed"],
+          text="A trial case of your reader training: it is scored against a reference mask when you submit." if claim.get("training") else None)
+    return 0
+
+
+def _runSubmit(args) -> int:
+    with _store(args) as store:
+        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision)
+    text = None
+    if result.get("training"):
+        score = result["score"]
+        text = "Trial read recorded; it is scored when a client with the agreement engine runs." if score is None else (
+            f"Trial score: Dice {score['dice']:.3f}, HD95 {_number(score['hd95_mm'], ' mm')}, lesion F1 {_number(score['lesion_f1'])}, "
+            f"{_number(score['duration_seconds'] and score['duration_seconds'] / 60, ' min')}."
+            + (" You are now qualified for real cases." if result["qualified"] else ""))
+    _emit(args, result, [result], ["case_id", "state", "revision", "mask_path", "sha256"], text=text)
+    return 0
+
+
+def _number(value, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:.3g}{unit}"
+
+
+def _decisions(values) -> dict:
+    decisions = {}
+    for value in values:
+        regionId, separator, decision = value.partition("=")
+        if not separator or not regionId.strip().isdigit():
+            raise InputError(f"A decision is written REGION_ID=keep|drop|edited, not '{value}'.")
+        decisions[int(regionId)] = decision.strip()
+    return decisions
+
+
+def _finalise(args, method) -> int:
+    with _store(args) as store:
+        result = getattr(store, method)(args.user, args.case, _decisions(args.decision), args.default, args.note,
+                                        Path(args.edited_mask) if args.edited_mask else None, args.revision)
+    _emit(args, result, [result], ["case_id", "state", "revision", "final_mask_path", "sha256"])
+    return 0
+
+
+def _runReview(args) -> int:
+    return _finalise(args, "review")
+
+
+def _runArbitrate(args) -> int:
+    return _finalise(args, "arbitrate")
+
+
+def _runTransition(args, transition) -> int:
+    """Run one case transition ``transition(store)`` and show the case's new state."""
+    with _store(args) as store:
+        result = transition(store)
+    _emit(args, result, [result], ["case_id", "state", "revision"])
+    return 0
+
+
+def _runEscalate(args) -> int:
+    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision))
+
+
+def _runExclude(args) -> int:
+    return _runTransition(args, lambda store: store.exclude(args.user, args.case, args.reason, args.note, args.revision))
+
+
+def _runReopen(args) -> int:
+    return _runTransition(args, lambda store: store.reopen(args.user, args.case, args.reason, args.revision))
+
+
+def _runStatus(args) -> int:
+    with _store(args) as store:
+        store.settleComparisons(args.user)
+        if args.case:
+            case = store.case(args.case)
+            case["reads"] = store.readsVisibleTo(args.user, args.case)
+            comparison = case.pop("comparison") or {}
+            case["comparison"] = {key: comparison.get(key) for key in ("dice", "missed_lesions", "concordant", "discordant_regions")} if comparison else None
+            slots = [{**slot, "user_id": slot["user_id"] if slot["kind"] != "read" or case["state"] != "awaiting_reads" else "(blinded)"} for slot in case["slots"]]
+            case["slots"] = slots
+            text = json.dumps({key: case[key] for key in ("case_id", "state", "revision", "exclusion_reason", "final_mask_path")}, indent=1)
+            regions = (case["comparison"] or {}).get("discordant_regions") or []
+            regionRows = [{key: region.get(key) for key in ("id", "kind", "type", "voxels", "volume_ml")} for region in regions]
+            _emit(args, case, slots, ["kind", "slot_index", "status", "user_id", "claimed_at"],
+                  text=text + ("\n" + formatTable(regionRows, ["id", "kind", "type", "voxels", "volume_ml"]) if regionRows else ""))
+            return 0
+        cases = store.cases()
+    counts: dict[str, int] = {}
+    for case in cases:
+        counts[case["state"]] = counts.get(case["state"], 0) + 1
+    _emit(args, {"cases": cases, "counts": counts}, cases,
+          ["case_id", "state", "revision", "reads_claimed", "reads_submitted", "concordant", "exclusion_reason"],
+          text=", ".join(f"{state}: {count}" for state, count in sorted(counts.items())))
+    return 0
+
+
+def _runLog(args) -> int:
+    with _store(args) as store:
+        events = store.events(args.user, args.case)
+    rows = [{**event, "files": len(event["files"])} for event in events]
+    _emit(args, events, rows, ["id", "at", "user_id", "case_id", "action", "from_state", "to_state", "revision", "files", "note"])
+    return 0
+
+
+def _runVerify(args) -> int:
+    with _store(args) as store:
+        rows = store.verify(progress=stderrProgress)
+    problems = [row for row in rows if row["status"] != "ok"]
+    _emit(args, {"files": len(rows), "problems": problems}, problems or None, ["path", "status"],
+          text=f"{len(rows)} recorded file(s), {len(problems)} missing or changed.")
+    return EXIT_PROBLEMS if problems else 0
+
+
+def _runExport(args) -> int:
+    with _store(args) as store:
+        written = store.export(args.out)
+    _emit(args, {"written": [str(path) for path in written]}, text=f"Wrote {len(written)} files into {args.out}.")
+    return 0
+
+
+def _pairs(values, what: str) -> dict:
+    pairs = {}
+    for value in values:
+        key, separator, item = value.partition("=")
+        if not separator or not key.strip() or not item.strip():
+            raise InputError(f"A {what} is written CASE={what.upper().replace(' ', '_')}, not '{value}'.")
+        pairs[key.strip()] = item.strip()
+    return pairs
+
+
+def _runTrainingReport(args) -> int:
+    with _store(args) as store:
+        report = store.trainingReport(args.user, args.trainee)
+    evaluation = report["evaluation"]
+    rows = [{**score, **{key: None if score[key] is None else round(score[key], digits) for key, digits in (("dice", 3), ("hd95_mm", 1), ("lesion_f1", 2), ("minutes", 1))}}
+            for score in report["scores"]]
+    status = "qualified" if report["qualified"] else ("in training" if report["in_training"] else "not qualified (training not required)")
+    lines = [f"{report['user']}: {status}" + (f" ({report['qualified_note']})" if report["qualified_note"] else "")]
+    if report["override_reason"]:
+        lines.append(f"Override by {report['qualified_by']}: {report['override_reason']}")
+    lines.append(f"{evaluation['cases']} scored, mean Dice {_number(evaluation['mean_dice'])}, Dice SD {_number(evaluation['dice_sd'])}, "
+                 f"median {_number(evaluation['median_minutes'], ' min')}; sizes {', '.join(evaluation['size_classes']) or 'none'}; "
+                 f"locations {', '.join(evaluation['locations']) or 'none'}.")
+    if not report["qualified"]:
+        lines.append("Bar " + ("met." if evaluation["met"] else "not met: " + "; ".join(evaluation["shortfalls"]) + "."))
+        lines.append(f"{report['trial_cases_left']} trial case(s) left to read" + (f", {report['unscored_reads']} read(s) not scored yet" if report["unscored_reads"] else "") + ".")
+    if report["unlabelled_trial_cases"]:
+        lines.append(f"Trial cases without lesion labels (run 'training label'): {', '.join(report['unlabelled_trial_cases'])}.")
+    _emit(args, report, rows or None, ["case_id", "lesion_size_class", "lesion_location", "dice", "hd95_mm", "lesion_f1", "missed_lesions", "minutes"],
+          text="\n".join(lines))
+    return 0
+
+
+def _runTrainingRegister(args) -> int:
+    references = {caseId: Path(path) for caseId, path in _pairs(args.reference, "reference mask").items()}
+    subjects = sorted({caseId.split("_")[0].removeprefix("sub-") for caseId in references})
+    with _store(args) as store:
+        registered = store.registerCases(args.user, participantLabels=subjects, training=True, referenceMasks=references,
+                                         sizeClasses=_pairs(args.size, "size class"), locations=_pairs(args.location, "location"))
+        cases = [case for case in store.cases() if case["case_id"] in references]
+    _emit(args, {"registered": registered, "cases": cases}, cases, ["case_id", "lesion_size_class", "lesion_location", "state"],
+          text=f"Registered {len(registered)} trial case(s): {', '.join(registered) or 'none new'}.")
+    return 0
+
+
+def _runTrainingLabel(args) -> int:
+    with _store(args) as store:
+        result = store.setTrialLabels(args.user, args.case, args.size, args.location)
+    _emit(args, result, [result], ["case_id", "lesion_size_class", "lesion_location", "reference_volume_ml"])
+    return 0
+
+
+def _runTrainingBar(args) -> int:
+    changes = {key: value for key, value in (
+        ("required", args.required), ("min_cases", args.min_cases), ("min_mean_dice", args.min_mean_dice),
+        ("max_missed_lesions", args.max_missed_lesions), ("max_median_minutes", args.max_median_minutes),
+        ("min_size_classes", args.min_size_classes), ("min_locations", args.min_locations)) if value is not None}
+    # Ways to say "no limit" on the command line.
+    if changes.get("max_missed_lesions", 0) < 0:
+        changes["max_missed_lesions"] = None
+    if changes.get("max_median_minutes") == 0:
+        changes["max_median_minutes"] = None
+    with _store(args) as store:
+        if changes:
+            if not (args.reason or "").strip():
+                raise InputError("Changing the training bar needs --reason for the audit trail.")
+            store.updateSettings(args.user, args.reason, training=changes)
+        bar = store.settings()["training"]
+    from ..workflow.store import DEFAULT_TRAINING
+
+    bar = {**DEFAULT_TRAINING, **bar}
+    _emit(args, bar, [{"setting": key, "value": value} for key, value in bar.items()], ["setting", "value"])
+    return 0
+
+
+def _runTrainingQualify(args) -> int:
+    with _store(args) as store:
+        result = store.qualifyReader(args.user, args.trainee, args.reason)
+    covered = "; ".join(result["shortfalls"])
+    _emit(args, result, text=f"Reader {args.trainee} is qualified for real cases" + (f" (override covered: {covered})." if covered else "."))
+    return 0
+
+
+def _runTrainingReference(args) -> int:
+    with _store(args) as store:
+        path = store.referenceMaskPath(args.user, args.case)
+    _emit(args, {"case_id": args.case, "reference_mask_path": str(path)}, text=str(path))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run ``ais workflow`` on its own (the ``ais`` parser wires :func:`addWorkflowCommand` in as well)."""
+    parser = argparse.ArgumentParser(prog="ais")
+    addWorkflowCommand(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except AISError as error:
+        sys.stderr.write(f"ais workflow: {error}\n")
+        return 2

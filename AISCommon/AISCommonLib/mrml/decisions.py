@@ -1,0 +1,110 @@
+"""Decisions in the scene: region keep/drop/edit with notes, whole-case actions, edits read back from the
+region segments, and the live ``Final`` segment.
+
+The rules (what the final mask is) live in :class:`AISCommonLib.core.adjudication.Adjudication`; this module
+keeps the segments in step with it.
+"""
+
+import numpy as np
+
+from ..core.adjudication import DECISION_DROP, DECISION_EDIT, metricsPanel
+from ..core.image import Volume
+from .reviewscene import FINAL_SEGMENT_ID, REGION_FILL_OPACITY, ReviewScene, regionSegmentId
+from .segmentation import segmentMask, setSegmentFromMask
+from .volumes import ijkToRas
+
+#: Fill opacity of a dropped region (still visible, clearly set aside).
+DROPPED_FILL_OPACITY = 0.08
+
+
+def updateFinalSegment(review: ReviewScene) -> np.ndarray:
+    """Recompute the adjudicated mask and put it into the ``Final`` segment.
+
+    :return: the final mask, bool ``[k, j, i]`` on the DWI grid.
+    """
+    final = review.adjudication.finalMask()
+    setSegmentFromMask(review.finalNode, final, review.dwiNode, FINAL_SEGMENT_ID)
+    _styleRegions(review)
+    return final
+
+
+def _styleRegions(review: ReviewScene) -> None:
+    displayNode = review.regionsNode.GetDisplayNode()
+    for regionId in review.regionIds:
+        dropped = review.adjudication.decisions.get(regionId) == DECISION_DROP
+        displayNode.SetSegmentOpacity2DFill(regionSegmentId(regionId), DROPPED_FILL_OPACITY if dropped else REGION_FILL_OPACITY)
+
+
+def setRegionDecision(review: ReviewScene, regionId: int, decision: str | None, note: str | None = None) -> np.ndarray:
+    """Decide a region (``keep``, ``drop``, ``edit``, or None to clear) with an optional note; refresh ``Final``.
+
+    Choosing ``edit`` takes the region segment as it is now as the edited mask; after changing the segment
+    (Segment Editor in Slicer) call :func:`commitRegionEdit`.
+
+    :return: the final mask.
+    :raises InputError: unknown region or decision.
+    """
+    review.adjudication.setDecision(regionId, decision, note)
+    if decision == DECISION_EDIT:
+        return commitRegionEdit(review, regionId)
+    return updateFinalSegment(review)
+
+
+def commitRegionEdit(review: ReviewScene, regionId: int) -> np.ndarray:
+    """Read a region's segment back from the scene as its edited mask (decision ``edit``); refresh ``Final``.
+
+    :return: the final mask.
+    :raises InputError: the region or its segment does not exist.
+    """
+    edited = segmentMask(review.regionsNode, review.dwiNode, regionSegmentId(review.region(regionId).regionId))
+    review.adjudication.setEditedMask(regionId, edited)
+    return updateFinalSegment(review)
+
+
+def setRegionSegmentMask(review: ReviewScene, regionId: int, mask: np.ndarray) -> None:
+    """Replace the voxels of a region's segment (what an edit in the Segment Editor does); no decision is made.
+
+    :param mask: bool ``[k, j, i]`` on the DWI grid.
+    """
+    setSegmentFromMask(review.regionsNode, mask, review.dwiNode, regionSegmentId(review.region(regionId).regionId))
+
+
+def applyWholeCaseAction(review: ReviewScene, action: str) -> np.ndarray:
+    """Accept A, accept B, union, intersection or STAPLE for every region at once; refresh ``Final``.
+
+    Edited region segments are reset to the region's original voxels (edits are discarded).
+
+    :return: the final mask.
+    :raises InputError: unknown action.
+    """
+    editedIds = list(review.adjudication.editedMasks)
+    review.adjudication.applyWholeCaseAction(action)
+    regionMap = review.result.regionMap
+    for regionId in editedIds:
+        setRegionSegmentMask(review, regionId, regionMap.toFullGrid(regionMap.labels == regionId))
+    return updateFinalSegment(review)
+
+
+def finalMask(review: ReviewScene, fromSegment: bool = False) -> np.ndarray:
+    """The adjudicated mask on the DWI grid.
+
+    :param fromSegment: export the ``Final`` segment from the scene instead of asking the library (they agree
+        unless someone edited ``Final`` by hand).
+    :return: bool ``[k, j, i]``.
+    """
+    if fromSegment:
+        return segmentMask(review.finalNode, review.dwiNode, FINAL_SEGMENT_ID)
+    return review.adjudication.finalMask()
+
+
+def finalVolume(review: ReviewScene) -> Volume:
+    """The final mask as a uint8 core volume on the DWI grid (for ``writeNifti`` or the workflow store)."""
+    return Volume(finalMask(review).astype(np.uint8), ijkToRas(review.dwiNode))
+
+
+def metrics(review: ReviewScene) -> dict:
+    """Data of the metrics panel (Dice, HD95, ASSD, volumes, lesion counts, lesion F1, per-lesion table, final volume).
+
+    :return: see :func:`AISCommonLib.core.adjudication.metricsPanel`.
+    """
+    return metricsPanel(review.result, review.adjudication.finalMask())

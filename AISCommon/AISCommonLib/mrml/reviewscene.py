@@ -1,0 +1,267 @@
+"""A case under review in a scene: the sequences, both reads and the discordant regions as segments.
+
+Three segmentation nodes, all with the DWI as reference geometry (so every segment exports back to the
+exact DWI grid):
+
+- ``Reads``: segment ``readerA`` (blue) and ``readerB`` (amber), outlined in every view;
+- ``Discordant regions``: one segment per region shown for review, ``region_<id>`` named
+  ``Region <id>: A only, missed lesion`` (A-only cyan, B-only magenta), filled lightly;
+- ``Final``: the adjudicated mask (green outline), refreshed by :mod:`.decisions` after every decision.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ..core.adjudication import Adjudication, regionRows, regionTitle
+from ..core.agreement import AgreementParameters, AgreementResult, compareMasks
+from ..core.errors import InputError
+from ..core.image import Volume, requireSameGrid
+from .caseloader import CaseNodes, addCaseToScene
+from .crosshair import jumpToRas
+from .segmentation import ensureLesionSegment, setSegmentFromMask
+from .volumes import ijkToRas
+
+READER_A_SEGMENT_ID = "readerA"
+READER_B_SEGMENT_ID = "readerB"
+FINAL_SEGMENT_ID = "final"
+READER_A_COLOR = (0.2, 0.55, 1.0)
+READER_B_COLOR = (1.0, 0.7, 0.0)
+REGION_COLORS = {"a_only": (0.0, 0.9, 0.9), "b_only": (1.0, 0.25, 0.85)}
+FINAL_COLOR = (0.2, 0.95, 0.2)
+READS_NODE_NAME = "Reads"
+REGIONS_NODE_NAME = "Discordant regions"
+FINAL_NODE_NAME = "Final"
+#: Node attribute tagging the nodes of a review (value: the case id).
+REVIEW_ATTRIBUTE = "AIS.Review"
+REGION_FILL_OPACITY = 0.35
+OUTLINE_THICKNESS = 2
+
+
+def regionSegmentId(regionId: int) -> str:
+    """Segment ID of a discordant region, ``region_<id>``."""
+    return f"region_{int(regionId)}"
+
+
+@dataclasses.dataclass
+class ReviewScene:
+    """The nodes and library objects of one case under review.
+
+    :param caseNodes: volume nodes of the case (DWI, ADC, eADC, FLAIR...).
+    :param readsNode: segmentation with both reads.
+    :param regionsNode: segmentation with one segment per discordant region shown for review.
+    :param finalNode: segmentation with the adjudicated mask.
+    :param result: the agreement engine's comparison of the two reads.
+    :param adjudication: decisions, notes and edits (see :class:`~AISCommonLib.core.adjudication.Adjudication`).
+    :param readerIds: ``(reader A, reader B)`` pseudonymous IDs, for names and captions.
+    """
+
+    caseNodes: CaseNodes
+    readsNode: object
+    regionsNode: object
+    finalNode: object
+    result: AgreementResult
+    adjudication: Adjudication
+    readerIds: tuple[str, str]
+
+    @property
+    def dwiNode(self):
+        """The DWI volume node (reference grid)."""
+        return self.caseNodes.dwiNode
+
+    @property
+    def caseId(self) -> str:
+        return self.caseNodes.loaded.case.caseId
+
+    @property
+    def regionIds(self) -> list[int]:
+        """Ids of the regions shown for review, in order."""
+        return [region.regionId for region in self.result.regions]
+
+    def region(self, regionId: int):
+        """The :class:`~AISCommonLib.core.regions.DiscordantRegion` shown under ``regionId``.
+
+        :raises InputError: no such region shown.
+        """
+        for region in self.result.regions:
+            if region.regionId == int(regionId):
+                return region
+        raise InputError(f"Case {self.caseId} has no discordant region {regionId} to review.")
+
+    def nodes(self) -> list:
+        """Every node the review added (volumes, display nodes excluded)."""
+        return [*self.caseNodes.volumeNodes.values(), self.readsNode, self.regionsNode, self.finalNode]
+
+
+def _segmentationNode(scene, name: str, dwiNode, caseId: str):
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    node.CreateDefaultDisplayNodes()
+    node.SetReferenceImageGeometryParameterFromVolumeNode(dwiNode)
+    node.SetAttribute(REVIEW_ATTRIBUTE, caseId)
+    displayNode = node.GetDisplayNode()
+    displayNode.SetVisibility3D(False)
+    displayNode.SetSliceIntersectionThickness(OUTLINE_THICKNESS)
+    displayNode.SetOpacity2DOutline(1.0)
+    return node
+
+
+def _checkReadGrid(mask: np.ndarray, dwiNode, name: str) -> np.ndarray:
+    array = np.asarray(mask)
+    dwiShape = tuple(reversed(dwiNode.GetImageData().GetDimensions()))
+    if array.shape != dwiShape:
+        raise InputError(f"Read {name} has shape {array.shape[::-1]} but the DWI grid is {dwiShape[::-1]} (i x j x k).")
+    return array != 0
+
+
+def loadReview(scene, loaded, maskA: np.ndarray, maskB: np.ndarray, parameters: AgreementParameters | None = None,
+               readerIds=("A", "B"), caseNodes: CaseNodes | None = None, ijkToRasMatrix=None) -> ReviewScene:
+    """Put a case and its two reads into the scene, compare them and show the discordant regions as segments.
+
+    :param scene: the MRML scene (default colour tables present, as in Slicer).
+    :param loaded: the case (:func:`AISCommonLib.core.sequences.loadCase`).
+    :param maskA: read A, bool or 0/1 ``[k, j, i]`` on the DWI grid.
+    :param maskB: read B, same grid.
+    :param parameters: agreement settings (size limit of extent regions, concordance rule); defaults when None.
+    :param readerIds: pseudonymous IDs of reader A and reader B (segment names).
+    :param caseNodes: the case's volume nodes when already in the scene; None adds them.
+    :param ijkToRasMatrix: the reads' IJK-to-RAS matrix when they came from files; checked against the DWI's.
+    :return: the review scene; the final segment starts as the agreed voxels.
+    :raises InputError: a read off the DWI grid.
+    :raises GeometryError: the reads' matrix differs from the DWI's.
+    """
+    caseNodes = caseNodes or addCaseToScene(scene, loaded)
+    dwiNode = caseNodes.dwiNode
+    dwiMatrix = ijkToRas(dwiNode)
+    readA, readB = _checkReadGrid(maskA, dwiNode, "A"), _checkReadGrid(maskB, dwiNode, "B")
+    if ijkToRasMatrix is not None:
+        requireSameGrid(Volume(np.zeros(readA.shape, np.uint8), dwiMatrix, Path("DWI")),
+                        Volume(np.zeros(readA.shape, np.uint8), np.asarray(ijkToRasMatrix, dtype=np.float64), Path("reads")))
+    result = compareMasks(readA, readB, dwiMatrix, parameters)
+    caseId = loaded.case.caseId
+    readerA, readerB = (str(value) for value in readerIds)
+
+    readsNode = _segmentationNode(scene, READS_NODE_NAME, dwiNode, caseId)
+    for segmentId, name, color, mask in ((READER_A_SEGMENT_ID, f"Reader A ({readerA})", READER_A_COLOR, readA),
+                                         (READER_B_SEGMENT_ID, f"Reader B ({readerB})", READER_B_COLOR, readB)):
+        ensureLesionSegment(readsNode, segmentId, name, color)
+        setSegmentFromMask(readsNode, mask, dwiNode, segmentId)
+    readsNode.GetDisplayNode().SetVisibility2DFill(False)
+
+    regionsNode = _segmentationNode(scene, REGIONS_NODE_NAME, dwiNode, caseId)
+    regionMap = result.regionMap
+    for region in result.regions:
+        segmentId = regionSegmentId(region.regionId)
+        ensureLesionSegment(regionsNode, segmentId, regionTitle(region), REGION_COLORS.get(region.kind, (1.0, 1.0, 1.0)))
+        setSegmentFromMask(regionsNode, regionMap.toFullGrid(regionMap.labels == region.regionId), dwiNode, segmentId)
+    regionsDisplay = regionsNode.GetDisplayNode()
+    regionsDisplay.SetVisibility2DFill(True)
+    regionsDisplay.SetOpacity2DFill(REGION_FILL_OPACITY)
+    regionsDisplay.SetVisibility2DOutline(False)
+
+    finalNode = _segmentationNode(scene, FINAL_NODE_NAME, dwiNode, caseId)
+    ensureLesionSegment(finalNode, FINAL_SEGMENT_ID, "Final", FINAL_COLOR)
+    finalNode.GetDisplayNode().SetVisibility2DFill(False)
+
+    review = ReviewScene(caseNodes, readsNode, regionsNode, finalNode, result, Adjudication(result, readA, readB), (readerA, readerB))
+    from .decisions import updateFinalSegment
+
+    updateFinalSegment(review)
+    return review
+
+
+def loadReviewFiles(scene, loaded, pathA, pathB, parameters: AgreementParameters | None = None, readerIds=("A", "B"),
+                    caseNodes: CaseNodes | None = None) -> ReviewScene:
+    """:func:`loadReview` from two binary NIfTI masks on the DWI grid (never resampled).
+
+    :raises InputError: unreadable or non-binary masks, or masks off the DWI grid.
+    """
+    from ..core.masks import loadMaskPair
+
+    pair = loadMaskPair(pathA, pathB)
+    return loadReview(scene, loaded, pair.maskA, pair.maskB, parameters, readerIds, caseNodes, pair.ijkToRas)
+
+
+def regionTable(review: ReviewScene) -> list[dict]:
+    """Rows of the region table: id, title, kind, type, volume (mL), mean ADC (file unit), DWI contrast,
+    RAS centroid, plus the current decision and note.
+
+    :return: one dict per region shown for review (keys as :class:`~AISCommonLib.core.adjudication.RegionRow`
+        plus ``decision`` and ``note``).
+    """
+    loaded = review.caseNodes.loaded
+    unit = loaded.adcUnit.unit
+    rows = regionRows(review.result, loaded.dwi.array, loaded.adc.array if loaded.adc is not None else None, unit.toMicro, unit.label,
+                      loaded.brainMask)
+    adjudication = review.adjudication
+    return [{**row.toDict(), "decision": adjudication.decisions.get(row.regionId), "note": adjudication.notes.get(row.regionId, "")}
+            for row in rows]
+
+
+def showOnlyRegion(review: ReviewScene, regionId: int | None) -> None:
+    """Show one region's segment (None: all of them) in the regions segmentation."""
+    displayNode = review.regionsNode.GetDisplayNode()
+    for shownId in review.regionIds:
+        displayNode.SetSegmentVisibility(regionSegmentId(shownId), regionId is None or shownId == int(regionId))
+
+
+def jumpToRegion(scene, review: ReviewScene, regionId: int, viewGroup: int = -1):
+    """Centre every slice view (of ``viewGroup``) on a region's centroid and put the crosshair there.
+
+    :return: the region.
+    :raises InputError: no such region shown.
+    """
+    region = review.region(regionId)
+    jumpToRas(scene, region.centroidRas, centered=True, viewGroup=viewGroup)
+    return region
+
+
+class RegionNavigator:
+    """Next / previous discordant region, wrapping around, in id order.
+
+    :param review: the review scene.
+    """
+
+    def __init__(self, review: ReviewScene):
+        self.regionIds = review.regionIds
+        self.index = -1
+
+    @property
+    def currentId(self) -> int | None:
+        """The region last stepped or jumped to, or None."""
+        return self.regionIds[self.index] if 0 <= self.index < len(self.regionIds) else None
+
+    def select(self, regionId: int) -> None:
+        """Make ``regionId`` the current region (e.g. after a click in the table).
+
+        :raises InputError: not a region of the review.
+        """
+        if int(regionId) not in self.regionIds:
+            raise InputError(f"Region {regionId} is not one of the regions to review.")
+        self.index = self.regionIds.index(int(regionId))
+
+    def step(self, direction: int = 1) -> int | None:
+        """Go to the next (``+1``) or previous (``-1``) region id; None when there are none."""
+        if not self.regionIds:
+            return None
+        if self.index < 0:
+            self.index = 0 if direction >= 0 else len(self.regionIds) - 1
+        else:
+            self.index = (self.index + (1 if direction >= 0 else -1)) % len(self.regionIds)
+        return self.regionIds[self.index]
+
+
+def stepRegion(scene, review: ReviewScene, navigator: RegionNavigator, direction: int = 1):
+    """Step to the next or previous region and centre all views on it.
+
+    :return: the region, or None when the case has no region to review.
+    """
+    regionId = navigator.step(direction)
+    return None if regionId is None else jumpToRegion(scene, review, regionId)
+
+
+def removeReview(scene, review: ReviewScene) -> None:
+    """Remove the review's nodes from the scene (volumes, segmentations and their display/storage nodes)."""
+    for node in review.nodes():
+        if node is not None and node.GetScene() is scene:
+            scene.RemoveNode(node)

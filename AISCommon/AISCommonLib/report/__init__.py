@@ -1,0 +1,1 @@
+"""The dataset acceptance report: completeness, format, metadata, agreement and quality, as HTML with CSV behind it."""

@@ -1,0 +1,1 @@
+"""Synthetic stroke phantoms with ground truth, and the demo that runs the whole workflow on them."""

@@ -1,1 +1,0 @@
-"""Pure-Python review rules: reader agreement, discordant regions, consensus. Imports no Slicer, VTK or Qt."""
