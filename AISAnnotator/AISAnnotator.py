@@ -31,6 +31,7 @@ from AISCommonLib import RUNTIME_REQUIREMENTS, reloading, uifile
 from AISCommonLib.core import adcunits, cases, hints, readrecord, seeding, sequences
 from AISCommonLib.core.errors import OperationCancelled
 from AISCommonLib.mrml import caseloader, crosshair, layouts, lesionnav, segmentation
+from AISCommonLib.workflow import database as workflowdatabase
 from AISCommonLib.workflow import states
 from AISCommonLib.workflow import store as workflowstore
 
@@ -385,7 +386,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self._enable(self.ui.findCasesButton, "" if rootChosen else _("Choose an existing dataset folder first."),
                      _("List the cases of the dataset and the sequences each one is missing."))
-        hasDatabase = rootChosen or bool(node and node.databaseUrl.strip()) or bool(os.environ.get(workflowstore.DATABASE_URL_VARIABLE))
+        hasDatabase = rootChosen or bool(node and node.databaseUrl.strip()) or bool(os.environ.get(workflowdatabase.DATABASE_URL_VARIABLE))
         nextReason = _("Enter your reader ID first.") if not readerId else ("" if hasDatabase else _("Choose the dataset folder or enter the workflow database first."))
         self._enable(self.ui.nextCaseButton, nextReason, _("Take your next assigned case from the workflow (or resume the one you hold) and load it."))
 
@@ -1191,7 +1192,7 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
         """A SQLite workflow at the dataset's default place: a manager, two readers, the case registered."""
         from AISCommonLib.workflow.people import Qualification
 
-        with workflowstore.openStore(str(workflowstore.defaultDatabasePath(root)), root, create=True) as workflow:
+        with workflowstore.openStore(str(workflowdatabase.defaultDatabasePath(root)), root, create=True) as workflow:
             workflow.initialise(root, "manager1", Qualification("chief", 20, 15))
             for reader in ("reader1", "reader2"):
                 workflow.addUser("manager1", reader, Qualification("attending", 8, 4))
@@ -1211,7 +1212,7 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
             parameterNode = logic.getParameterNode()
             parameterNode.datasetRoot = root
             # Explicit, so that a team database in $AIS_DB_URL is never touched by the self-test.
-            parameterNode.databaseUrl = str(workflowstore.defaultDatabasePath(root))
+            parameterNode.databaseUrl = str(workflowdatabase.defaultDatabasePath(root))
             parameterNode.readerId = "reader1"
             try:
                 self._readAndSubmit(logic, parameterNode, lesion)

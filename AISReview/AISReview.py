@@ -463,9 +463,9 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def openStore(datasetRoot, databaseUrl: str = "", create: bool = False):
         """The workflow store of the dataset, with the agreement engine wired in (``create``: a new SQLite file)."""
-        from AISCommonLib.cli.workflow import openReviewStore
+        from AISCommonLib.workflow.store import openStore
 
-        return openReviewStore(databaseUrl or None, datasetRoot, create=create)
+        return openStore(databaseUrl or None, datasetRoot, create=create)
 
     def claimAndLoad(self, datasetRoot, databaseUrl: str, userId: str, role: str):
         """Claim the user's next case (or resume the held one) and load it into the scene.
@@ -495,7 +495,7 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
         case = next((case for case in discoverCases(store.datasetRoot) if case.caseId == caseId), None)
         if case is None:
             raise InputError(f"Case {caseId} has no images under {store.datasetRoot}.")
-        review = reviewscene.loadReviewFiles(slicer.mrmlScene, loadCase(case), paths[0], paths[1], reviewqueue.agreementParameters(store),
+        review = reviewscene.loadReviewFiles(slicer.mrmlScene, loadCase(case), paths[0], paths[1], store.agreementParameters(),
                                              (reads[0]["user_id"], reads[1]["user_id"]))
         self.session = ReviewSession(store, userId, role, claim, review, reviewscene.RegionNavigator(review))
         return self.session

@@ -8,7 +8,6 @@ read from it and shape the answers for display.
 import collections
 import statistics
 
-from AISCommonLib.core.agreement import AgreementParameters
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.workflow import states
 
@@ -17,20 +16,6 @@ ROLE_QUEUES = {
     states.ROLE_REVIEWER: (states.REVIEW_CONFIRM, states.REVIEW_ADJUDICATE),
     states.ROLE_ARBITER: (states.ARBITRATION,),
 }
-
-
-def agreementParameters(store) -> AgreementParameters:
-    """The agreement settings recorded in the store, so region ids match the store's comparison.
-
-    :raises InputError: the recorded settings are out of range.
-    """
-    from AISCommonLib.workflow.store import DEFAULT_CONCORDANCE
-
-    concordance = {**DEFAULT_CONCORDANCE, **store.settings().get("concordance", {})}
-    parameters = AgreementParameters(minExtentMm3=float(concordance["min_extent_mm3"]), minDice=float(concordance["min_dice"]),
-                                     maxMissedLesions=int(concordance["max_missed_lesions"]))
-    parameters.validate()
-    return parameters
 
 
 def queueCounts(store, role: str) -> dict[str, int]:

@@ -239,19 +239,31 @@ def test_exclusion_releases_claims_and_reopen_restores_state(store):
     assert event["action"] == "reopen" and json.loads(event["note"])["was_excluded_for"] == "motion_artifact"
 
 
-def test_reads_wait_for_a_comparator_and_the_review_side_settles_them(store):
-    readerSide = openStore(store.url, store.root, engine=False)
-    try:
-        caseId = CASE
-        for reader in ("R01", "R02"):
-            assert readerSide.claimNext(reader, "reader")["case_id"] == caseId
-        masks = readerMasks(store.root, caseId)
-        readerSide.submitRead("R01", caseId, masks[0])
-        assert readerSide.submitRead("R02", caseId, masks[1])["state"] == states.AWAITING_COMPARISON
-        assert readerSide.claimNext("V01", "reviewer") is None  # no comparator: cannot settle, never skips review
-        assert readerSide.case(caseId)["state"] == states.AWAITING_COMPARISON
-    finally:
-        readerSide.close()
+def test_second_read_is_compared_at_once(store):
+    caseId = CASE
+    for reader in ("R01", "R02"):
+        assert store.claimNext(reader, "reader")["case_id"] == caseId
+    masks = readerMasks(store.root, caseId)
+    assert store.submitRead("R01", caseId, masks[0])["state"] == states.AWAITING_READS
+    result = store.submitRead("R02", caseId, masks[1])
+    assert result["state"] == states.REVIEW_CONFIRM and "comparison_error" not in result
+    assert store.case(caseId)["comparison"]["concordant"] is True
+
+
+def test_an_interrupted_comparison_keeps_the_read_and_is_settled_later(store, monkeypatch):
+    from AISCommonLib.core.errors import InputError
+
+    caseId = CASE
+    for reader in ("R01", "R02"):
+        store.claimNext(reader, "reader")
+    masks = readerMasks(store.root, caseId)
+    store.submitRead("R01", caseId, masks[0])
+    compare = store._compare
+    monkeypatch.setattr(store, "_compare", lambda *paths: (_ for _ in ()).throw(InputError("the mask file is being replaced")))
+    result = store.submitRead("R02", caseId, masks[1])
+    assert result["state"] == states.AWAITING_COMPARISON and "being replaced" in result["comparison_error"]
+    assert len(store.readsVisibleTo(MANAGER, caseId)) == 2
+    monkeypatch.setattr(store, "_compare", compare)
     claim = store.claimNext("V01", "reviewer")
     assert claim["case_id"] == caseId and claim["state"] == states.REVIEW_CONFIRM
 

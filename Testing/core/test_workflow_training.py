@@ -123,7 +123,7 @@ def test_submission_is_scored_against_the_reference_with_time_taken(store):
     [row] = snapshot["training_scores"]
     slot = next(slot for slot in snapshot["slots"] if slot["kind"] == states.SLOT_TRIAL)
     read = next(read for read in snapshot["reads"] if read["id"] == result["read_id"])
-    from AISCommonLib.workflow.store import _secondsBetween
+    from AISCommonLib.workflow.database import secondsBetween as _secondsBetween
 
     assert row["duration_seconds"] == pytest.approx(_secondsBetween(slot["claimed_at"], read["submitted_at"])) and row["duration_seconds"] >= 0
     assert (row["user_id"], row["case_id"], row["read_id"]) == (TRAINEE, caseId, result["read_id"])
@@ -302,25 +302,12 @@ def test_bad_input_is_refused_and_changes_nothing(store, tmp_path):
         store.submitRead(TRAINEE, caseId, good)
 
 
-def test_reads_from_a_client_without_comparator_are_scored_later(store):
-    readerSide = openStore(store.url, store.root, engine=False)
-    try:
-        claim = readerSide.claimNext(TRAINEE, "reader")
-        result = readerSide.submitRead(TRAINEE, claim["case_id"], box(TRIALS[claim["case_id"]][0]))
-        assert result["score"] is None and readerSide.trainingReport(TRAINEE, TRAINEE)["unscored_reads"] == 1
-    finally:
-        readerSide.close()
-    report = store.trainingReport(MANAGER, TRAINEE)  # a client with the comparator scores it first
-    assert report["unscored_reads"] == 0 and report["scores"][0]["dice"] == 1.0
-    assert store.settleTrainingScores(MANAGER) == []
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_upgrade_from_a_version_1_database(backend, tmp_path):
     from sqlalchemy import inspect, select
 
     from AISCommonLib.core.atomicio import sha256File
-    from AISCommonLib.workflow.store import _createEngine
+    from AISCommonLib.workflow.database import createEngine as _createEngine
 
     root = makeDataset(tmp_path / "bids", 7)
     url = databaseUrl(backend, tmp_path)

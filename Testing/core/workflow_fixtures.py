@@ -141,14 +141,10 @@ def makeDataset(root: Path, count: int) -> Path:
     return root
 
 
-def openStore(url: str, root: Path | None = None, engine: bool = True):
-    """A store on ``url``; with ``engine`` the agreement comparator and finaliser are wired in."""
-    from AISCommonLib.cli.workflow import agreementComparator, agreementFinaliser
+def openStore(url: str, root: Path | None = None):
+    """A store on ``url`` for the dataset at ``root``."""
     from AISCommonLib.workflow.store import WorkflowStore
 
-    rule = {"min_dice": 0.7, "max_missed_lesions": 0, "min_extent_mm3": 0.0}
-    if engine:
-        return WorkflowStore(url, agreementComparator(rule), agreementFinaliser(rule), datasetRoot=root)
     return WorkflowStore(url, datasetRoot=root)
 
 

@@ -2,9 +2,7 @@
 
 Every subcommand takes ``--user`` (who acts) and ``--db`` (a SQLite file or a ``postgresql+psycopg://``
 URL; default ``$AIS_DB_URL``, else ``<root>/derivatives/lesions/workflow.sqlite`` of ``--root``), prints
-a table or, with ``--json``, one JSON document. The store is opened with the agreement engine wired in
-(:func:`agreementComparator`, :func:`agreementFinaliser`), so this client settles comparisons and builds
-final masks; the rules themselves live in ``AISCommonLib.workflow``.
+a table or, with ``--json``, one JSON document. The rules themselves live in ``AISCommonLib.workflow``.
 """
 
 import argparse
@@ -18,75 +16,16 @@ from .reader import emitJson, formatTable, stderrProgress
 EXIT_PROBLEMS = 1
 
 
-def _agreementParameters(concordance: dict):
-    from ..core.agreement import AgreementParameters
-
-    parameters = AgreementParameters(
-        minExtentMm3=float(concordance["min_extent_mm3"]),
-        minDice=float(concordance["min_dice"]),
-        maxMissedLesions=int(concordance["max_missed_lesions"]),
-    )
-    parameters.validate()
-    return parameters
-
-
-def agreementComparator(concordance: dict):
-    """The workflow comparator: ``compareFiles`` with the store's concordance rule.
-
-    :param concordance: ``{"min_dice", "max_missed_lesions", "min_extent_mm3"}``.
-    :return: callable ``(maskPathA, maskPathB) -> (concordant, summary)``; summary is ``AgreementResult.toDict()``.
-    """
-    from ..core.agreement import compareFiles
-
-    parameters = _agreementParameters(concordance)
-
-    def compare(pathA, pathB):
-        result = compareFiles(pathA, pathB, parameters)
-        return result.concordant, result.toDict()
-
-    return compare
-
-
-def agreementFinaliser(concordance: dict):
-    """The workflow finaliser: agreed voxels plus the regions decided ``keep`` (``consensus.adjudicatedMask``).
-
-    :return: callable ``(maskPathA, maskPathB, decisions, defaultDecision) -> bool [k, j, i]``.
-    """
-    from ..core.agreement import compareFiles
-    from ..core.consensus import adjudicatedMask
-
-    parameters = _agreementParameters(concordance)
-
-    def finalise(pathA, pathB, decisions, defaultDecision):
-        result = compareFiles(pathA, pathB, parameters)
-        return adjudicatedMask(result, dict(decisions), defaultDecision)
-
-    return finalise
-
-
-def openReviewStore(database=None, datasetRoot=None, create: bool = False):
-    """A workflow store with the agreement engine wired in (comparator and finaliser from the stored rule).
-
-    :param create: make the SQLite database if it does not exist yet.
-    :raises InputError: no database can be chosen, or it does not exist and ``create`` is False.
-    """
-    from ..workflow.store import DEFAULT_CONCORDANCE, openStore
-
-    store = openStore(database, datasetRoot, create=create)
-    concordance = {**DEFAULT_CONCORDANCE, **store.settings().get("concordance", {})}
-    store.comparator = agreementComparator(concordance)
-    store.finaliser = agreementFinaliser(concordance)
-    return store
-
-
 # ---------------------------------------------------------------------------------------------------
 # Parser
 
 
 def addWorkflowCommand(subparsers) -> None:
     """Register ``ais workflow <subcommand>`` on the ``ais`` parser."""
+    from ..core.agreement import AgreementParameters
     from ..workflow import people, states
 
+    defaults = AgreementParameters()
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--user", required=True, help="your user ID (pseudonymous, e.g. R01)")
     common.add_argument("--db", help="SQLite file or postgresql+psycopg:// URL (default: $AIS_DB_URL, else the dataset's workflow.sqlite)")
@@ -111,9 +50,9 @@ def addWorkflowCommand(subparsers) -> None:
 
     init = add("init", "create the workflow database for a dataset and register its first manager (--user)", _runInit)
     qualificationArguments(init)
-    init.add_argument("--min-dice", type=float, default=0.7, help="concordance rule: lowest Dice (default %(default)g)")
-    init.add_argument("--max-missed-lesions", type=int, default=0, help="concordance rule: most missed lesions (default %(default)d)")
-    init.add_argument("--min-extent-mm3", type=float, default=50.0, help="hide extent regions smaller than this (default %(default)g)")
+    init.add_argument("--min-dice", type=float, default=defaults.minDice, help="concordance rule: lowest Dice (default %(default)g)")
+    init.add_argument("--max-missed-lesions", type=int, default=defaults.maxMissedLesions, help="concordance rule: most missed lesions (default %(default)d)")
+    init.add_argument("--min-extent-mm3", type=float, default=defaults.minExtentMm3, help="hide extent regions smaller than this (default %(default)g)")
     init.add_argument("--require-training", action="store_true", help="readers read trial cases before real ones")
 
     users = add("users", "list users, or add one (--add ID) or grant/revoke a role (--grant/--revoke ID ROLE)", _runUsers)
@@ -225,7 +164,9 @@ def _addTrainingCommand(commands, common) -> None:
 
 
 def _store(args):
-    return openReviewStore(args.db, args.root)
+    from ..workflow.store import openStore
+
+    return openStore(args.db, args.root)
 
 
 def _emit(args, data, rows=None, columns=None, text=None) -> None:
@@ -244,8 +185,10 @@ def _runInit(args) -> int:
 
     if not args.root:
         raise InputError("init needs --root, the BIDS dataset the workflow is for.")
-    concordance = {"min_dice": args.min_dice, "max_missed_lesions": args.max_missed_lesions, "min_extent_mm3": args.min_extent_mm3}
-    _agreementParameters(concordance)
+    from ..core.agreement import AgreementParameters
+
+    concordance = AgreementParameters.fromRule(
+        {"min_dice": args.min_dice, "max_missed_lesions": args.max_missed_lesions, "min_extent_mm3": args.min_extent_mm3}).ruleDict()
     with openStore(args.db, args.root, create=True) as store:
         created = store.initialise(args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
                                    concordance=concordance, training={"required": bool(args.require_training)})
@@ -435,7 +378,7 @@ def _runTrainingReport(args) -> int:
                  f"locations {', '.join(evaluation['locations']) or 'none'}.")
     if not report["qualified"]:
         lines.append("Bar " + ("met." if evaluation["met"] else "not met: " + "; ".join(evaluation["shortfalls"]) + "."))
-        lines.append(f"{report['trial_cases_left']} trial case(s) left to read" + (f", {report['unscored_reads']} read(s) not scored yet" if report["unscored_reads"] else "") + ".")
+        lines.append(f"{report['trial_cases_left']} trial case(s) left to read.")
     if report["unlabelled_trial_cases"]:
         lines.append(f"Trial cases without lesion labels (run 'training label'): {', '.join(report['unlabelled_trial_cases'])}.")
     _emit(args, report, rows or None, ["case_id", "lesion_size_class", "lesion_location", "dice", "hd95_mm", "lesion_f1", "missed_lesions", "minutes"],
@@ -478,7 +421,7 @@ def _runTrainingBar(args) -> int:
                 raise InputError("Changing the training bar needs --reason for the audit trail.")
             store.updateSettings(args.user, args.reason, training=changes)
         bar = store.settings()["training"]
-    from ..workflow.store import DEFAULT_TRAINING
+    from ..workflow.people import DEFAULT_TRAINING
 
     bar = {**DEFAULT_TRAINING, **bar}
     _emit(args, bar, [{"setting": key, "value": value} for key, value in bar.items()], ["setting", "value"])

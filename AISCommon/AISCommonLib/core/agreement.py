@@ -51,6 +51,30 @@ class AgreementParameters:
             "hausdorff_percentile": self.hausdorffPercentile,
         }
 
+    def ruleDict(self) -> dict:
+        """The concordance rule and review size limit as a workflow stores them (``min_dice``, ``max_missed_lesions``,
+        ``min_extent_mm3``); ``AgreementParameters().ruleDict()`` is the one default rule."""
+        return {"min_dice": self.minDice, "max_missed_lesions": self.maxMissedLesions, "min_extent_mm3": self.minExtentMm3}
+
+    @classmethod
+    def fromRule(cls, rule) -> "AgreementParameters":
+        """Parameters from a stored rule (:meth:`ruleDict` keys; missing keys take the defaults), validated.
+
+        :raises InputError: unknown keys or values out of range.
+        """
+        defaults = cls().ruleDict()
+        unknown = sorted(set(rule) - set(defaults))
+        if unknown:
+            raise InputError(f"Unknown concordance settings: {', '.join(unknown)} (known: {', '.join(defaults)}).")
+        merged = {**defaults, **rule}
+        try:
+            parameters = cls(minExtentMm3=float(merged["min_extent_mm3"]), minDice=float(merged["min_dice"]),
+                             maxMissedLesions=int(merged["max_missed_lesions"]))
+        except (TypeError, ValueError):
+            raise InputError(f"The concordance settings {merged} are not numbers.") from None
+        parameters.validate()
+        return parameters
+
     def validate(self) -> None:
         """:raises InputError: a value is outside its range."""
         if not np.isfinite(self.minExtentMm3) or self.minExtentMm3 < 0:

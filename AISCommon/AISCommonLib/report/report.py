@@ -98,7 +98,8 @@ def _openWorkflowSnapshot(root: Path, database):
     """Every table of the workflow database, or (None, sentence) when there is none; never creates one."""
     import os
 
-    from ..workflow.store import DATABASE_URL_VARIABLE, defaultDatabasePath, openStore
+    from ..workflow.database import DATABASE_URL_VARIABLE, defaultDatabasePath
+    from ..workflow.store import openStore
 
     database = database or os.environ.get(DATABASE_URL_VARIABLE)
     if database is None:

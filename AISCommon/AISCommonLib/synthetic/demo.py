@@ -107,10 +107,10 @@ STAFF = {
 
 def _openWorkflow(root: Path):
     """The demo's workflow database (SQLite in the derivatives), staffed and with every case registered."""
-    from ..cli.workflow import openReviewStore
     from ..workflow.people import Qualification
+    from ..workflow.store import openStore
 
-    store = openReviewStore(None, root, create=True)
+    store = openStore(None, root, create=True)
     title, imaging, neuro, _ = STAFF[MANAGER]
     store.initialise(root, MANAGER, Qualification(title, imaging, neuro))
     for userId, (title, imaging, neuro, roles) in STAFF.items():

@@ -1,0 +1,149 @@
+"""The audit trail, re-hashing of recorded files, and export.
+
+A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the plumbing of
+:class:`~AISCommonLib.workflow.storebase.StoreBase`.
+"""
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+
+from ..core.atomicio import sha256File, writeTextAtomic
+from . import schema, states
+
+logger = logging.getLogger(__name__)
+
+
+class AuditMixin:
+    """The audit trail, re-hashing of recorded files, and export."""
+
+    def events(self, userId: str, caseId: str | None = None) -> list[dict]:
+        """The audit trail, oldest first; the files of other readers' submissions are hidden while blinded.
+
+        Trial cases: the reference mask (register and score events) is hidden from a trainee until they
+        submitted their read; training scores and qualifications are shown to managers and the reader concerned.
+
+        :raises UnknownUserError: unknown user.
+        """
+        from sqlalchemy import select
+
+        t = schema.tables()
+
+        def run(connection):
+            user = self._user(connection, userId)
+            query = select(t.events).order_by(t.events.c.id)
+            if caseId is not None:
+                query = query.where(t.events.c.case_id == caseId)
+            rows = [dict(row) for row in connection.execute(query).mappings()]
+            visible: dict[str, set] = {}
+            references: dict[str, bool] = {}
+            trialCases = dict(connection.execute(select(t.cases.c.case_id, t.cases.c.reference_mask_path).where(t.cases.c.training.is_(True))).all())
+            manager = states.ROLE_MANAGER in user["roles"]
+            result = []
+            for row in rows:
+                row["files"] = json.loads(row["files"])
+                if row["action"] in (states.ACTION_TRAINING_SCORE, states.ACTION_QUALIFY) and not manager:
+                    if json.loads(row["note"] or "{}").get("user") != userId:
+                        row["files"], row["note"] = {}, "another reader's training: managers only"
+                        result.append(row)
+                        continue
+                if row["case_id"] in trialCases and row["action"] in (states.ACTION_REGISTER, states.ACTION_TRAINING_SCORE):
+                    if row["case_id"] not in references:
+                        references[row["case_id"]] = self._maySeeReference(connection, user, {"case_id": row["case_id"]})
+                    if not references[row["case_id"]]:
+                        # The reference mask stays hidden until the trainee submitted; the source images do not.
+                        row["files"] = {path: digest for path, digest in row["files"].items() if path != trialCases[row["case_id"]]}
+                if row["action"] == states.ACTION_SUBMIT and row["user_id"] != userId:
+                    if row["case_id"] not in visible:
+                        visible[row["case_id"]] = {read["mask_path"] for read in self._visibleReads(connection, user, row["case_id"])}
+                    if not set(row["files"]) & visible[row["case_id"]]:
+                        row["files"] = {}
+                        row["note"] = ("hidden until you submit your own read of this trial case" if row["case_id"] in trialCases
+                                       else "blinded until both reads are in")
+                result.append(row)
+            return result
+
+        return self._read(run)
+
+    def recordedFiles(self) -> dict[str, set]:
+        """Every file path the store recorded, with every SHA-256 recorded for it."""
+        from sqlalchemy import select
+
+        t = schema.tables()
+
+        def run(connection):
+            recorded: dict[str, set] = {}
+            for files in connection.execute(select(t.events.c.files)).scalars():
+                for path, digest in json.loads(files).items():
+                    recorded.setdefault(path, set()).add(digest)
+            for row in connection.execute(select(t.reads)).mappings():
+                recorded.setdefault(row["mask_path"], set()).add(row["sha256"])
+                recorded.setdefault(row["sidecar_path"], set()).add(row["sidecar_sha256"])
+            for row in connection.execute(select(t.cases.c.final_mask_path, t.cases.c.final_sha256, t.cases.c.reference_mask_path, t.cases.c.reference_sha256)):
+                for path, digest in ((row[0], row[1]), (row[2], row[3])):
+                    if path:
+                        recorded.setdefault(path, set()).add(digest)
+            return recorded
+
+        return self._read(run)
+
+    def verify(self, progress=None) -> list[dict]:
+        """Re-hash every recorded file (source images, reads, sidecars, final and reference masks).
+
+        :param progress: optional ``(fraction, message)`` callable.
+        :return: one row per file: ``path``, ``status`` (``ok``, ``missing``, ``changed``), ``expected``, ``actual``.
+        """
+        rows = []
+        recorded = sorted(self.recordedFiles().items())
+        for index, (path, digests) in enumerate(recorded):
+            if progress:
+                progress(index / max(len(recorded), 1), f"Hashing {path}")
+            absolute = self.absolutePath(path)
+            if not absolute.is_file():
+                rows.append({"path": path, "status": "missing", "expected": sorted(digests), "actual": None})
+                continue
+            actual = sha256File(absolute)
+            rows.append({"path": path, "status": "ok" if actual in digests and len(digests) == 1 else "changed",
+                         "expected": sorted(digests), "actual": actual})
+        if progress:
+            progress(1.0, "Verified")
+        return rows
+
+    def snapshot(self) -> dict[str, list[dict]]:
+        """Every row of every table (JSON-ready), by table name in dependency order."""
+        from sqlalchemy import select
+
+        t = schema.tables()
+        byName = {table.name: table for table in t.metadata.sorted_tables}
+
+        def run(connection):
+            result = {}
+            for name in schema.TABLE_NAMES:
+                table = byName[name]
+                result[name] = [dict(row) for row in connection.execute(select(table).order_by(*table.primary_key.columns)).mappings()]
+            return result
+
+        return self._read(run)
+
+    def export(self, outDir) -> list[Path]:
+        """Write the whole state as ``workflow.json`` and one CSV per table into ``outDir`` (atomic writes).
+
+        :return: the files written.
+        """
+        data = self.snapshot()
+        outDir = Path(outDir)
+        document = {"schema_version": schema.SCHEMA_VERSION, "exported_at": schema.utcNow(), "backend": self.backend, "tables": data}
+        written = [outDir / "workflow.json"]
+        writeTextAtomic(written[0], json.dumps(document, indent=2, default=str) + "\n")
+        for name, rows in data.items():
+            buffer = io.StringIO()
+            columns = [column.name for column in next(table for table in schema.tables().metadata.sorted_tables if table.name == name).columns]
+            writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            path = outDir / f"{name}.csv"
+            writeTextAtomic(path, buffer.getvalue())
+            written.append(path)
+        return written

@@ -1,0 +1,166 @@
+"""Work assignment: atomic claims of read, review and arbitration slots, conflicts of interest.
+
+A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the plumbing of
+:class:`~AISCommonLib.workflow.storebase.StoreBase`.
+"""
+
+import logging
+import time
+
+from . import people, schema, states
+from .database import dumps as _dumps
+from .errors import (
+    ConflictOfInterestError,
+    DatabaseError,
+    PermissionDeniedError,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ClaimsMixin:
+    """Work assignment: atomic claims of read, review and arbitration slots, conflicts of interest."""
+
+    def claimNext(self, userId: str, role: str) -> dict | None:
+        """Give ``userId`` their next piece of work as ``role``: an open read, review or arbitration slot.
+
+        A slot already held and not finished is returned again. Otherwise the least-loaded case (fewest
+        taken slots of that kind), oldest first, among those the person has no conflict with. The claim
+        is atomic: two clients asking at once never get the same slot.
+
+        A reader still in training (the bar requires training and they are not qualified) gets trial cases
+        only (kind ``trial``), never real ones: first those adding a lesion size class and a location they
+        have not read yet (see :func:`people.rankTrialCases`), each case at most once per trainee.
+
+        :param role: ``reader``, ``reviewer`` or ``arbiter``.
+        :return: ``{"case_id", "kind", "slot_index", "revision", "state", "resumed", "training"}``, or None
+            when nothing is open.
+        :raises UnknownUserError: unknown user.
+        :raises PermissionDeniedError: the user lacks the role (or, as a reader, training).
+        """
+        people.validateRole(role)
+        if role not in states.ROLE_SLOTS:
+            raise PermissionDeniedError(f"The {role} role has no work queue; use reader, reviewer or arbiter.")
+        kind = states.ROLE_SLOTS[role]
+        if kind == states.SLOT_REVIEW:
+            self.settleComparisons(userId)
+        tried: set[int] = set()
+        busy: set[int] = set()
+        for attempt in range(200):
+            outcome = self._write(self._claimOnce, userId, role, kind, tried, busy)
+            if outcome is None and busy:
+                # Every remaining candidate was locked by another client: look again shortly.
+                busy.clear()
+                time.sleep(0.002 * min(attempt + 1, 10))
+                continue
+            if outcome != "retry":
+                return outcome
+        raise DatabaseError("Could not claim a slot after many attempts under heavy contention; try again.")
+
+    def _candidateSlots(self, connection, userId, kind, tried):
+        from sqlalchemy import and_, func, not_, or_, select
+
+        t = schema.tables()
+        other = t.slots.alias("other")
+        taken = (
+            select(func.count())
+            .select_from(other)
+            .where(and_(other.c.case_id == t.slots.c.case_id, other.c.kind == kind, other.c.status != states.SLOT_OPEN))
+            .scalar_subquery()
+        )
+        conflictKinds = {states.SLOT_READ: (states.SLOT_READ,), states.SLOT_REVIEW: (states.SLOT_READ,),
+                         states.SLOT_ARBITRATION: (states.SLOT_READ, states.SLOT_REVIEW)}[kind]
+        mine = select(t.slots.c.case_id).where(t.slots.c.user_id == userId, or_(*(t.slots.c.kind == k for k in conflictKinds + (kind,))))
+        query = (
+            select(t.slots.c.id, t.slots.c.case_id)
+            .join(t.cases, t.cases.c.case_id == t.slots.c.case_id)
+            .where(
+                t.slots.c.kind == kind,
+                t.slots.c.status == states.SLOT_OPEN,
+                t.cases.c.state.in_(states.SLOT_STATES[kind]),
+                t.cases.c.training.is_(False),
+                not_(t.slots.c.case_id.in_(mine)),
+            )
+            .order_by(taken, t.cases.c.id, t.slots.c.slot_index)
+            .limit(len(tried) + 1)  # tried and busy slots are passed in one set
+        )
+        return [row for row in connection.execute(query).all() if row.id not in tried]
+
+    def _claimOnce(self, connection, userId, role, kind, tried, busy):
+        from sqlalchemy import select
+
+        t = schema.tables()
+        user = self._user(connection, userId, (role,))
+        if role == states.ROLE_READER and self._inTraining(connection, user):
+            return self._claimTrial(connection, userId)
+        held = connection.execute(
+            select(t.slots.c.case_id, t.slots.c.slot_index, t.cases.c.revision, t.cases.c.state)
+            .join(t.cases, t.cases.c.case_id == t.slots.c.case_id)
+            .where(t.slots.c.user_id == userId, t.slots.c.kind == kind, t.slots.c.status == states.SLOT_CLAIMED,
+                   t.cases.c.state.in_(states.SLOT_STATES[kind]), t.cases.c.training.is_(False))
+            .order_by(t.cases.c.id)
+        ).first()
+        if held is not None:
+            return {"case_id": held.case_id, "kind": kind, "slot_index": held.slot_index, "revision": held.revision, "state": held.state,
+                    "resumed": True, "training": False}
+        candidates = self._candidateSlots(connection, userId, kind, tried | busy)
+        if not candidates:
+            return None
+        slotId, caseId = candidates[0]
+        # PostgreSQL: skip a case another client holds locked and try the next one instead of queueing
+        # behind it (SQLite serialises writers with BEGIN IMMEDIATE, where nothing is ever skipped).
+        row = connection.execute(select(t.cases).where(t.cases.c.case_id == caseId).with_for_update(skip_locked=True)).mappings().first()
+        if row is None:
+            busy.add(slotId)
+            return "retry"
+        tried.add(slotId)
+        case = dict(row)
+        # Re-check under the case lock: every slot change of a case happens while holding it.
+        if case["state"] not in states.SLOT_STATES[kind]:
+            return "retry"
+        try:
+            self._checkConflicts(connection, case, userId, kind)
+        except ConflictOfInterestError:
+            return "retry"  # the same person claimed from another client meanwhile; look again
+        result = connection.execute(
+            t.slots.update().where(t.slots.c.id == slotId, t.slots.c.status == states.SLOT_OPEN, t.slots.c.user_id.is_(None))
+            .values(user_id=userId, status=states.SLOT_CLAIMED, claimed_at=schema.utcNow())
+        )
+        if result.rowcount != 1:
+            return "retry"
+        slotIndex = connection.execute(select(t.slots.c.slot_index).where(t.slots.c.id == slotId)).scalar()
+        self._event(connection, userId, states.ACTION_CLAIM, caseId, case["state"], case["state"], case["revision"], note=f"{kind} slot {slotIndex}")
+        return {"case_id": caseId, "kind": kind, "slot_index": slotIndex, "revision": case["revision"], "state": case["state"],
+                "resumed": False, "training": False}
+
+    def _checkConflicts(self, connection, case, userId, kind):
+        """:raises ConflictOfInterestError: the person read this case (or reviewed it, for arbitration)."""
+        for slot in self._slots(connection, case["case_id"]):
+            if slot["user_id"] != userId:
+                continue
+            if slot["kind"] == states.SLOT_READ:
+                what = "read it already" if kind == states.SLOT_READ else "read it"
+                raise ConflictOfInterestError(f"User '{userId}' cannot take the {kind} of case {case['case_id']}: they {what}.")
+            if slot["kind"] == states.SLOT_REVIEW and kind == states.SLOT_ARBITRATION:
+                raise ConflictOfInterestError(f"User '{userId}' cannot arbitrate case {case['case_id']}: they reviewed it.")
+            if slot["kind"] == kind:
+                raise ConflictOfInterestError(f"User '{userId}' already holds the {kind} of case {case['case_id']}.")
+
+    def releaseClaim(self, userId: str, caseId: str, reason: str = "") -> None:
+        """Give back a claimed slot that is not finished (the case goes back to the queue).
+
+        :raises PermissionDeniedError: the user holds no open slot on the case.
+        """
+
+        def run(connection):
+            self._user(connection, userId)
+            case = self._lockCase(connection, caseId)
+            slots = [slot for slot in self._slots(connection, caseId) if slot["user_id"] == userId and slot["status"] == states.SLOT_CLAIMED]
+            if not slots:
+                raise PermissionDeniedError(f"User '{userId}' holds no open assignment on case {caseId}.")
+            for slot in slots:
+                self._freeSlot(connection, slot)
+            self._event(connection, userId, states.ACTION_RELEASE, caseId, case["state"], case["state"], case["revision"],
+                        note=_dumps({"slots": [f"{slot['kind']} {slot['slot_index']}" for slot in slots], "reason": reason}))
+
+        self._write(run)

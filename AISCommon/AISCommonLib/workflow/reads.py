@@ -1,0 +1,231 @@
+"""Blind reads: submission, the comparison that queues a case for review, who may see which read.
+
+A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the plumbing of
+:class:`~AISCommonLib.workflow.storebase.StoreBase`.
+"""
+
+import logging
+from pathlib import Path
+
+from ..core.atomicio import sha256File
+from ..core.derivatives import sidecarPathFor, writeReaderMask
+from ..core.errors import AISError, OutputExistsError
+from . import schema, states
+from .database import dumps as _dumps
+from .database import secondsBetween as _secondsBetween
+from .errors import (
+    BlindingError,
+    UnknownCaseError,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ReadsMixin:
+    """Blind reads: submission, the comparison that queues a case for review, who may see which read."""
+
+    def submitRead(self, userId: str, caseId: str, mask, expectedRevision: int | None = None, method: str = "manual",
+                   parameters: dict | None = None) -> dict:
+        """Submit the reader's mask for their claimed read slot of ``caseId``.
+
+        The mask is written as the reader's next mask version (never overwriting), hashed and recorded.
+        The second read is compared with the first at once (agreement engine, the workflow's concordance rule)
+        and the case is queued for review; if that step is interrupted the case waits in ``awaiting_comparison``
+        for :meth:`settleComparisons`.
+
+        A trial read (a trainee's claimed trial case) is scored against the reference mask in the same
+        transaction (Dice, HD95, lesion F1 with the reference as read A, missed lesions, time from claim to
+        submission), and the trainee is qualified when that meets the bar. The case stays in ``awaiting_reads``.
+
+        :param mask: bool or 0/1 array ``[k, j, i]`` on the DWI grid, a :class:`Volume`, or a NIfTI path.
+        :param expectedRevision: the case revision the client saw, or None to skip the check.
+        :return: ``{"case_id", "read_id", "mask_path", "sha256", "state", "revision", "training"}``; a trial
+            read adds ``score`` (None until scored) and ``qualified``.
+        :raises PermissionDeniedError: no claimed read (or trial) slot, or not a reader.
+        :raises WorkflowError: the reference mask of a trial case is missing or changed.
+        :raises IllegalTransitionError: the case no longer takes reads.
+        :raises StaleRevisionError: the case changed since ``expectedRevision``.
+        :raises InputError: a mask off the DWI grid or not binary.
+        """
+
+        def check(connection):
+            self._user(connection, userId, (states.ROLE_READER,))
+            case = self._lockCase(connection, caseId, expectedRevision)
+            states.requireTransition(caseId, case["state"], states.ACTION_SUBMIT)
+            self._heldSlot(connection, case, userId, states.SLOT_TRIAL if case["training"] else states.SLOT_READ)
+            return case
+
+        caseRow = self._read(check)
+        trial = bool(caseRow["training"])
+        reference = self._checkReference(caseRow) if trial else None
+        case = self._findCase(caseRow["subject"], caseRow["session"])
+        grid = self._referenceGrid(case)
+        array = self._maskOnGrid(mask, grid)
+        for attempt in range(5):
+            try:
+                record = writeReaderMask(self.datasetRoot, case, array, grid, userId, method, parameters or {})
+                break
+            except OutputExistsError:
+                # The same reader submitting from two clients at once took this version's name: take the next.
+                if attempt == 4:
+                    raise
+        sidecar = sidecarPathFor(record.path)
+        files = {self._relative(record.path): sha256File(record.path), self._relative(sidecar): sha256File(sidecar)}
+        t = schema.tables()
+        summary = None
+        if trial:
+            try:
+                summary = self._compare(reference, record.path).toDict()
+            except BaseException:
+                self._removeWritten([record.path, sidecar])
+                raise
+
+        def run(connection):
+            self._user(connection, userId, (states.ROLE_READER,))
+            case = self._lockCase(connection, caseId, expectedRevision)
+            states.requireTransition(caseId, case["state"], states.ACTION_SUBMIT)
+            slot = self._heldSlot(connection, case, userId, states.SLOT_TRIAL if trial else states.SLOT_READ)
+            now = schema.utcNow()
+            connection.execute(t.slots.update().where(t.slots.c.id == slot["id"]).values(status=states.SLOT_DONE, done_at=now))
+            duration = _secondsBetween(slot["claimed_at"], now)
+            readId = connection.execute(
+                t.reads.insert().values(
+                    case_id=caseId, slot_id=slot["id"], user_id=userId, mask_path=self._relative(record.path),
+                    sha256=files[self._relative(record.path)], sidecar_path=self._relative(sidecar),
+                    sidecar_sha256=files[self._relative(sidecar)], version=record.version, method=method,
+                    duration_seconds=duration, submitted_at=now,
+                )
+            ).inserted_primary_key[0]
+            if trial:
+                self._event(connection, userId, states.ACTION_SUBMIT, caseId, case["state"], case["state"], case["revision"],
+                            note=f"trial slot {slot['slot_index']}, version {record.version}", files=files)
+                read = {"id": readId, "user_id": userId, "mask_path": self._relative(record.path), "sha256": files[self._relative(record.path)],
+                        "duration_seconds": duration}
+                score = self._recordScore(connection, userId, case, read, summary) if summary is not None else None
+                return {"case_id": caseId, "read_id": readId, "mask_path": read["mask_path"], "sha256": read["sha256"], "state": case["state"],
+                        "revision": case["revision"], "training": True, "score": score, "qualified": bool(score and score["qualified"])}
+            done = sum(s["status"] == states.SLOT_DONE or s["id"] == slot["id"] for s in self._slots(connection, caseId, states.SLOT_READ))
+            toState = states.AWAITING_COMPARISON if done >= states.READS_PER_CASE else states.AWAITING_READS
+            revision = self._setState(connection, case, toState) if toState != case["state"] else case["revision"]
+            self._event(connection, userId, states.ACTION_SUBMIT, caseId, case["state"], toState, revision,
+                        note=f"read slot {slot['slot_index']}, version {record.version}", files=files)
+            return {"case_id": caseId, "read_id": readId, "mask_path": self._relative(record.path), "sha256": files[self._relative(record.path)],
+                    "state": toState, "revision": revision, "training": False}
+
+        try:
+            result = self._write(run)
+        except BaseException:
+            self._removeWritten([record.path, sidecar])
+            raise
+        if result["state"] == states.AWAITING_COMPARISON:
+            try:
+                self.settleComparisons(userId, [caseId])
+            except AISError as error:
+                # The read is recorded; the case waits for the next settleComparisons instead of losing it.
+                logger.warning("Case %s: the reads could not be compared yet (%s); the next reviewer's claim retries.", caseId, error)
+                result["comparison_error"] = str(error)
+            settled = self.case(caseId)
+            result.update(state=settled["state"], revision=settled["revision"])
+        return result
+
+    def settleComparisons(self, userId: str, caseIds=None) -> list[str]:
+        """Compare the reads of cases waiting in ``awaiting_comparison`` and queue them for review.
+
+        Concordant cases go to ``review_confirm``, discordant ones to ``review_adjudicate``. Safe to run from
+        several clients at once: one of them settles each case.
+
+        :return: the case IDs settled by this call.
+        """
+        from sqlalchemy import select
+
+        t = schema.tables()
+
+        def pending(connection):
+            self._user(connection, userId)
+            query = select(t.cases.c.case_id).where(t.cases.c.state == states.AWAITING_COMPARISON).order_by(t.cases.c.id)
+            if caseIds is not None:
+                query = query.where(t.cases.c.case_id.in_(list(caseIds)))
+            return [(caseId, self._readRows(connection, caseId)) for caseId in connection.execute(query).scalars()]
+
+        settled = []
+        for caseId, reads in self._read(pending):
+            if len(reads) != states.READS_PER_CASE:
+                logger.warning("Case %s is awaiting comparison with %d reads; left as it is.", caseId, len(reads))
+                continue
+            result = self._compare(self.absolutePath(reads[0]["mask_path"]), self.absolutePath(reads[1]["mask_path"]))
+            concordant, summary = result.concordant, result.toDict()
+            readIds = [read["id"] for read in reads]
+
+            def run(connection, caseId=caseId, concordant=concordant, summary=summary, readIds=readIds, reads=reads):
+                case = self._lockCase(connection, caseId)
+                if case["state"] != states.AWAITING_COMPARISON or [read["id"] for read in self._readRows(connection, caseId)] != readIds:
+                    return False  # another client settled it first
+                toState = states.REVIEW_CONFIRM if concordant else states.REVIEW_ADJUDICATE
+                revision = self._setState(connection, case, toState, concordant=bool(concordant), comparison=_dumps(summary))
+                connection.execute(t.slots.insert().values(case_id=caseId, kind=states.SLOT_REVIEW, slot_index=1, status=states.SLOT_OPEN))
+                self._event(connection, userId, states.ACTION_COMPARE, caseId, case["state"], toState, revision,
+                            note=_dumps({"concordant": bool(concordant), "dice": summary.get("dice"), "missed_lesions": summary.get("missed_lesions")}),
+                            files={read["mask_path"]: read["sha256"] for read in reads})
+                return True
+
+            if self._write(run):
+                settled.append(caseId)
+        return settled
+
+    def readsVisibleTo(self, userId: str, caseId: str) -> list[dict]:
+        """The reads of ``caseId`` that ``userId`` may see: their own, and the others once both reads are in.
+
+        Managers see every read, unless they read the case themselves. On a trial case a trainee sees the
+        other trainees' reads once they submitted their own.
+
+        :return: read records (``read_id``, ``user_id``, ``mask_path``, ``sha256``, ``version``, ``submitted_at``).
+        :raises UnknownUserError: unknown user.
+        :raises UnknownCaseError: unknown case.
+        """
+
+        def run(connection):
+            user = self._user(connection, userId)
+            self._lockCase(connection, caseId)
+            return self._visibleReads(connection, user, caseId)
+
+        return self._read(run)
+
+    def _visibleReads(self, connection, user, caseId):
+        from sqlalchemy import select
+
+        t = schema.tables()
+        reads = self._readRows(connection, caseId)
+        if connection.execute(select(t.cases.c.training).where(t.cases.c.case_id == caseId)).scalar():
+            # Trial case: read by any number of trainees, each scored against the reference; a trainee sees
+            # the others' reads (like the reference) only after submitting their own, so none can copy.
+            unblinded = states.ROLE_MANAGER in user["roles"] or any(read["user_id"] == user["user_id"] for read in reads)
+        else:
+            readerOfCase = any(slot["user_id"] == user["user_id"] for slot in self._slots(connection, caseId, states.SLOT_READ))
+            unblinded = len(reads) >= states.READS_PER_CASE or (states.ROLE_MANAGER in user["roles"] and not readerOfCase)
+        return [
+            {"read_id": read["id"], "user_id": read["user_id"], "mask_path": read["mask_path"], "sha256": read["sha256"],
+             "version": read["version"], "submitted_at": read["submitted_at"], "duration_seconds": read["duration_seconds"]}
+            for read in reads
+            if unblinded or read["user_id"] == user["user_id"]
+        ]
+
+    def readMaskPath(self, userId: str, readId: int) -> Path:
+        """The mask file of a read, for loading, if ``userId`` may see it.
+
+        :raises BlindingError: another reader's read before both reads are in.
+        :raises UnknownCaseError: no such read.
+        """
+        from sqlalchemy import select
+
+        t = schema.tables()
+
+        def run(connection):
+            user = self._user(connection, userId)
+            row = connection.execute(select(t.reads).where(t.reads.c.id == int(readId))).mappings().first()
+            if row is None:
+                raise UnknownCaseError(f"Read {readId} does not exist.")
+            if not any(read["read_id"] == row["id"] for read in self._visibleReads(connection, user, row["case_id"])):
+                raise BlindingError(f"User '{userId}' cannot see read {readId} of case {row['case_id']} until both reads are submitted.")
+            return row["mask_path"]
+
+        return self.absolutePath(self._read(run))

@@ -1,0 +1,259 @@
+"""The plumbing every part of the workflow store shares: transactions with retries, locked case rows,
+users and roles, slots, recorded paths, audit events, and the agreement engine on the store's own rule.
+
+- **Atomic claims**: every change to a case, its slots and its reads happens in one transaction that first
+  locks the case row (``SELECT ... FOR UPDATE`` on PostgreSQL; the database write lock on SQLite) and
+  re-checks everything; a slot is taken with ``UPDATE ... WHERE status = 'open'`` and its row count.
+- **Optimistic concurrency**: ``cases.revision`` grows with every state change; an action given the
+  revision its client saw is refused with :class:`StaleRevisionError` when it differs.
+- **Files**: paths are stored relative to the dataset root with their SHA-256; a refused action removes any
+  file it wrote before refusing.
+"""
+
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..core.agreement import AgreementParameters, AgreementResult, compareFiles
+from ..core.cases import Case, discoverCases
+from ..core.errors import InputError
+from ..core.image import Volume, loadVolume, requireSameGrid
+from . import people, schema, states
+from .database import TRANSIENT_RETRIES, createEngine, dumps, isTransient
+from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
+
+
+class StoreBase:
+    """Connection, transactions and the row-level helpers of :class:`~AISCommonLib.workflow.store.WorkflowStore`.
+
+    :param url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``); see
+        :func:`~AISCommonLib.workflow.database.resolveDatabaseUrl`.
+    :param datasetRoot: the BIDS root as this machine sees it; default: the root recorded at initialisation.
+    :raises InputError: an unusable URL.
+    :raises SchemaVersionError: a database of a newer release.
+    """
+
+    def __init__(self, url: str, datasetRoot=None):
+        self.url = url
+        self._engine = createEngine(url)
+        self._datasetRoot = Path(datasetRoot).resolve() if datasetRoot is not None else None
+        self._write(schema.upgradeSchema)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _write(self, function, *args):
+        """Run ``function(connection, *args)`` in one transaction, retrying transient lock failures."""
+        from sqlalchemy.exc import DBAPIError
+
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                with self._engine.begin() as connection:
+                    return function(connection, *args)
+            except DBAPIError as error:
+                if isTransient(error) and attempt + 1 < TRANSIENT_RETRIES:
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
+                message = str(getattr(error, "orig", error)).strip().splitlines()[0] if str(getattr(error, "orig", error)).strip() else type(error).__name__
+                raise DatabaseError(f"The workflow database refused the operation ({message}); nothing was changed.") from None
+
+    _read = _write
+
+    @property
+    def datasetRoot(self) -> Path:
+        """The BIDS root the recorded paths are relative to.
+
+        :raises WorkflowError: the database was never initialised with a root.
+        """
+        if self._datasetRoot is None:
+            root = self.settings().get("dataset_root")
+            if not root:
+                raise WorkflowError("The workflow database has no dataset root; run 'ais workflow init' first.")
+            self._datasetRoot = Path(root)
+        return self._datasetRoot
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return Path(path).resolve().relative_to(self.datasetRoot.resolve()).as_posix()
+        except ValueError:
+            return str(Path(path).resolve())
+
+    def absolutePath(self, recorded: str) -> Path:
+        """A recorded (dataset-relative) path on this machine."""
+        path = Path(recorded)
+        return path if path.is_absolute() else self.datasetRoot / path
+
+    @staticmethod
+    def _event(connection, userId, action, caseId=None, fromState=None, toState=None, revision=None, note=None, files=None):
+        connection.execute(
+            schema.tables().events.insert().values(
+                at=schema.utcNow(),
+                user_id=userId,
+                case_id=caseId,
+                action=action,
+                from_state=fromState,
+                to_state=toState,
+                revision=revision,
+                note=note,
+                files=dumps(files or {}),
+            )
+        )
+
+    @staticmethod
+    def _user(connection, userId, roles=None):
+        """The active user row with a ``roles`` set; with ``roles``, require one of them.
+
+        :raises UnknownUserError: not registered or deactivated.
+        :raises PermissionDeniedError: none of ``roles``.
+        """
+        from sqlalchemy import select
+
+        t = schema.tables()
+        row = connection.execute(select(t.users).where(t.users.c.user_id == str(userId))).mappings().first()
+        if row is None or not row["active"]:
+            raise UnknownUserError(f"User '{userId}' is not registered in the workflow database.")
+        held = set(connection.execute(select(t.userRoles.c.role).where(t.userRoles.c.user_id == userId)).scalars())
+        user = dict(row, roles=held)
+        if roles is not None and not held & set(roles):
+            raise PermissionDeniedError(f"User '{userId}' needs the role {' or '.join(roles)} for this action but has {', '.join(sorted(held)) or 'no role'}.")
+        return user
+
+    @staticmethod
+    def _lockCase(connection, caseId, expectedRevision=None):
+        """The case row, locked for the rest of the transaction.
+
+        :raises UnknownCaseError: not registered.
+        :raises StaleRevisionError: ``expectedRevision`` differs from the stored revision.
+        """
+        from sqlalchemy import select
+
+        t = schema.tables()
+        row = connection.execute(select(t.cases).where(t.cases.c.case_id == str(caseId)).with_for_update()).mappings().first()
+        if row is None:
+            raise UnknownCaseError(f"Case '{caseId}' is not registered in the workflow.")
+        if expectedRevision is not None and int(expectedRevision) != row["revision"]:
+            raise StaleRevisionError(
+                f"Case {caseId} changed since you loaded it (revision {row['revision']}, you saw {expectedRevision}, now {row['state']}); reload it and try again."
+            )
+        return dict(row)
+
+    @staticmethod
+    def _setState(connection, case, toState, **values):
+        t = schema.tables()
+        result = connection.execute(
+            t.cases.update()
+            .where(t.cases.c.case_id == case["case_id"], t.cases.c.revision == case["revision"])
+            .values(state=toState, revision=case["revision"] + 1, updated_at=schema.utcNow(), **values)
+        )
+        if result.rowcount != 1:  # unreachable while the row is locked; kept as the optimistic guard
+            raise StaleRevisionError(f"Case {case['case_id']} changed during the action; reload it and try again.")
+        return case["revision"] + 1
+
+    @staticmethod
+    def _slots(connection, caseId, kind=None):
+        from sqlalchemy import select
+
+        t = schema.tables()
+        query = select(t.slots).where(t.slots.c.case_id == caseId).order_by(t.slots.c.kind, t.slots.c.slot_index)
+        if kind is not None:
+            query = query.where(t.slots.c.kind == kind)
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+    def _heldSlot(self, connection, case, userId, kind):
+        for slot in self._slots(connection, case["case_id"], kind):
+            if slot["user_id"] == userId and slot["status"] == states.SLOT_CLAIMED:
+                return slot
+        raise PermissionDeniedError(f"User '{userId}' holds no open {kind} assignment on case {case['case_id']}; take it with 'next' first.")
+
+    def _readRows(self, connection, caseId):
+        from sqlalchemy import select
+
+        t = schema.tables()
+        return [dict(row) for row in connection.execute(select(t.reads).where(t.reads.c.case_id == caseId).order_by(t.reads.c.slot_id)).mappings()]
+
+    def settings(self) -> dict:
+        """Every setting (JSON values): ``dataset_root``, ``concordance``, ``training``."""
+        from sqlalchemy import select
+
+        t = schema.tables()
+        rows = self._read(lambda connection: connection.execute(select(t.settings)).all())
+        return {key: json.loads(value) for key, value in rows}
+
+    def _findCase(self, subject: str, session: str | None) -> Case:
+        matches = discoverCases(self.datasetRoot, participantLabels=[subject], sessionLabels=[session] if session else None)
+        matches = [case for case in matches if case.session == session]
+        if len(matches) != 1:
+            raise InputError(f"The images of sub-{subject}{f' ses-{session}' if session else ''} are no longer found under '{self.datasetRoot}'.")
+        return matches[0]
+
+    def _referenceGrid(self, case: Case) -> Volume:
+        """The DWI grid of a case (first frame of a series): masks must lie on it."""
+        dwi = loadVolume(case.files["dwi"], allowSeries=True)
+        return dwi.withArray(dwi.array[0]) if dwi.isSeries else dwi
+
+    def _maskOnGrid(self, mask, grid: Volume) -> np.ndarray:
+        """The mask as bool ``[k, j, i]``, checked before anything is written.
+
+        :raises GeometryError: a file or volume off the DWI grid.
+        :raises InputError: wrong shape or not binary.
+        """
+        if isinstance(mask, (str, Path)):
+            mask = loadVolume(mask)
+        if isinstance(mask, Volume):
+            requireSameGrid(grid, mask)
+            mask = mask.array
+        mask = np.asarray(mask)
+        if mask.shape != grid.gridShape:
+            raise InputError(f"The mask has shape {mask.shape[::-1]} but the DWI grid is {grid.gridShape[::-1]} (i x j x k); masks must be on the DWI grid.")
+        if mask.dtype != bool and not np.isin(np.unique(mask), (0, 1)).all():
+            raise InputError("The mask is not binary (values other than 0 and 1); binarise it before submitting.")
+        return mask.astype(bool)
+
+    @staticmethod
+    def _removeWritten(paths) -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                Path(path).unlink()
+
+    @staticmethod
+    def _freeSlot(connection, slot) -> None:
+        """Give a claimed slot back: a real slot reopens, a trial slot (made for its trainee) is removed."""
+        t = schema.tables()
+        if slot["kind"] == states.SLOT_TRIAL:
+            connection.execute(t.slots.delete().where(t.slots.c.id == slot["id"], t.slots.c.status == states.SLOT_CLAIMED))
+        else:
+            connection.execute(t.slots.update().where(t.slots.c.id == slot["id"]).values(user_id=None, status=states.SLOT_OPEN, claimed_at=None))
+
+    @staticmethod
+    def _trainingBar(connection) -> dict:
+        from sqlalchemy import select
+
+        t = schema.tables()
+        stored = connection.execute(select(t.settings.c.value).where(t.settings.c.key == "training")).scalar()
+        return {**people.DEFAULT_TRAINING, **(json.loads(stored) if stored else {})}
+
+    def agreementParameters(self) -> AgreementParameters:
+        """The comparison settings of this workflow (its concordance rule and review size limit).
+
+        :raises InputError: the recorded settings are out of range.
+        """
+        return AgreementParameters.fromRule(self.settings().get("concordance", {}))
+
+    def _compare(self, pathA, pathB) -> AgreementResult:
+        """The agreement engine on two recorded masks, with this workflow's rule (region ids as reviewers see them)."""
+        return compareFiles(pathA, pathB, self.agreementParameters())
