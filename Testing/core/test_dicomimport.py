@@ -308,21 +308,9 @@ def test_existing_file_from_elsewhere_is_never_overwritten(tmp_path, phantom):
     assert sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()) == ["sub-04/dwi/sub-04_dwi.nii.gz"]
 
 
-def test_cli_import_and_validate(tmp_path, phantom, capsys, monkeypatch):
+def test_cli_import_and_validate(tmp_path, phantom, capsys):
     from AISCommonLib.cli import main as cli
-    from AISCommonLib.cli.importdicom import addImportCommand
 
-    realBuild = cli.buildParser
-
-    def buildWithImport():
-        # Until the lead registers addImportCommand in AISCommonLib.cli.main, add it here (no-op afterwards).
-        parser = realBuild()
-        subparsers = parser._subparsers._group_actions[0]
-        if "import-dicom" not in subparsers.choices:
-            addImportCommand(subparsers)
-        return parser
-
-    monkeypatch.setattr(cli, "buildParser", buildWithImport)
     dicomDir = _study(tmp_path / "dicom", phantom, extraFiles=False)
     root = tmp_path / "bids"
     assert cli.main(["import-dicom", str(dicomDir), str(root), "--participant-label", "05", "--session", "A", "--json"]) == 0

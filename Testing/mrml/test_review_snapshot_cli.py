@@ -8,7 +8,7 @@ import reviewdata
 
 from AISCommonLib.cli import reviewsnapshot as reviewsnapshotcli
 from AISCommonLib.core.cases import discoverCases
-from AISCommonLib.core.derivatives import writeReaderMask
+from AISCommonLib.core.derivatives import selectReads, writeReaderMask
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.sequences import loadCase
 
@@ -50,7 +50,7 @@ def test_review_snapshot_needs_two_reads(simpleDataset, tmp_path):
     root, _ = simpleDataset
     case = discoverCases(root)[0]
     with pytest.raises(InputError, match="two are needed"):
-        reviewsnapshotcli.selectReads(root, case)
+        selectReads(root, case)
     args = _parser().parse_args(["review-snapshot", str(root), "--mask-a", "a.nii.gz", "--out-dir", str(tmp_path)])
     with pytest.raises(InputError, match="both --mask-a and --mask-b"):
         args.handler(args)

@@ -16,8 +16,11 @@ import vtk  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 
 from AISCommonLib.cli import snapshot as snapshotcli  # noqa: E402
+from AISCommonLib.core.cases import selectCase  # noqa: E402
 from AISCommonLib.core.errors import AISError, InputError  # noqa: E402
 from AISCommonLib.core.image import voxelToRas, writeNifti  # noqa: E402
+from AISCommonLib.mrml import availability  # noqa: E402
+from AISCommonLib.mrml.snapshot import renderCaseSnapshot  # noqa: E402
 
 TILE = 200
 GAP = 4
@@ -81,8 +84,8 @@ def test_snapshot_renders_each_sequence_with_the_outline(simpleDataset, tmp_path
 
 def test_snapshot_defaults_to_the_seed_and_multiplanar(simpleDataset, tmp_path):
     root, info = simpleDataset
-    case = snapshotcli.selectCase(root / "sub-01" / "ses-01")
-    summary = snapshotcli.makeSnapshot(case, tmp_path / "multi.png", layout="4x3", tileSize=TILE)
+    case = selectCase(root / "sub-01" / "ses-01")
+    summary = renderCaseSnapshot(case, tmp_path / "multi.png", layout="4x3", tileSize=TILE)
     assert summary["outlined"] == "ADC seed" and summary["lesionVoxels"] > 0
     lesionCentre = voxelToRas(info["affine"], np.argwhere(info["truth"]).mean(axis=0))
     np.testing.assert_allclose(summary["centerRas"], lesionCentre, atol=2.0)
@@ -97,10 +100,10 @@ def test_snapshot_input_errors(simpleDataset, writeCase, tmp_path, monkeypatch):
     root, _ = simpleDataset
     writeCase(root, subject="02")
     with pytest.raises(InputError, match="--participant-label"):
-        snapshotcli.selectCase(root)
-    assert snapshotcli.selectCase(root, "02").subject == "02"
+        selectCase(root)
+    assert selectCase(root, "02").subject == "02"
     with pytest.raises(InputError, match="tile-size"):
         run(["snapshot", str(root), "--tile-size", "10", "--out", str(tmp_path / "x.png")])
-    monkeypatch.setattr(snapshotcli.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(availability.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(AISError, match="slicer-core"):
         run(["snapshot", str(root), "--participant-label", "01", "--out", str(tmp_path / "x.png")])

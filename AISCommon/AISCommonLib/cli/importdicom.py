@@ -3,7 +3,7 @@
 pydicom and dcm2niix (``pip install 'ais-annotation[import]'``) are imported only when the command runs.
 """
 
-from .reader import emitJson, formatTable, stderrProgress
+from .output import emitJson, formatTable, stderrProgress
 
 
 def addImportCommand(subparsers) -> None:

@@ -39,7 +39,7 @@ def addReportCommand(subparsers) -> None:
 def runReport(args) -> int:
     from ..core.quality import QualityThresholds
     from ..report.report import writeReport
-    from .reader import stderrProgress
+    from .output import stderrProgress
 
     thresholds = QualityThresholds(minLikert=args.min_likert, minSnr=args.min_snr, minCnr=args.min_cnr)
     result = writeReport(Path(args.root), Path(args.out), args.db, args.pdf, thresholds, not args.no_snapshots, args.workers,

@@ -5,12 +5,13 @@ colours (reader A blue, reader B amber). slicer-core is imported only when the c
 """
 
 import json
-import os
 import sys
 from pathlib import Path
 
+from ..core.cases import selectCase
+from ..core.derivatives import selectReads
 from ..core.errors import InputError
-from .snapshot import requireSlicerCore, selectCase
+from ..mrml.availability import requireSlicerCore
 
 
 def addReviewSnapshotCommand(subparsers) -> None:
@@ -38,71 +39,6 @@ def addReviewSnapshotCommand(subparsers) -> None:
     command.set_defaults(handler=runReviewSnapshot)
 
 
-def selectReads(datasetRoot, case, readerA=None, readerB=None) -> tuple[tuple[str, Path], tuple[str, Path]]:
-    """The newest masks of the two readers to compare in the dataset's derivatives.
-
-    :return: ``((readerA, pathA), (readerB, pathB))``.
-    :raises InputError: fewer than two readers, an unknown reader, or more than two without a choice.
-    """
-    from ..core.derivatives import latestReaderMasks
-
-    latest = latestReaderMasks(datasetRoot, case)
-    if len(latest) < 2:
-        raise InputError(f"{case.caseId} has {len(latest)} read(s) in derivatives/lesions; two are needed.")
-    for reader in (readerA, readerB):
-        if reader is not None and reader not in latest:
-            raise InputError(f"Reader '{reader}' has no mask of {case.caseId} (readers: {', '.join(sorted(latest))}).")
-    chosen = [reader for reader in (readerA, readerB) if reader]
-    others = [reader for reader in sorted(latest) if reader not in chosen]
-    if len(chosen) + len(others) > 2 and len(chosen) < 2:
-        raise InputError(f"{case.caseId} has masks of {len(latest)} readers ({', '.join(sorted(latest))}); choose --reader-a and --reader-b.")
-    readers = (chosen + others)[:2]
-    return tuple((reader, Path(latest[reader].path)) for reader in readers)
-
-
-def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExtentMm3=None, tileSize: int = 320, adcUnit=None,
-                        progress=None) -> dict:
-    """Load a case and two reads into a headless scene and write one PNG per discordant region.
-
-    :param case: the :class:`~AISCommonLib.core.cases.Case`.
-    :param outDir: folder for ``<case>_region-<id>.png`` (created).
-    :param pathA: read A (binary NIfTI on the DWI grid).
-    :param pathB: read B.
-    :param readerIds: pseudonymous IDs for captions.
-    :param minExtentMm3: size limit of extent regions (None: the engine's default).
-    :return: summary ``{"caseId", "readers", "dice", "regions": [{"id", "title", "png", ...}], "outDir"}``.
-    :raises AISError: slicer-core missing, unreadable inputs, masks off the DWI grid, no OpenGL.
-    """
-    requireSlicerCore()
-    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-    from ..core.adjudication import regionTitle
-    from ..core.agreement import AgreementParameters
-    from ..core.sequences import loadCase
-    from ..mrml.headless import createHeadlessApplication
-    from ..mrml.offscreen import writePng
-    from ..mrml.regionsnapshot import renderRegions
-    from ..mrml.reviewscene import loadReviewFiles
-
-    parameters = AgreementParameters() if minExtentMm3 is None else AgreementParameters(minExtentMm3=float(minExtentMm3))
-    parameters.validate()
-    loaded = loadCase(case, adcUnit)
-    app = createHeadlessApplication()
-    review = loadReviewFiles(app.scene, loaded, pathA, pathB, parameters, readerIds)
-    pictures = renderRegions(app, review, tileSize=(tileSize, tileSize), progress=progress)
-    outDir = Path(outDir)
-    outDir.mkdir(parents=True, exist_ok=True)
-    regions = []
-    for regionId, pixels in pictures.items():
-        region = review.region(regionId)
-        path = outDir / f"{case.caseId}_region-{regionId:02d}.png"
-        writePng(pixels, path)
-        regions.append({"id": regionId, "title": regionTitle(region), "kind": region.kind, "type": region.regionType,
-                        "volume_ml": region.volumeMl, "centroid_ras": [round(float(value), 2) for value in region.centroidRas],
-                        "png": str(path)})
-    return {"caseId": case.caseId, "readers": list(review.readerIds), "dice": review.result.dice,
-            "concordant": review.result.concordant, "regions": regions, "outDir": str(outDir)}
-
-
 def runReviewSnapshot(args) -> int:
     if args.tile_size < 64 or args.tile_size > 2048:
         raise InputError(f"--tile-size {args.tile_size} is out of range; use 64 to 2048 pixels.")
@@ -117,6 +53,8 @@ def runReviewSnapshot(args) -> int:
         while root.name.startswith(("sub-", "ses-")):
             root = root.parent
         (readerA, pathA), (readerB, pathB) = selectReads(root, case, args.reader_a, args.reader_b)
+    from ..mrml.regionsnapshot import makeReviewSnapshots
+
     summary = makeReviewSnapshots(case, args.out_dir, pathA, pathB, (readerA, readerB), args.min_extent_mm3, args.tile_size, args.adc_unit)
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")

@@ -4,12 +4,11 @@ slicer-core (``pip install 'ais-annotation[mrml]'``) is imported only when the c
 rest of ``ais`` works without it.
 """
 
-import importlib.util
-import os
 import sys
-from pathlib import Path
 
-from ..core.errors import AISError, InputError
+from ..core.cases import selectCase
+from ..core.errors import InputError
+from ..mrml.availability import requireSlicerCore
 
 LAYOUT_CHOICES = ("2x2", "4x3", "dwi-adc")
 
@@ -33,93 +32,14 @@ def addSnapshotCommand(subparsers) -> None:
     snapshot.set_defaults(handler=runSnapshot)
 
 
-def selectCase(target, participantLabel=None, sessionLabel=None):
-    """The one case a snapshot shows: from a BIDS root (with labels when it holds several) or a case folder.
-
-    :raises InputError: no case, or several without a label to choose.
-    """
-    from ..core.cases import discoverCases
-
-    path = Path(target)
-    if path.name.startswith("ses-") and path.parent.name.startswith("sub-"):
-        root, participantLabel, sessionLabel = path.parent.parent, path.parent.name, path.name
-    elif path.name.startswith("sub-"):
-        root, participantLabel = path.parent, path.name
-    else:
-        root = path
-    cases = discoverCases(root, [participantLabel] if participantLabel else None, [sessionLabel] if sessionLabel else None)
-    if len(cases) > 1:
-        listed = ", ".join(case.caseId for case in cases[:8]) + (" ..." if len(cases) > 8 else "")
-        raise InputError(f"'{target}' holds {len(cases)} cases ({listed}); choose one with --participant-label (and --session-label).")
-    return cases[0]
-
-
-def requireSlicerCore() -> None:
-    """:raises AISError: slicer-core is not installed in this Python."""
-    if importlib.util.find_spec("slicer") is None or importlib.util.find_spec("vtk") is None:
-        raise AISError("ais snapshot needs the slicer-core package, which is not installed in this Python; "
-                       "install it with: pip install 'ais-annotation[mrml]'.")
-
-
-def makeSnapshot(case, out, maskPath=None, layout: str = "2x2", ras=None, tileSize: int = 320, adcUnit=None) -> dict:
-    """Load a case into a headless scene, render its reading layout and write the PNG.
-
-    :param case: the :class:`~AISCommonLib.core.cases.Case`.
-    :param out: PNG path.
-    :param maskPath: mask to outline (on the DWI grid); None outlines the ADC seed.
-    :param layout: ``2x2``, ``4x3`` or ``dwi-adc``.
-    :param ras: centre ``(r, a, s)`` in mm; None for the largest lesion (mask, else seed), else the brain's centre.
-    :return: summary (case, centre, outlined mask, picture size).
-    :raises AISError: slicer-core missing, unreadable inputs, mask off the DWI grid, no OpenGL.
-    """
-    requireSlicerCore()
-    # EGL renders without an X server; the user's choice (OSMesa, X) wins when set.
-    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-    import numpy as np
-
-    from ..core.image import voxelToRas
-    from ..core.seeding import seedLesion
-    from ..core.sequences import loadCase
-    from ..mrml import caseloader, layouts, lesionnav, offscreen, segmentation, snapshot
-    from ..mrml.headless import createHeadlessApplication
-
-    loaded = loadCase(case, adcUnit)
-    app = createHeadlessApplication()
-    caseNodes = caseloader.addCaseToScene(app.scene, loaded)
-    segmentationNode = segmentation.createReaderSegmentation(app.scene, caseNodes.dwiNode)
-    if maskPath:
-        segmentation.importMask(segmentationNode, maskPath, caseNodes.dwiNode)
-        outlined = str(maskPath)
-    else:
-        segmentation.seedSegment(segmentationNode, seedLesion(loaded), caseNodes.dwiNode)
-        outlined = "ADC seed"
-    mask = segmentation.segmentMask(segmentationNode, caseNodes.dwiNode)
-    if ras is None:
-        largest = lesionnav.LesionNavigator(mask, loaded.dwi.ijkToRas).next()
-        if largest is not None:
-            ras = largest.centroidRas
-        else:
-            ras = voxelToRas(loaded.dwi.ijkToRas, np.argwhere(loaded.brainMask).mean(axis=0) if loaded.brainMask.any()
-                             else (np.array(loaded.dwi.gridShape) - 1) / 2.0)
-    ras = tuple(round(float(value), 2) for value in ras)
-    layoutId = layouts.layoutIdByName(layout)
-    layouts.setLayout(app.layoutNode, layoutId)
-    app.updateSliceLogics()
-    caption = f"{case.caseId}  R {ras[0]:.0f} A {ras[1]:.0f} S {ras[2]:.0f}"
-    pixels = snapshot.renderLayout(app.applicationLogic, caseNodes, layoutId, ras, segmentationNode, (tileSize, tileSize), caption)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    offscreen.writePng(pixels, out)
-    return {"caseId": case.caseId, "out": str(out), "layout": layout, "centerRas": list(ras), "outlined": outlined,
-            "lesionVoxels": int(mask.sum()), "size": [int(pixels.shape[1]), int(pixels.shape[0])]}
-
-
 def runSnapshot(args) -> int:
     if args.tile_size < 64 or args.tile_size > 2048:
         raise InputError(f"--tile-size {args.tile_size} is out of range; use 64 to 2048 pixels.")
     requireSlicerCore()
     case = selectCase(args.target, args.participant_label, args.session_label)
-    summary = makeSnapshot(case, args.out, args.mask, args.layout, args.ras, args.tile_size, args.adc_unit)
+    from ..mrml.snapshot import renderCaseSnapshot
+
+    summary = renderCaseSnapshot(case, args.out, args.mask, args.layout, args.ras, args.tile_size, args.adc_unit)
     centre = " ".join(f"{value:g}" for value in summary["centerRas"])
     sys.stdout.write(f"Wrote {summary['out']} ({summary['layout']}, {case.caseId}, centre RAS {centre}, outline: {summary['outlined']}).\n")
     return 0

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import AISError, InputError
-from .reader import emitJson, formatTable, stderrProgress
+from .output import emitJson, formatTable, stderrProgress
 
 EXIT_PROBLEMS = 1
 

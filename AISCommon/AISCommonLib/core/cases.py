@@ -159,3 +159,22 @@ def discoverCases(datasetRoot, participantLabels=None, sessionLabels=None) -> li
         what = f" matching {sorted(wantedSubjects)}" if wantedSubjects else ""
         raise InputError(f"No cases{what} found in '{datasetRoot}': expected sub-<label>/[ses-<label>/] folders with NIfTI images.")
     return cases
+
+
+def selectCase(target, participantLabel=None, sessionLabel=None) -> "Case":
+    """The one case a command works on: from a BIDS root (with labels when it holds several) or a case folder.
+
+    :raises InputError: no case, or several without a label to choose.
+    """
+    path = Path(target)
+    if path.name.startswith("ses-") and path.parent.name.startswith("sub-"):
+        root, participantLabel, sessionLabel = path.parent.parent, path.parent.name, path.name
+    elif path.name.startswith("sub-"):
+        root, participantLabel = path.parent, path.name
+    else:
+        root = path
+    cases = discoverCases(root, [participantLabel] if participantLabel else None, [sessionLabel] if sessionLabel else None)
+    if len(cases) > 1:
+        listed = ", ".join(case.caseId for case in cases[:8]) + (" ..." if len(cases) > 8 else "")
+        raise InputError(f"'{target}' holds {len(cases)} cases ({listed}); choose one with --participant-label (and --session-label).")
+    return cases[0]

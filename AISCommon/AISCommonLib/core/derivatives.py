@@ -173,3 +173,23 @@ def writeReaderMask(datasetRoot, case: Case, mask: np.ndarray, dwi: Volume, read
     }
     writeMaskWithSidecar(path, mask, dwi, sidecar)
     return MaskRecord(reader, version, path, sidecar)
+
+
+def selectReads(datasetRoot, case, readerA=None, readerB=None) -> tuple[tuple[str, Path], tuple[str, Path]]:
+    """The newest masks of the two readers to compare in the dataset's derivatives.
+
+    :return: ``((readerA, pathA), (readerB, pathB))``.
+    :raises InputError: fewer than two readers, an unknown reader, or more than two without a choice.
+    """
+    latest = latestReaderMasks(datasetRoot, case)
+    if len(latest) < 2:
+        raise InputError(f"{case.caseId} has {len(latest)} read(s) in derivatives/lesions; two are needed.")
+    for reader in (readerA, readerB):
+        if reader is not None and reader not in latest:
+            raise InputError(f"Reader '{reader}' has no mask of {case.caseId} (readers: {', '.join(sorted(latest))}).")
+    chosen = [reader for reader in (readerA, readerB) if reader]
+    others = [reader for reader in sorted(latest) if reader not in chosen]
+    if len(chosen) + len(others) > 2 and len(chosen) < 2:
+        raise InputError(f"{case.caseId} has masks of {len(latest)} readers ({', '.join(sorted(latest))}); choose --reader-a and --reader-b.")
+    readers = (chosen + others)[:2]
+    return tuple((reader, Path(latest[reader].path)) for reader in readers)

@@ -9,6 +9,7 @@ crashes the process; build a new application for a new case instead of clearing 
 """
 
 import dataclasses
+import os
 
 import slicer
 import vtk
@@ -69,6 +70,8 @@ def createHeadlessApplication(scene=None) -> HeadlessApplication:
     :param scene: an existing ``vtkMRMLScene``, or None to create one.
     :return: the scene and its logics; colour tables are added to the scene.
     """
+    # EGL renders offscreen without an X server; the user's choice (OSMesa, X) wins when set.
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     scene = scene or slicer.vtkMRMLScene()
     if scene.GetFirstNodeByClass("vtkMRMLCrosshairNode") is None:
         crosshair = slicer.vtkMRMLCrosshairNode()

@@ -1,6 +1,8 @@
 """Pictures of the discordant regions: the four sequences centred on each region, both reads outlined in
 their colours (reader A blue, reader B amber), one picture per region, for the acceptance report."""
 
+from pathlib import Path
+
 import numpy as np
 
 from ..core.adjudication import regionTitle
@@ -70,3 +72,42 @@ def renderRegions(app, review: ReviewScene, layoutId: int = LAYOUT_2X2_AXIAL, ti
             progress(index / max(len(review.regionIds), 1), f"Rendering region {regionId} of {review.caseId}")
         pictures[regionId] = renderRegion(app.applicationLogic, review, regionId, layoutId, tileSize)
     return pictures
+
+
+def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExtentMm3=None, tileSize: int = 320, adcUnit=None,
+                        progress=None) -> dict:
+    """Load a case and two reads into a headless scene and write one PNG per discordant region.
+
+    :param case: the :class:`~AISCommonLib.core.cases.Case`.
+    :param outDir: folder for ``<case>_region-<id>.png`` (created).
+    :param pathA: read A (binary NIfTI on the DWI grid).
+    :param pathB: read B.
+    :param readerIds: pseudonymous IDs for captions.
+    :param minExtentMm3: size limit of extent regions (None: the engine's default).
+    :return: summary ``{"caseId", "readers", "dice", "regions": [{"id", "title", "png", ...}], "outDir"}``.
+    :raises AISError: slicer-core missing, unreadable inputs, masks off the DWI grid, no OpenGL.
+    """
+    from ..core.agreement import AgreementParameters
+    from ..core.sequences import loadCase
+    from .headless import createHeadlessApplication
+    from .offscreen import writePng
+    from .reviewscene import loadReviewFiles
+
+    parameters = AgreementParameters() if minExtentMm3 is None else AgreementParameters(minExtentMm3=float(minExtentMm3))
+    parameters.validate()
+    loaded = loadCase(case, adcUnit)
+    app = createHeadlessApplication()
+    review = loadReviewFiles(app.scene, loaded, pathA, pathB, parameters, readerIds)
+    pictures = renderRegions(app, review, tileSize=(tileSize, tileSize), progress=progress)
+    outDir = Path(outDir)
+    outDir.mkdir(parents=True, exist_ok=True)
+    regions = []
+    for regionId, pixels in pictures.items():
+        region = review.region(regionId)
+        path = outDir / f"{case.caseId}_region-{regionId:02d}.png"
+        writePng(pixels, path)
+        regions.append({"id": regionId, "title": regionTitle(region), "kind": region.kind, "type": region.regionType,
+                        "volume_ml": region.volumeMl, "centroid_ras": [round(float(value), 2) for value in region.centroidRas],
+                        "png": str(path)})
+    return {"caseId": case.caseId, "readers": list(review.readerIds), "dice": review.result.dice,
+            "concordant": review.result.concordant, "regions": regions, "outDir": str(outDir)}

@@ -1,5 +1,7 @@
 """Pictures of a reading layout: every view rendered offscreen at one RAS point, tiled into one image."""
 
+from pathlib import Path
+
 import numpy as np
 
 from .caseloader import SEQUENCE_NAMES
@@ -90,3 +92,51 @@ def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNo
             offscreen.finalize()
     rows = [[tiles[view.layoutName] for view in row if view.layoutName in tiles] for row in layoutViews(layoutId)]
     return assembleTiles([row for row in rows if row])
+
+
+def renderCaseSnapshot(case, out, maskPath=None, layout: str = "2x2", ras=None, tileSize: int = 320, adcUnit=None) -> dict:
+    """Load a case into a headless scene, render its reading layout and write the PNG.
+
+    :param case: the :class:`~AISCommonLib.core.cases.Case`.
+    :param out: PNG path.
+    :param maskPath: mask to outline (on the DWI grid); None outlines the ADC seed.
+    :param layout: ``2x2``, ``4x3`` or ``dwi-adc``.
+    :param ras: centre ``(r, a, s)`` in mm; None for the largest lesion (mask, else seed), else the brain's centre.
+    :return: summary (case, centre, outlined mask, picture size).
+    :raises AISError: slicer-core missing, unreadable inputs, mask off the DWI grid, no OpenGL.
+    """
+    from ..core.image import voxelToRas
+    from ..core.seeding import seedLesion
+    from ..core.sequences import loadCase
+    from . import caseloader, layouts, lesionnav, offscreen, segmentation
+    from .headless import createHeadlessApplication
+
+    loaded = loadCase(case, adcUnit)
+    app = createHeadlessApplication()
+    caseNodes = caseloader.addCaseToScene(app.scene, loaded)
+    segmentationNode = segmentation.createReaderSegmentation(app.scene, caseNodes.dwiNode)
+    if maskPath:
+        segmentation.importMask(segmentationNode, maskPath, caseNodes.dwiNode)
+        outlined = str(maskPath)
+    else:
+        segmentation.seedSegment(segmentationNode, seedLesion(loaded), caseNodes.dwiNode)
+        outlined = "ADC seed"
+    mask = segmentation.segmentMask(segmentationNode, caseNodes.dwiNode)
+    if ras is None:
+        largest = lesionnav.LesionNavigator(mask, loaded.dwi.ijkToRas).next()
+        if largest is not None:
+            ras = largest.centroidRas
+        else:
+            ras = voxelToRas(loaded.dwi.ijkToRas, np.argwhere(loaded.brainMask).mean(axis=0) if loaded.brainMask.any()
+                             else (np.array(loaded.dwi.gridShape) - 1) / 2.0)
+    ras = tuple(round(float(value), 2) for value in ras)
+    layoutId = layouts.layoutIdByName(layout)
+    layouts.setLayout(app.layoutNode, layoutId)
+    app.updateSliceLogics()
+    caption = f"{case.caseId}  R {ras[0]:.0f} A {ras[1]:.0f} S {ras[2]:.0f}"
+    pixels = renderLayout(app.applicationLogic, caseNodes, layoutId, ras, segmentationNode, (tileSize, tileSize), caption)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    offscreen.writePng(pixels, out)
+    return {"caseId": case.caseId, "out": str(out), "layout": layout, "centerRas": list(ras), "outlined": outlined,
+            "lesionVoxels": int(mask.sum()), "size": [int(pixels.shape[1]), int(pixels.shape[0])]}

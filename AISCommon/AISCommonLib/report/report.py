@@ -16,7 +16,7 @@ and figure) and optionally a PDF. Sections:
    needed adjudication and arbitration.
 5. **Image quality** (:mod:`AISCommonLib.core.quality`): SNR, CNR, Likert; proposed exclusions and the
    exclusions recorded in the workflow, by reason.
-6. **Discordant regions** of each adjudicated case, pictured by ``reviewsnapshotcli.makeReviewSnapshots``
+6. **Discordant regions** of each adjudicated case, pictured by ``mrml.regionsnapshot.makeReviewSnapshots``
    when it and slicer-core are available (optional; the report says when it is not).
 
 A section that cannot be computed (no cases, no reads, a corrupt mask, no database) says why in the
@@ -457,25 +457,23 @@ def _qualitySection(root: Path, cases: list[Case], excluded: dict, thresholds: Q
 
 
 def findSnapshotRenderer():
-    """The review-snapshot function if the review-snapshot command and slicer-core are importable.
+    """The region-picture function if slicer-core is installed.
 
     :return: ``(callable, None)`` or ``(None, sentence saying why not)``.
     """
-    try:
-        from ..cli import reviewsnapshot as reviewsnapshotcli
-    except ImportError as error:
-        return None, f"Region pictures are not available: the review-snapshot module cannot be imported ({error})."
-    try:
-        from ..cli.snapshot import requireSlicerCore
+    from ..mrml.availability import requireSlicerCore
 
+    try:
         requireSlicerCore()
     except AISError as error:
         return None, f"Region pictures are not available: {error}"
-    return reviewsnapshotcli.makeReviewSnapshots, None
+    from ..mrml.regionsnapshot import makeReviewSnapshots
+
+    return makeReviewSnapshots, None
 
 
 def _snapshots(root: Path, cases: dict, adjudicated: list[str], renderer) -> tuple[list[dict], list[str]]:
-    from ..cli.reviewsnapshot import selectReads
+    from ..core.derivatives import selectReads
 
     pictures, problems = [], []
     with tempfile.TemporaryDirectory(prefix="ais-report-") as folder:
@@ -506,7 +504,7 @@ def collectReport(datasetRoot, database=None, thresholds: QualityThresholds | No
         ``derivatives/lesions/workflow.sqlite`` if it exists (never created).
     :param thresholds: quality exclusion rule.
     :param snapshots: True to picture adjudicated cases when possible, False to skip, or a callable with
-        the signature of ``reviewsnapshotcli.makeReviewSnapshots``.
+        the signature of ``mrml.regionsnapshot.makeReviewSnapshots``.
     :param workers: processes for the agreement computation.
     :param progress: optional ``(fraction, message)`` callable.
     :return: a dict of sections (see :func:`writeReport`).

@@ -1,46 +1,14 @@
-"""The reader-side ``ais`` commands (validate, seed) and the output helpers every command shares.
-
-The ``ais`` entry point itself lives in ``AISCommonLib.cli.main``, which may import both libraries.
-"""
+"""``ais seed``: the ADC-threshold seed of each case, written as a reader's next mask version."""
 
 import dataclasses
-import json
 import sys
 
 from ..core.errors import AISError
+from .output import emitJson, formatTable, stderrProgress
 
 
-def emitJson(data) -> None:
-    """Print machine-readable output: one JSON document on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
-def formatTable(rows: list[dict], columns: list[str]) -> str:
-    """Plain fixed-width table for terminals; ``columns`` picks and orders the keys."""
-    cells = [[str(row.get(column, "")) for column in columns] for row in rows]
-    widths = [max([len(column)] + [len(line[index]) for line in cells]) for index, column in enumerate(columns)]
-    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths))]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def stderrProgress(fraction: float, message: str) -> None:
-    """Progress callback for terminals: one overwritten line on stderr (silent when not a terminal)."""
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\r[{fraction:4.0%}] {message[:70]:<70}")
-        sys.stderr.flush()
-        if fraction >= 1.0:
-            sys.stderr.write("\n")
-
-
-def addCommands(subparsers) -> None:
-    """Register the reader-side commands on the ``ais`` parser."""
-    validate = subparsers.add_parser("validate", help="check a BIDS dataset: names, sequences, geometry, metadata, identifiers")
-    validate.add_argument("bidsRoot", metavar="BIDS_ROOT")
-    validate.add_argument("--quick", action="store_true", help="read headers only (skip loading every image)")
-    validate.add_argument("--json", action="store_true", help="print the findings as JSON")
-    validate.set_defaults(handler=runValidate)
-
+def addSeedCommand(subparsers) -> None:
+    """Register ``ais seed`` on the ``ais`` parser."""
     seed = subparsers.add_parser("seed", help="write the ADC-threshold seed mask of each case for a reader")
     seed.add_argument("bidsRoot", metavar="BIDS_ROOT")
     seed.add_argument("--reader", required=True, help="pseudonymous reader ID (letters and digits), e.g. R01")
@@ -77,39 +45,11 @@ def seedParametersFromArguments(args):
     ).validated()
 
 
-def runValidate(args) -> int:
-    from ..core.validate import validateDataset
-
-    findings = validateDataset(args.bidsRoot, deep=not args.quick, progress=stderrProgress)
-    errors = sum(finding.severity == "error" for finding in findings)
-    if args.json:
-        emitJson({"errors": errors, "warnings": len(findings) - errors, "findings": [finding.toDict() for finding in findings]})
-    else:
-        if findings:
-            print(formatTable([finding.toDict() for finding in findings], ["severity", "caseId", "code", "message"]))
-        print(f"{errors} error(s), {len(findings) - errors} warning(s) in {args.bidsRoot}.")
-    return 1 if errors else 0
-
-
-def seedCase(bidsRoot, case, reader: str, parameters, adcUnit=None, progress=None) -> dict:
-    """Seed one case and write it as the reader's next mask version; returns the summary with the path."""
-    from ..core.derivatives import writeReaderMask
-    from ..core.seeding import seedLesion
-    from ..core.sequences import loadCase
-
-    loaded = loadCase(case, adcUnit)
-    if loaded.adcUnit.conflictsWithData:
-        print(f"ais: warning: {case.caseId}: ADC unit {loaded.adcUnit.unit.label} was forced, but the values look like "
-              f"{loaded.adcUnit.detected.label} ({loaded.adcUnit.statistics.describe()}).", file=sys.stderr)
-    result = seedLesion(loaded, parameters, progress)
-    record = writeReaderMask(bidsRoot, case, result.mask, loaded.dwi, reader, "adc-threshold-seed", result.summary)
-    return {**result.summary, "reader": reader, "version": record.version, "mask": str(record.path)}
-
-
 def runSeed(args) -> int:
     from ..core.adcunits import unitByKey
     from ..core.cases import discoverCases
     from ..core.derivatives import validateReaderId
+    from ..core.seedmask import seedAndWriteCase
 
     validateReaderId(args.reader)
     if args.adc_unit:
@@ -120,7 +60,10 @@ def runSeed(args) -> int:
     for index, case in enumerate(cases):
         stderrProgress(index / len(cases), f"Seeding {case.caseId}")
         try:
-            summaries.append(seedCase(args.bidsRoot, case, args.reader, parameters, args.adc_unit))
+            summary = seedAndWriteCase(args.bidsRoot, case, args.reader, parameters, args.adc_unit)
+            for warning in summary["warnings"]:
+                print(f"ais: warning: {case.caseId}: {warning}", file=sys.stderr)
+            summaries.append(summary)
         except AISError as error:
             failures.append({"caseId": case.caseId, "error": str(error)})
     stderrProgress(1.0, "Done")

@@ -1,0 +1,147 @@
+"""``ais compare``: reader agreement of two masks, or of the newest reads of every case of a dataset."""
+
+import sys
+
+from ..core.errors import AISError
+from .output import emitJson, formatTable
+
+
+def addCompareCommand(subparsers) -> None:
+    """Register ``ais compare`` on the ``ais`` parser."""
+    from ..core.agreement import DEFAULT_MAX_MISSED_LESIONS, DEFAULT_MIN_DICE, DEFAULT_MIN_EXTENT_MM3
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="reader agreement: two masks, or every case of a BIDS dataset",
+        description="Compare two reader masks (MASK_A MASK_B) or the newest reads of every case of a BIDS dataset (BIDS_ROOT).",
+    )
+    compare.add_argument("inputs", nargs="+", metavar="INPUT", help="MASK_A MASK_B (NIfTI, same grid), or BIDS_ROOT")
+    compare.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    compare.add_argument("--csv", metavar="OUT", help="dataset mode: write one row per pair of reads to this CSV file")
+    compare.add_argument(
+        "--min-extent-mm3",
+        type=float,
+        default=DEFAULT_MIN_EXTENT_MM3,
+        metavar="V",
+        help=f"hide extent regions smaller than V mm^3 (default {DEFAULT_MIN_EXTENT_MM3:g}; 0 keeps all; missed lesions are always kept)",
+    )
+    compare.add_argument("--label", type=int, help="lesion label value in multi-label masks")
+    compare.add_argument(
+        "--min-dice", type=float, default=DEFAULT_MIN_DICE, help=f"concordance: lowest Dice (default {DEFAULT_MIN_DICE:g})"
+    )
+    compare.add_argument(
+        "--max-missed-lesions",
+        type=int,
+        default=DEFAULT_MAX_MISSED_LESIONS,
+        help=f"concordance: most lesions one reader missed entirely (default {DEFAULT_MAX_MISSED_LESIONS})",
+    )
+    compare.add_argument("--workers", type=int, help="dataset mode: parallel processes (default: number of CPUs)")
+    compare.set_defaults(handler=_runCompare)
+
+
+def _runCompare(args) -> int:
+    from pathlib import Path
+
+    from ..core.agreement import AgreementParameters
+
+    parameters = AgreementParameters(args.min_extent_mm3, args.min_dice, args.max_missed_lesions)
+    parameters.validate()
+    if len(args.inputs) == 1 and Path(args.inputs[0]).is_dir():
+        return _compareDatasetCommand(args, parameters)
+    if len(args.inputs) != 2:
+        raise AISError("compare takes two mask files (MASK_A MASK_B) or one BIDS dataset folder.")
+    if args.csv:
+        raise AISError("--csv applies to a dataset folder; for two masks use --json.")
+    return _comparePairCommand(args, parameters)
+
+
+def _comparePairCommand(args, parameters) -> int:
+    from ..core.agreement import compareFiles
+
+    result = compareFiles(args.inputs[0], args.inputs[1], parameters, args.label)
+    summary = result.toDict()
+    if args.json:
+        emitJson(summary)
+        return 0
+    metrics = [
+        "dice",
+        "jaccard",
+        "volume_a_ml",
+        "volume_b_ml",
+        "abs_volume_diff_ml",
+        "hd95_mm",
+        "assd_mm",
+        "lesions_a",
+        "lesions_b",
+        "lesion_f1",
+        "missed_lesions",
+    ]
+    rows = [{"metric": key, "value": _formatValue(summary[key])} for key in metrics]
+    rows.append(
+        {
+            "metric": "concordant",
+            "value": f"{summary['concordant']} (Dice >= {parameters.minDice:g}, missed lesions <= {parameters.maxMissedLesions})",
+        }
+    )
+    lines = [formatTable(rows, ["metric", "value"])]
+    if summary["discordant_regions"]:
+        regionRows = [
+            {
+                **region,
+                "volume_ml": f"{region['volume_ml']:.3f}",
+                "centroid_ras": " ".join(f"{value:.1f}" for value in region["centroid_ras"]),
+            }
+            for region in summary["discordant_regions"]
+        ]
+        lines += ["", formatTable(regionRows, ["id", "kind", "type", "voxels", "volume_ml", "centroid_ras", "lesion_id"])]
+    dropped = summary["dropped_extent_regions"]
+    if dropped["count"]:
+        lines.append(
+            f"({dropped['count']} extent regions below {parameters.minExtentMm3:g} mm^3 not listed, {dropped['volume_ml']:.3f} mL in total)"
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _formatValue(value) -> str:
+    if value is None:
+        return "n/a (a mask is empty)"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _compareDatasetCommand(args, parameters) -> int:
+    import csv
+    import io
+
+    from ..core.atomicio import writeTextAtomic
+    from ..core.dataset import ROW_COLUMNS, compareDataset
+
+    lastShown = [-1]
+
+    def progress(fraction: float, message: str) -> None:
+        # A line per tenth of the run keeps long runs visible without flooding the terminal.
+        step = int(fraction * 10)
+        if step != lastShown[0] or args.verbose:
+            lastShown[0] = step
+            print(f"ais: compare: {fraction:.0%} {message}", file=sys.stderr)
+
+    rows = compareDataset(args.inputs[0], parameters, args.label, args.workers, progress)
+    if args.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=ROW_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        writeTextAtomic(args.csv, buffer.getvalue())
+    if args.json:
+        emitJson({"dataset": str(args.inputs[0]), "parameters": parameters.toDict(), "pairs": rows})
+    elif not args.csv:
+        columns = ["case", "reader_a", "reader_b", "status", "dice", "hd95_mm", "lesion_f1", "missed_lesions", "concordant"]
+        shown = [{column: _formatValue(row[column]) if column in row else "" for column in columns} for row in rows]
+        sys.stdout.write(formatTable(shown, columns) + "\n")
+    failed = [row for row in rows if row["status"] == "error"]
+    compared = sum(1 for row in rows if row["status"] == "compared")
+    incomplete = sum(1 for row in rows if row["status"] == "incomplete")
+    print(f"ais: compare: {compared} pairs compared, {incomplete} cases with fewer than two reads, {len(failed)} failed.", file=sys.stderr)
+    for row in failed:
+        print(f"ais: error: {row['error']}", file=sys.stderr)
+    return 1 if failed else 0
