@@ -1,12 +1,10 @@
+import contextlib
 import dataclasses
-import enum
-import hashlib
 import json
 import logging
 import os
 import pathlib
 import tempfile
-import time
 from typing import Annotated
 
 import numpy as np
@@ -26,11 +24,15 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AISAnnotatorLib.mrml import probe
+from AISAnnotatorLib import readerwork
+from AISAnnotatorLib.gui import actions, lists, messages, progress
+from AISAnnotatorLib.gui.choices import AdcUnitChoice, ReadingLayout
+from AISAnnotatorLib.mrml import notes, readingcase
 from AISCommonLib import RUNTIME_REQUIREMENTS, reloading, uifile
 from AISCommonLib.core import adcunits, cases, hints, readrecord, seeding, sequences
 from AISCommonLib.core.errors import OperationCancelled
-from AISCommonLib.mrml import caseloader, crosshair, layouts, lesionnav, segmentation
+from AISCommonLib.mrml import caseloader, crosshair, layouts, segmentation
+from AISCommonLib.synthetic import tinycases
 from AISCommonLib.workflow import database as workflowdatabase
 from AISCommonLib.workflow import states
 from AISCommonLib.workflow import store as workflowstore
@@ -45,8 +47,8 @@ REFINEMENT_EFFECTS = ["Paint", "Draw", "Erase", "Scissors", "Islands", "Smoothin
 SEGMENT_EDITOR_NODE_TAG = "AISAnnotatorSegmentEditor"
 #: Keyboard shortcuts on the main window while the module is shown (the Segment Editor uses digits,
 #: Space, Escape, z, y, q, w, i, comma, period; Slicer uses Ctrl+digits).
-NEXT_LESION_KEY = "]"
-PREVIOUS_LESION_KEY = "["
+NEXT_LESION_KEY = actions.NEXT_LESION_KEY
+PREVIOUS_LESION_KEY = actions.PREVIOUS_LESION_KEY
 LAYOUT_KEYS = {"2x2": "Alt+1", "4x3": "Alt+2", "dwi-adc": "Alt+3"}
 
 logger = logging.getLogger(__name__)
@@ -97,46 +99,6 @@ SQLAlchemy.
 #
 # AISAnnotatorParameterNode
 #
-
-
-class AdcUnitChoice(enum.Enum):
-    """How the ADC file stores its values: detected, or one of the library's units (values are its keys)."""
-
-    AUTO = "auto"
-    MICRO = adcunits.MICRO.key
-    MILLI = adcunits.MILLI.key
-    SI = adcunits.SI.key
-
-    def label(self) -> str:
-        """Text of the choice in the unit combo box."""
-        labels = {
-            AdcUnitChoice.AUTO: _("Auto (detect)"),
-            AdcUnitChoice.MICRO: _("1e-6 mm^2/s (white matter ~750)"),
-            AdcUnitChoice.MILLI: _("1e-3 mm^2/s (white matter ~0.75)"),
-            AdcUnitChoice.SI: _("mm^2/s (white matter ~0.00075)"),
-        }
-        return labels[self]
-
-    @property
-    def unitKey(self) -> str | None:
-        """Unit key for ``sequences.loadCase``; None asks the library to detect the unit."""
-        return None if self is AdcUnitChoice.AUTO else self.value
-
-
-class ReadingLayout(enum.Enum):
-    """The reading layouts; values are the library's layout names (``layouts.layoutIdByName``)."""
-
-    AXIAL_2X2 = "2x2"
-    MULTIPLANAR_4X3 = "4x3"
-    DWI_ADC = "dwi-adc"
-
-    def label(self) -> str:
-        labels = {
-            ReadingLayout.AXIAL_2X2: _("2x2 axial: DWI, ADC, eADC, FLAIR"),
-            ReadingLayout.MULTIPLANAR_4X3: _("4x3: each sequence in 3 planes"),
-            ReadingLayout.DWI_ADC: _("DWI / ADC side by side"),
-        }
-        return labels[self]
 
 
 @parameterNodeWrapper
@@ -370,68 +332,19 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node = self._parameterNode
         return bool(node and node.dwiVolume and node.caseId and self.logic.loadedCaseId() == node.caseId)
 
-    @staticmethod
-    def _enable(button, reason: str, whatItDoes: str) -> None:
-        """Enable ``button`` when ``reason`` is empty; otherwise disable it and show the reason as its tooltip."""
-        button.enabled = not reason
-        button.toolTip = whatItDoes if not reason else reason
+    @contextlib.contextmanager
+    def _action(self, failureMessage: str):
+        """Run a slot's work with Slicer's error dialog and wait cursor; refresh the actions whatever happens."""
+        try:
+            with slicer.util.tryWithErrorDisplay(failureMessage, waitCursor=True):
+                yield
+        finally:
+            self._updateActions()
 
     def _updateActions(self, *unused) -> None:
         """Enable each action only when it can run, and say why in its tooltip when it cannot."""
-        node = self._parameterNode
-        root = str(node.datasetRoot) if node else ""
-        rootChosen = root not in ("", ".") and os.path.isdir(root)
-        loaded = self._caseLoaded()
-        readerId = node.readerId.strip() if node else ""
-
-        self._enable(self.ui.findCasesButton, "" if rootChosen else _("Choose an existing dataset folder first."),
-                     _("List the cases of the dataset and the sequences each one is missing."))
-        hasDatabase = rootChosen or bool(node and node.databaseUrl.strip()) or bool(os.environ.get(workflowdatabase.DATABASE_URL_VARIABLE))
-        nextReason = _("Enter your reader ID first.") if not readerId else ("" if hasDatabase else _("Choose the dataset folder or enter the workflow database first."))
-        self._enable(self.ui.nextCaseButton, nextReason, _("Take your next assigned case from the workflow (or resume the one you hold) and load it."))
-
-        case = self._selectedCase()
-        blocking = [key.upper() for key in sequences.LOAD_REQUIRED_SEQUENCES if case and key not in case.files]
-        if not case:
-            loadReason = _("Select a case in the list.")
-        elif blocking:
-            loadReason = _("This case cannot be loaded: it has no {sequences} image.").format(sequences=", ".join(blocking))
-        else:
-            loadReason = ""
-        self._enable(self.ui.loadCaseButton, loadReason, _("Load DWI, ADC, eADC, FLAIR (and T1w/T2w when present) of the selected case to look at it."))
-
-        caseReason = "" if loaded else _("Load a case first.")
-        self._enable(self.ui.applySeedButton, caseReason, _("Make or replace the lesion segment with voxels whose ADC is below the threshold and that are DWI-bright (undo in the editor)."))
-        for button, text in ((self.ui.nextLesionButton, _("Centre all views on the next lesion ({key}).").format(key=NEXT_LESION_KEY)),
-                             (self.ui.previousLesionButton, _("Centre all views on the previous lesion ({key}).").format(key=PREVIOUS_LESION_KEY))):
-            self._enable(button, caseReason, text)
-        self._enable(self.ui.checkHintsButton, caseReason, _("List the parts of your mask that look unlike an acute infarct."))
-
-        noteReason = caseReason or ("" if self.ui.noteTextLineEdit.text.strip() else _("Type the note first."))
-        self._enable(self.ui.addNoteButton, noteReason, _("Add the note at the crosshair position (Shift+mouse move sets it)."))
-        self._enable(self.ui.removeNoteButton, caseReason or ("" if self.ui.notesListWidget.currentRow >= 0 else _("Select a note in the list first.")),
-                     _("Remove the selected note."))
-
-        claimReason = self._claimReason()
-        excludeReason = claimReason
-        if not excludeReason and self.ui.exclusionReasonComboBox.currentData == "other" and not self.ui.exclusionNoteLineEdit.text.strip():
-            excludeReason = _("Excluding for 'other' needs a note saying what it is.")
-        self._enable(self.ui.excludeButton, excludeReason, _("Take this case out of the workflow with the chosen reason (asks first)."))
-        self._enable(self.ui.submitButton, claimReason, _("Submit your lesion mask, quality scores, notes and active time as your read of this case."))
-
-        self.ui.segmentEditorWidget.enabled = loaded
+        actions.updateActions(self.ui, self._parameterNode, self.logic, self._selectedCase(), self._caseLoaded())
         self._showThresholdInFileUnit()
-
-    def _claimReason(self) -> str:
-        """Why the loaded case cannot be submitted or excluded ("" when it can)."""
-        if not self._caseLoaded():
-            return _("Take a case with Next case first.")
-        claim = self.logic.claim
-        if not claim or claim["case_id"] != self._parameterNode.caseId:
-            return _("This case was opened from the list, not assigned to you: take cases with Next case to submit or exclude them.")
-        if claim.get("reader") != self._parameterNode.readerId.strip():
-            return _("The case was assigned to reader {claimed}; the reader ID was changed since.").format(claimed=claim.get("reader"))
-        return ""
 
     def _showThresholdInFileUnit(self) -> None:
         text = self.logic.thresholdInFileUnit(self._parameterNode) if self._parameterNode else ""
@@ -494,54 +407,37 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         # A failed search must not leave the previous dataset's cases selectable.
         self.ui.caseListWidget.clear()
         self._cases = []
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Could not list the cases of the dataset."), waitCursor=True):
-                self._cases = self.logic.findCases(self._parameterNode.datasetRoot)
-                for row, case in enumerate(self._cases):
-                    text = case.caseId
-                    if case.missing:
-                        text += "  " + _("(missing: {sequences})").format(sequences=", ".join(key.upper() for key in case.missing))
-                    self.ui.caseListWidget.addItem(text)
-                    if case.problems:
-                        self.ui.caseListWidget.item(row).setToolTip("\n".join(case.problems))
-                if self._cases:
-                    self.ui.caseListWidget.setCurrentRow(0)
-                self._setStatus(_("{count} cases found.").format(count=len(self._cases)))
-        finally:
-            self._updateActions()
+        with self._action(_("Could not list the cases of the dataset.")):
+            self._cases = self.logic.findCases(self._parameterNode.datasetRoot)
+            lists.fillCaseList(self.ui.caseListWidget, self._cases)
+            self._setStatus(_("{count} cases found.").format(count=len(self._cases)))
 
     def onNextCase(self) -> None:
         """Claim the reader's next case in the workflow (or resume the held one) and load it."""
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Could not take the next case."), waitCursor=True):
-                # The workflow store needs SQLAlchemy and the library reads NIfTI with nibabel; Slicer ships neither.
-                slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
-                claim, case = self.logic.claimNextCase(self._parameterNode)
-                if claim is None:
-                    self._setStatus(_("No case is waiting for reader {reader}.").format(reader=self._parameterNode.readerId))
+        with self._action(_("Could not take the next case.")):
+            # The workflow store needs SQLAlchemy and the library reads NIfTI with nibabel; Slicer ships neither.
+            slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
+            claim, case = self.logic.claimNextCase(self._parameterNode)
+            if claim is None:
+                self._setStatus(_("No case is waiting for reader {reader}.").format(reader=self._parameterNode.readerId))
+                return
+            if case.caseId != self._parameterNode.caseId or not self._caseLoaded():
+                if not self._confirmLeavingCase(case.caseId):
+                    self._setStatus(_("{caseId} is assigned to you; it was not loaded.").format(caseId=case.caseId))
                     return
-                if case.caseId != self._parameterNode.caseId or not self._caseLoaded():
-                    if not self._confirmLeavingCase(case.caseId):
-                        self._setStatus(_("{caseId} is assigned to you; it was not loaded.").format(caseId=case.caseId))
-                        return
-                    self._loadCase(case)
-                how = _("resumed") if claim.get("resumed") else _("assigned")
-                self._setStatus(_("{caseId} {how} (read slot {slot}).").format(caseId=case.caseId, how=how, slot=claim["slot_index"])
-                                + "\n" + self.ui.statusLabel.text)
-        finally:
-            self._updateActions()
+                self._loadCase(case)
+            how = _("resumed") if claim.get("resumed") else _("assigned")
+            self._setStatus(_("{caseId} {how} (read slot {slot}).").format(caseId=case.caseId, how=how, slot=claim["slot_index"])
+                            + "\n" + self.ui.statusLabel.text)
 
     def onLoadCase(self, *unused) -> None:
         """Load the case selected in the list (to look at it; only assigned cases can be submitted)."""
         case = self._selectedCase()
         if case is None or not self.ui.loadCaseButton.enabled or not self._confirmLeavingCase(case.caseId):
             return
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Could not load the case."), waitCursor=True):
-                slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
-                self._loadCase(case)
-        finally:
-            self._updateActions()
+        with self._action(_("Could not load the case.")):
+            slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
+            self._loadCase(case)
 
     def _loadCase(self, case) -> None:
         self._stopActiveTime()
@@ -555,7 +451,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._showHints([])
         self._showNotes()
         self._selectInEditor()
-        self._setStatus(self._describeLoadedCase(loaded))
+        self._setStatus(messages.describeLoadedCase(loaded))
         self._startActiveTime()
 
     def _selectInEditor(self) -> None:
@@ -564,27 +460,6 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         editor.setSegmentationNode(node.lesionSegmentation)
         editor.setSourceVolumeNode(node.dwiVolume)
         editor.setCurrentSegmentID(segmentation.LESION_SEGMENT_ID)
-
-    def _describeLoadedCase(self, loaded) -> str:
-        decision = loaded.adcUnit
-        how = _("set by you") if decision.overridden else _("detected")
-        lines = [
-            _("{caseId} loaded (b={bValue:g} s/mm^2, from {bValueSource}; eADC: {eadcSource}).").format(
-                caseId=loaded.case.caseId, bValue=loaded.bValue, bValueSource=loaded.bValueSource, eadcSource=loaded.eadcSource
-            ),
-            _("ADC unit: {unit} ({how}); brain median {median:g}.").format(
-                unit=decision.unit.label, how=how, median=decision.statistics.median
-            ),
-        ]
-        if decision.conflictsWithData:
-            lines.append(
-                _("Warning: the data look like {detected}, not {chosen}; check the ADC unit.").format(
-                    detected=decision.detected.label, chosen=decision.unit.label
-                )
-            )
-        if loaded.case.missing:
-            lines.append(_("Missing: {sequences}.").format(sequences=", ".join(key.upper() for key in loaded.case.missing)))
-        return "\n".join(lines)
 
     # ------------------------------------------------------------------------------------------
     # Views
@@ -636,77 +511,29 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.segmentEditorWidget.saveStateForUndo()
                 progressDialog = slicer.util.createProgressDialog(windowTitle=_("Seeding"), labelText=_("Seeding..."), maximum=100)
                 try:
-                    result = self.logic.seed(self._parameterNode, progress=self._progressReporter(progressDialog))
+                    result = self.logic.seed(self._parameterNode, progress=progress.progressReporter(progressDialog))
                 except OperationCancelled:
                     self._setStatus(_("Seeding cancelled; the lesion segment is unchanged."))
                     return
-                self._setStatus(self._describeSeed(result.summary))
+                self._setStatus(messages.describeSeed(result.summary))
         finally:
             if progressDialog:
                 progressDialog.close()
             self._updateActions()
-
-    @staticmethod
-    def _progressReporter(progressDialog):
-        """Adapt the dialog to the library's ``progress(fraction, message)`` callable."""
-
-        def report(fraction: float, message: str) -> None:
-            progressDialog.value = int(round(100 * fraction))
-            progressDialog.labelText = message
-            slicer.app.processEvents()
-            if progressDialog.wasCanceled:
-                raise OperationCancelled("Seeding was cancelled by the user.")
-
-        return report
-
-    @staticmethod
-    def _describeSeed(summary: dict) -> str:
-        lines = [
-            _("Seed: {volumeMl:g} ml, {voxels} voxels, connected regions: {components}.").format(
-                volumeMl=summary["volumeMl"], components=summary["components"], voxels=summary["voxels"]
-            ),
-            _("Threshold {threshold} = {inFileUnit} in the file's unit.").format(
-                threshold=summary["threshold"]["micro"], inFileUnit=summary["threshold"]["inFileUnit"]
-            ),
-            _("Dropped {small} small and {rim} rim regions.").format(
-                small=summary["removedSmallComponents"], rim=summary["removedRimComponents"]
-            ),
-        ]
-        unit = summary["adcUnit"]
-        if unit["overridden"] and unit["detectedUnit"] not in (None, unit["unit"]):
-            lines.append(
-                _("Warning: the ADC unit was set to {chosen} but the data look like {detected}.").format(
-                    chosen=unit["unitLabel"], detected=adcunits.UNITS[unit["detectedUnit"]].label
-                )
-            )
-        if summary["voxels"] == 0:
-            lines.append(_("No voxel passed: check the ADC unit and the threshold, or draw the lesion by hand."))
-        else:
-            lines.append(_("Refine the lesion on DWI in the editor below."))
-        return "\n".join(lines)
 
     # ------------------------------------------------------------------------------------------
     # Hints
 
     def onCheckHints(self) -> None:
         """List the hints on the current mask; they warn and never block."""
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Could not check the mask."), waitCursor=True):
-                found = self.logic.hints(self._parameterNode)
-                self._showHints(found)
-                self._setStatus(_("{count} hints on the mask.").format(count=len(found)) if found else _("No hint: the mask looks like an acute infarct."))
-        finally:
-            self._updateActions()
+        with self._action(_("Could not check the mask.")):
+            found = self.logic.hints(self._parameterNode)
+            self._showHints(found)
+            self._setStatus(_("{count} hints on the mask.").format(count=len(found)) if found else _("No hint: the mask looks like an acute infarct."))
 
     def _showHints(self, found: list) -> None:
         self._hints = list(found)
-        table = self.ui.hintsTableWidget
-        table.setRowCount(len(self._hints))
-        for row, hint in enumerate(self._hints):
-            for column, text in enumerate((str(hint.region.regionId), f"{hint.region.volumeMl:.2f}", hint.kind.replace("-", " "), hint.message)):
-                item = qt.QTableWidgetItem(text)
-                item.setToolTip(hint.message)
-                table.setItem(row, column, item)
+        lists.fillHintsTable(self.ui.hintsTableWidget, self._hints)
 
     def onHintSelected(self) -> None:
         row = self.ui.hintsTableWidget.currentRow()
@@ -724,24 +551,18 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onAddNote(self) -> None:
         """Put the typed note at the crosshair."""
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Could not add the note."), waitCursor=True):
-                self.logic.addNote(self._parameterNode, self.ui.noteTextLineEdit.text.strip())
-                self.ui.noteTextLineEdit.text = ""
-                self._showNotes()
-        finally:
-            self._updateActions()
+        with self._action(_("Could not add the note.")):
+            self.logic.addNote(self._parameterNode, self.ui.noteTextLineEdit.text.strip())
+            self.ui.noteTextLineEdit.text = ""
+            self._showNotes()
 
     def onRemoveNote(self) -> None:
         row = self.ui.notesListWidget.currentRow
         if row < 0 or not slicer.util.confirmYesNoDisplay(_("Remove the selected note?")):
             return
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Could not remove the note."), waitCursor=True):
-                self.logic.removeNote(self._parameterNode, row)
-                self._showNotes()
-        finally:
-            self._updateActions()
+        with self._action(_("Could not remove the note.")):
+            self.logic.removeNote(self._parameterNode, row)
+            self._showNotes()
 
     def onNoteSelected(self, row: int) -> None:
         notes = self.logic.notes(self._parameterNode) if self._caseLoaded() else []
@@ -762,13 +583,10 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             _("Exclude {caseId} from the workflow for '{reason}'? Your unsubmitted mask of this case is not recorded.").format(caseId=caseId, reason=reason)
         ):
             return
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Could not exclude the case."), waitCursor=True):
-                result = self.logic.exclude(self._parameterNode, reason, note)
-                self.ui.exclusionNoteLineEdit.text = ""
-                self._setStatus(_("{caseId} excluded ({reason}). Press Next case for your next assignment.").format(caseId=result["case_id"], reason=reason))
-        finally:
-            self._updateActions()
+        with self._action(_("Could not exclude the case.")):
+            result = self.logic.exclude(self._parameterNode, reason, note)
+            self.ui.exclusionNoteLineEdit.text = ""
+            self._setStatus(_("{caseId} excluded ({reason}). Press Next case for your next assignment.").format(caseId=result["case_id"], reason=reason))
 
     def onSubmit(self) -> None:
         """Submit the mask with scores, notes and active time through the workflow store."""
@@ -802,25 +620,31 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
-    """Adapter between the parameter node, the application and ``AISCommonLib``.
+    """Adapter between the parameter node, the application and the libraries.
 
-    Holds what is not saved with the scene: the loaded case (arrays, ADC unit decision, brain mask) and
-    its nodes, the open workflow store, the reader's current claim and the seed summary.
+    Holds what is not saved with the scene: the case on screen (:class:`ReadingCase`) and the reader's
+    connection to the workflow (:class:`ReaderWork`).
     """
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self._caseNodes = None
-        self._store = None
-        self._storeKey = None
-        self.claim = None
-        self._seedSummary = None
-        self._navigator = None
-        self._navigatorDigest = None
-        self._submittedDigest = None
+        self.reading = None
+        self.work = readerwork.ReaderWork()
 
     def getParameterNode(self) -> AISAnnotatorParameterNode:
         return AISAnnotatorParameterNode(super().getParameterNode())
+
+    @property
+    def loadedCase(self):
+        """The library's ``LoadedCase`` on screen, or None."""
+        return self.reading.loaded if self.reading else None
+
+    def loadedCaseId(self) -> str:
+        """Case ID of the loaded case ("" when none)."""
+        return self.reading.caseId if self.reading else ""
+
+    def forgetLoadedCase(self) -> None:
+        self.reading = None
 
     def segmentEditorNode(self):
         """The module's Segment Editor parameter node (a scene singleton, created when missing)."""
@@ -832,62 +656,46 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
             node = slicer.mrmlScene.AddNode(node)
         return node
 
-    @property
-    def loadedCase(self):
-        """The library's ``LoadedCase`` on screen, or None."""
-        return self._caseNodes.loaded if self._caseNodes else None
 
-    def loadedCaseId(self) -> str:
-        """Case ID of the loaded case ("" when none)."""
-        return self._caseNodes.loaded.case.caseId if self._caseNodes else ""
 
-    def forgetLoadedCase(self) -> None:
-        self._caseNodes = None
-        self._seedSummary = None
-        self._navigator = None
-        self._submittedDigest = None
 
     # Workflow ---------------------------------------------------------------------------------
 
+    @property
+    def claim(self):
+        """The reader's current claim (``case_id``, ``revision``, ``reader`` ...), or None."""
+        return self.work.claim
+
+    @staticmethod
+    def _databaseChoice(parameterNode: AISAnnotatorParameterNode):
+        root = str(parameterNode.datasetRoot)
+        return parameterNode.databaseUrl.strip() or None, root if root not in ("", ".") else None
+
     def openStore(self, parameterNode: AISAnnotatorParameterNode):
         """The workflow store of the chosen database (or the dataset's own), reopened when the choice changed."""
-        database = parameterNode.databaseUrl.strip() or None
-        root = str(parameterNode.datasetRoot)
-        root = root if root not in ("", ".") else None
-        if self._store is None or self._storeKey != (database, root):
-            self.closeStore()
-            self._store = workflowstore.openStore(database, root)
-            self._storeKey = (database, root)
-        return self._store
+        return self.work.open(*self._databaseChoice(parameterNode))
 
     def closeStore(self) -> None:
-        if self._store is not None:
-            self._store.close()
-        self._store, self._storeKey = None, None
+        self.work.close()
 
     def claimNextCase(self, parameterNode: AISAnnotatorParameterNode):
         """Claim (or resume) the reader's next read slot; :return: ``(claim, Case)`` or ``(None, None)``."""
-        readerId = parameterNode.readerId.strip()
-        workflow = self.openStore(parameterNode)
-        claim = workflow.claimNext(readerId, states.ROLE_READER)
-        if claim is None:
-            return None, None
-        found = [case for case in cases.discoverCases(workflow.datasetRoot) if case.caseId == claim["case_id"]]
-        if len(found) != 1:
-            raise RuntimeError(_("The images of case {caseId} are not found under {root}.").format(caseId=claim["case_id"], root=workflow.datasetRoot))
-        self.claim = dict(claim, reader=readerId)
-        return self.claim, found[0]
-
-    def _requireClaim(self, parameterNode: AISAnnotatorParameterNode) -> dict:
-        if not self.claim or self.claim["case_id"] != parameterNode.caseId or self._store is None:
-            raise RuntimeError(_("Case {caseId} is not assigned to you; take cases with Next case.").format(caseId=parameterNode.caseId))
-        return self.claim
+        return self.work.claimNext(parameterNode.readerId.strip(), *self._databaseChoice(parameterNode))
 
     def exclude(self, parameterNode: AISAnnotatorParameterNode, reason: str, note: str) -> dict:
         """Exclude the claimed case with a structured reason (``states.EXCLUSION_REASONS``)."""
-        claim = self._requireClaim(parameterNode)
-        result = self._store.exclude(claim["reader"], claim["case_id"], reason, note, expectedRevision=claim["revision"])
-        self.claim = None
+        return self.work.exclude(parameterNode.caseId, reason, note)
+
+    def submit(self, parameterNode: AISAnnotatorParameterNode, activeSeconds: float, shownHints: list) -> dict:
+        """Submit the lesion mask (DWI grid) and the read record as the claiming reader.
+
+        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state``...).
+        """
+        reading = self._requireReading(parameterNode)
+        mask = reading.lesionMask()
+        result = self.work.submit(parameterNode.caseId, mask, self.likertScores(parameterNode), self.artifactFlags(parameterNode),
+                                  self.notes(parameterNode), activeSeconds, reading.seedSummary, shownHints)
+        reading.markSubmitted(mask)
         return result
 
     def likertScores(self, parameterNode: AISAnnotatorParameterNode) -> dict:
@@ -901,29 +709,8 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
             "signal_inhomogeneity": parameterNode.signalInhomogeneityArtifact,
         }
 
-    def submit(self, parameterNode: AISAnnotatorParameterNode, activeSeconds: float, shownHints: list) -> dict:
-        """Submit the lesion mask (DWI grid) and the read parameters as the claiming reader.
-
-        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state``...).
-        """
-        claim = self._requireClaim(parameterNode)
-        mask = self.lesionMask(parameterNode)
-        parameters = readrecord.buildReadParameters(
-            self.likertScores(parameterNode), self.artifactFlags(parameterNode), self.notes(parameterNode), activeSeconds,
-            self._seedSummary, shownHints,
-        )
-        method = readrecord.METHOD_SEEDED if self._seedSummary else readrecord.METHOD_MANUAL
-        result = self._store.submitRead(claim["reader"], claim["case_id"], mask, expectedRevision=claim["revision"], method=method,
-                                        parameters=parameters)
-        self._submittedDigest = self._digest(mask)
-        self.claim = None
-        return result
 
     # Case -------------------------------------------------------------------------------------
-
-    def findCases(self, datasetRoot) -> list:
-        """Cases of a BIDS dataset (see ``AISCommonLib.core.cases.discoverCases``)."""
-        return cases.discoverCases(datasetRoot)
 
     def loadCase(self, case, parameterNode: AISAnnotatorParameterNode):
         """Read a case with the library, put it in the scene with an empty reader segmentation and notes, show the layout.
@@ -932,44 +719,38 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         """
         loaded = sequences.loadCase(case, parameterNode.adcUnit.unitKey)
         self.removeCaseNodes(parameterNode)
-        scene = slicer.mrmlScene
-        caseNodes = caseloader.addCaseToScene(scene, loaded)
-        try:
-            segmentationNode = segmentation.createReaderSegmentation(scene, caseNodes.dwiNode, f"{case.caseId} lesion")
-            notesNode = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"{case.caseId} notes")
-        except Exception:
-            for node in caseNodes.volumeNodes.values():
-                scene.RemoveNode(node)
-            raise
+        reading = readingcase.ReadingCase.addToScene(slicer.mrmlScene, loaded)
         with slicer.util.NodeModify(parameterNode):
             parameterNode.caseId = case.caseId
             for key in DISPLAYED_SEQUENCES:
-                setattr(parameterNode, f"{key}Volume", caseNodes.volumeNodes.get(key))
-            parameterNode.lesionSegmentation = segmentationNode
-            parameterNode.notesMarkups = notesNode
+                setattr(parameterNode, f"{key}Volume", reading.caseNodes.volumeNodes.get(key))
+            parameterNode.lesionSegmentation = reading.segmentationNode
+            parameterNode.notesMarkups = reading.notesNode
             parameterNode.activeSeconds = 0.0
             for key in readrecord.LIKERT_SEQUENCES:
                 setattr(parameterNode, f"{key}Likert", 0)
             for name in ("motionArtifact", "susceptibilityArtifact", "deformationArtifact", "signalInhomogeneityArtifact"):
                 setattr(parameterNode, name, False)
-        self._caseNodes = caseNodes
-        self._seedSummary = None
-        self._navigator = None
-        self._submittedDigest = None
+        self.reading = reading
         self.showLayout(parameterNode)
         return loaded
+
+    def findCases(self, datasetRoot) -> list:
+        """Cases of a BIDS dataset (see ``AISCommonLib.core.cases.discoverCases``)."""
+        return cases.discoverCases(datasetRoot)
+
 
     def showLayout(self, parameterNode: AISAnnotatorParameterNode) -> None:
         """Switch to the chosen reading layout, one sequence per view, mask filled on DWI and outlined elsewhere."""
         layoutId = layouts.layoutIdByName(parameterNode.readingLayout.value)
         layoutManager = slicer.app.layoutManager()
-        if layoutManager is None or self._caseNodes is None:
+        if layoutManager is None or self.reading is None:
             return
         layouts.setLayout(layoutManager.layoutLogic().GetLayoutNode(), layoutId)
         # The layout manager creates the views and their slice logics when the layout node changes.
         slicer.app.processEvents()
         scene = slicer.mrmlScene
-        layouts.showSequences(slicer.app.applicationLogic(), layoutId, self._caseNodes.volumeNodes)
+        layouts.showSequences(slicer.app.applicationLogic(), layoutId, self.reading.caseNodes.volumeNodes)
         views = layouts.readingViews(scene, layoutId)
         if parameterNode.lesionSegmentation:
             segmentation.setFillAndOutlineViews(
@@ -993,128 +774,88 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
     def thresholdInFileUnit(self, parameterNode: AISAnnotatorParameterNode) -> str:
         """The seed threshold in the ADC file's unit (the chosen unit, else the one detected at loading); "" when unknown."""
         unitKey = parameterNode.adcUnit.unitKey
-        unit = adcunits.UNITS[unitKey] if unitKey else (self._caseNodes.adcUnit if self._caseNodes else None)
+        unit = adcunits.UNITS[unitKey] if unitKey else (self.reading.caseNodes.adcUnit if self.reading else None)
         if unit is None:
             return ""
         return unit.format(parameterNode.adcThresholdMicro * 1e-6)
 
     # Mask -------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _digest(mask: np.ndarray) -> str:
-        return hashlib.sha1(np.packbits(mask.astype(bool)).tobytes()).hexdigest()
+    def _requireReading(self, parameterNode: AISAnnotatorParameterNode):
+        if self.reading is None or self.reading.caseId != parameterNode.caseId:
+            raise RuntimeError(_("No case is loaded; load a case first."))
+        return self.reading
 
     def lesionMask(self, parameterNode: AISAnnotatorParameterNode) -> np.ndarray:
         """The lesion segment as bool ``[k, j, i]`` on the DWI grid."""
-        if not parameterNode.lesionSegmentation or not parameterNode.dwiVolume:
-            raise RuntimeError(_("No case is loaded; load a case first."))
-        return segmentation.segmentMask(parameterNode.lesionSegmentation, parameterNode.dwiVolume)
+        return self._requireReading(parameterNode).lesionMask()
 
     def lesionHasVoxels(self, parameterNode: AISAnnotatorParameterNode) -> bool:
         """True when the lesion segment exists and is not empty (re-seeding would replace it)."""
-        if not parameterNode.lesionSegmentation or not parameterNode.dwiVolume:
-            return False
-        return bool(self.lesionMask(parameterNode).any())
+        return self.reading is not None and bool(self.lesionMask(parameterNode).any())
 
     def hasUnsavedEdits(self, parameterNode: AISAnnotatorParameterNode) -> bool:
         """True when the lesion mask differs from what was last submitted (an empty mask counts as saved)."""
-        if not parameterNode.lesionSegmentation or not parameterNode.dwiVolume or self._caseNodes is None:
-            return False
-        mask = self.lesionMask(parameterNode)
-        if self._submittedDigest is None:
-            return bool(mask.any())
-        return self._digest(mask) != self._submittedDigest
+        return self.reading is not None and self.reading.hasUnsavedEdits()
 
     def writeDraft(self, parameterNode: AISAnnotatorParameterNode) -> pathlib.Path:
         """Keep the current mask as a NIfTI draft in Slicer's temporary folder; :return: its path."""
         folder = pathlib.Path(slicer.app.temporaryPath) / "AISAnnotator-drafts"
-        folder.mkdir(parents=True, exist_ok=True)
-        reader = parameterNode.readerId.strip() or "unknown"
-        path = folder / f"{parameterNode.caseId}_{reader}_{time.strftime('%Y%m%dT%H%M%S')}_lesionmask.nii.gz"
-        segmentation.writeSegmentMask(parameterNode.lesionSegmentation, parameterNode.dwiVolume, path)
-        return path
+        return self._requireReading(parameterNode).writeDraft(folder, parameterNode.readerId.strip())
 
     def seed(self, parameterNode: AISAnnotatorParameterNode, progress=None):
         """Compute the ADC-threshold seed of the loaded case and make (or replace) the lesion segment with it.
 
         :param progress: optional ``(fraction, message)`` callable; it may raise ``OperationCancelled``.
         :return: the library's ``SeedResult`` (mask on the DWI grid and summary).
-        :raises RuntimeError: no case is loaded, or the loaded case is not the one on screen.
         """
-        if self._caseNodes is None or self.loadedCaseId() != parameterNode.caseId or not parameterNode.lesionSegmentation:
-            raise RuntimeError(_("No case is loaded; load a case before seeding it."))
-        loaded = self._caseNodes.loaded
-        unitKey = parameterNode.adcUnit.unitKey
-        usedKey = loaded.adcUnit.unit.key if loaded.adcUnit.overridden else None
-        if unitKey != usedKey:
-            # The unit choice changed since loading: let the library decide again from the files.
-            loaded = sequences.loadCase(loaded.case, unitKey)
-            self._caseNodes = dataclasses.replace(self._caseNodes, loaded=loaded)
         parameters = dataclasses.replace(
             DEFAULT_SEED_PARAMETERS,
             thresholdMm2PerS=parameterNode.adcThresholdMicro * 1e-6,
             dwiMinRobustZ=parameterNode.dwiGateRobustZ,
             minComponentMm3=parameterNode.minimumComponentMm3,
         )
-        result = seeding.seedLesion(loaded, parameters, progress)
-        segmentation.seedSegment(parameterNode.lesionSegmentation, result, parameterNode.dwiVolume)
-        self._seedSummary = result.summary
-        return result
+        return self._requireReading(parameterNode).seed(parameters, parameterNode.adcUnit.unitKey, progress)
 
     def hints(self, parameterNode: AISAnnotatorParameterNode) -> list:
         """Hints on the current mask (``AISCommonLib.core.hints.computeHints``)."""
-        if self._caseNodes is None:
-            raise RuntimeError(_("No case is loaded; load a case first."))
-        return hints.computeHints(self._caseNodes.loaded, self.lesionMask(parameterNode))
+        return self._requireReading(parameterNode).hints()
 
     def stepLesion(self, parameterNode: AISAnnotatorParameterNode, direction: int):
         """Centre all views on the next (+1) or previous (-1) lesion; :return: ``(region or None, lesion count)``."""
-        mask = self.lesionMask(parameterNode)
-        digest = self._digest(mask)
-        if self._navigator is None or digest != self._navigatorDigest:
-            # The mask was edited: number its lesions again, largest first.
-            self._navigator = lesionnav.LesionNavigator(mask, self._caseNodes.loaded.dwi.ijkToRas)
-            self._navigatorDigest = digest
-        region = lesionnav.stepLesion(slicer.mrmlScene, self._navigator, direction)
-        return region, self._navigator.count
+        return self._requireReading(parameterNode).stepLesion(slicer.mrmlScene, direction)
+
+    def statusLine(self, ras) -> str:
+        """Values of every sequence at a RAS point (ADC with its unit)."""
+        return self.reading.statusLine(ras) if self.reading else ""
+
+
+
+
+
+
+
+
 
     def jumpTo(self, ras) -> None:
         crosshair.jumpToRas(slicer.mrmlScene, ras)
 
-    def statusLine(self, ras) -> str:
-        """Values of every sequence at a RAS point (ADC with its unit)."""
-        if self._caseNodes is None:
-            return ""
-        return probe.statusLine(self._caseNodes.volumeNodes, ras, self._caseNodes.adcUnit)
 
     # Notes ------------------------------------------------------------------------------------
 
     def notes(self, parameterNode: AISAnnotatorParameterNode) -> list:
         """The reader's notes as ``readrecord.ReadNote`` (label, text, RAS)."""
-        node = parameterNode.notesMarkups
-        if not node:
-            return []
-        found = []
-        for index in range(node.GetNumberOfControlPoints()):
-            position = [0.0, 0.0, 0.0]
-            node.GetNthControlPointPositionWorld(index, position)
-            found.append(readrecord.ReadNote(node.GetNthControlPointLabel(index), node.GetNthControlPointDescription(index), tuple(position)))
-        return found
+        return notes.notesFromMarkups(parameterNode.notesMarkups)
 
     def addNote(self, parameterNode: AISAnnotatorParameterNode, text: str) -> int:
         """Add a note at the crosshair; the point's label shows the text in the views. :return: its index."""
-        node = parameterNode.notesMarkups
         ras = crosshair.crosshairRas(slicer.mrmlScene)
-        if not node or ras is None:
+        if not parameterNode.notesMarkups or ras is None:
             raise RuntimeError(_("No case is loaded; load a case first."))
-        label = f"N{node.GetNumberOfControlPoints() + 1}: {text}"
-        index = node.AddControlPoint(vtk.vtkVector3d(*ras), label)
-        node.SetNthControlPointDescription(index, text)
-        return index
+        return notes.addNote(parameterNode.notesMarkups, ras, text)
 
     def removeNote(self, parameterNode: AISAnnotatorParameterNode, index: int) -> None:
-        if parameterNode.notesMarkups and 0 <= index < parameterNode.notesMarkups.GetNumberOfControlPoints():
-            parameterNode.notesMarkups.RemoveNthControlPoint(index)
+        notes.removeNote(parameterNode.notesMarkups, index)
 
 
 #
@@ -1123,7 +864,7 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
 
 
 class AISAnnotatorTest(ScriptedLoadableModuleTest):
-    """Runs the whole reading flow through the Logic on a synthetic case written with SimpleITK."""
+    """Runs the whole reading flow through the Logic on a tiny synthetic case (``AISCommonLib.synthetic.tinycases``)."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -1153,60 +894,15 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
         self.assertEqual(slicer.util.findChild(uiWidget, "readerIdLineEdit").text, "reader7")
         parameterNode.disconnectGui(tag)
 
-    @staticmethod
-    def _writeSyntheticCase(root: pathlib.Path) -> np.ndarray:
-        """A BIDS dataset with one case: a brain ellipsoid with one DWI-bright, ADC-dark sphere; returns the sphere as bool ``[k, j, i]``."""
-        import SimpleITK as sitk
-
-        shape = (24, 48, 40)
-        spacingMm = (2.0, 2.0, 4.0)
-        k, j, i = np.mgrid[0 : shape[0], 0 : shape[1], 0 : shape[2]]
-        z, y, x = (k - 11.5) * spacingMm[2], (j - 23.5) * spacingMm[1], (i - 19.5) * spacingMm[0]
-        brain = (x / 34.0) ** 2 + (y / 42.0) ** 2 + (z / 40.0) ** 2 <= 1.0
-        lesion = (x - 12.0) ** 2 + (y - 6.0) ** 2 + z**2 <= 9.0**2
-        noise = np.random.default_rng(0)
-        dwi = np.where(brain, 100.0, 0.0) + noise.normal(0.0, 3.0, shape)
-        dwi[lesion] = 260.0
-        adc = np.where(brain, 800.0 + noise.normal(0.0, 20.0, shape), 0.0)
-        adc[lesion] = 450.0
-        flair = np.where(brain, 300.0, 0.0)
-
-        (root / "dataset_description.json").write_text('{"Name": "AIS self-test", "BIDSVersion": "1.8.0"}', encoding="utf-8")
-        folder = root / "sub-01" / "ses-01"
-        for name in ("dwi", "anat"):
-            (folder / name).mkdir(parents=True)
-        for array, relativePath, dtype in (
-            (dwi, "dwi/sub-01_ses-01_dwi.nii.gz", np.float32),
-            (adc, "dwi/sub-01_ses-01_adc.nii.gz", np.int16),
-            (flair, "anat/sub-01_ses-01_FLAIR.nii.gz", np.int16),
-        ):
-            itkImage = sitk.GetImageFromArray(np.clip(array, 0.0, None).astype(dtype))
-            itkImage.SetSpacing(spacingMm)
-            itkImage.SetOrigin((60.0, 80.0, -40.0))
-            sitk.WriteImage(itkImage, str(folder / relativePath))
-        (folder / "dwi" / "sub-01_ses-01_dwi.json").write_text('{"DiffusionBValue": 1000}', encoding="utf-8")
-        return lesion
-
-    @staticmethod
-    def _initialiseWorkflow(root: pathlib.Path) -> None:
-        """A SQLite workflow at the dataset's default place: a manager, two readers, the case registered."""
-        from AISCommonLib.workflow.people import Qualification
-
-        with workflowstore.openStore(str(workflowdatabase.defaultDatabasePath(root)), root, create=True) as workflow:
-            workflow.initialise(root, "manager1", Qualification("chief", 20, 15))
-            for reader in ("reader1", "reader2"):
-                workflow.addUser("manager1", reader, Qualification("attending", 8, 4))
-                workflow.grantRole("manager1", reader, states.ROLE_READER)
-            workflow.registerCases("manager1")
-
     def test_ReadingFlow(self):
         """Claim, load, seed, hints, note, quality, submit to a SQLite store; the other reader sees nothing."""
         slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
         self.delayDisplay("Writing a synthetic case and its workflow")
         with tempfile.TemporaryDirectory() as folder:
             root = pathlib.Path(folder)
-            lesion = self._writeSyntheticCase(root)
-            self._initialiseWorkflow(root)
+            lesion = tinycases.writeSimpleCase(root, "01", "01")["truth"]
+            with workflowstore.openStore(str(workflowdatabase.defaultDatabasePath(root)), root, create=True) as workflow:
+                tinycases.initialiseTeam(workflow, root, readers=("reader1", "reader2"))
 
             logic = AISAnnotatorLogic()
             parameterNode = logic.getParameterNode()

@@ -25,6 +25,7 @@ from AISCommonLib import RUNTIME_REQUIREMENTS, reloading, uifile
 from AISCommonLib.core import adjudication, agreement
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.report.report import REPORT_REQUIREMENTS
+from AISCommonLib.synthetic import tinycases
 from AISReviewLib import reviewqueue
 
 #
@@ -737,32 +738,9 @@ class AISReviewTest(ScriptedLoadableModuleTest):
         self.assertIn("DISCORDANT", AISReviewWidget._describe(result))
         self.delayDisplay("Test passed")
 
-    @staticmethod
-    def _writeCase(root: pathlib.Path, subject: str, lesion: np.ndarray) -> None:
-        """A tiny BIDS case (DWI, ADC in 1e-6 mm^2/s, FLAIR) written without nibabel."""
-        from AISCommonLib.core.image import writeNifti
-
-        shape = lesion.shape
-        k, j, i = np.indices(shape)
-        brain = ((i - shape[2] / 2) / (shape[2] / 2.4)) ** 2 + ((j - shape[1] / 2) / (shape[1] / 2.4)) ** 2 + ((k - shape[0] / 2) / (shape[0] / 2.2)) ** 2 < 1
-        adc = np.where(brain, 780.0, 0.0)
-        adc[lesion] = 450.0
-        dwi = np.where(brain, 300.0, 0.0)
-        dwi[lesion] = 650.0
-        affine = np.diag([2.0, 2.0, 4.0, 1.0])
-        affine[:3, 3] = (-40.0, -44.0, -40.0)
-        folder = root / f"sub-{subject}" / "ses-01"
-        for sub, name, array in (("dwi", "dwi", dwi), ("dwi", "adc", adc), ("anat", "FLAIR", dwi)):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-            writeNifti(array.astype(np.float32), affine, folder / sub / f"sub-{subject}_ses-01_{name}.nii.gz")
-        (folder / "dwi" / f"sub-{subject}_ses-01_dwi.json").write_text('{"DiffusionBValue": 1000}', encoding="utf-8")
-        (root / "dataset_description.json").write_text('{"Name": "AISReview self-test", "BIDSVersion": "1.9.0"}', encoding="utf-8")
-
     def test_ReviewAndArbitrationFlow(self):
         """Two readers submit discordant reads of two cases; the reviewer decides case 1 region by region with an
         edit and finalises it, escalates case 2; the arbiter sees the reason and rules; the audit trail has it all."""
-        from AISCommonLib.workflow.people import Qualification
-
         lesion = np.zeros((20, 44, 40), dtype=bool)
         lesion[8:12, 16:22, 10:16] = True
         readA = lesion.copy()
@@ -772,16 +750,10 @@ class AISReviewTest(ScriptedLoadableModuleTest):
         with tempfile.TemporaryDirectory() as folder:
             root = pathlib.Path(folder)
             for subject in ("01", "02"):
-                self._writeCase(root, subject, lesion)
+                tinycases.writeSimpleCase(root, subject, "01")
             logic = AISReviewLogic()
             store = logic.openStore(root, create=True)
-            store.initialise(root, "M01", Qualification("chief", 25.0, 20.0))
-            for userId, title, roles in (("R01", "attending", ("reader",)), ("R02", "attending", ("reader",)),
-                                         ("V01", "associate_chief", ("reviewer",)), ("A01", "chief", ("arbiter",))):
-                store.addUser("M01", userId, Qualification(title, 20.0, 15.0))
-                for role in roles:
-                    store.grantRole("M01", userId, role)
-            store.registerCases("M01")
+            tinycases.initialiseTeam(store, root)
             for reader, read in (("R01", readA), ("R02", readB)):
                 while (claim := store.claimNext(reader, "reader")) is not None:
                     store.submitRead(reader, claim["case_id"], read)

@@ -1,7 +1,8 @@
-"""Shared fixtures; the data helpers they use live in ``synthetic.py``."""
+"""Shared fixtures; tiny cases come from ``AISCommonLib.synthetic.tinycases``, file writers from ``testfiles.py``."""
 
 import pytest
-from synthetic import writeSimpleCase
+
+from AISCommonLib.synthetic.tinycases import writeSimpleCase
 
 
 @pytest.fixture
@@ -14,7 +15,7 @@ def simpleDataset(tmp_path):
 @pytest.fixture(scope="session")
 def demoDataset(tmp_path_factory):
     """The phantom demo dataset, generated once per test session: ``(root, {caseId: PhantomCase})``."""
-    from AISCommonLib.synthetic.phantom import makeDemoDataset
+    from AISCommonLib.synthetic.scenarios import makeDemoDataset
 
     root = tmp_path_factory.mktemp("demo") / "bids"
     return root, {case.caseId: case for case in makeDemoDataset(root)}

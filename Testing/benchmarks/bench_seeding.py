@@ -27,7 +27,9 @@ import numpy as np
 from AISCommonLib.core.cases import discoverCases
 from AISCommonLib.core.seeding import SeedParameters, seedLesion
 from AISCommonLib.core.sequences import loadCase
-from AISCommonLib.synthetic.phantom import LesionSpec, PhantomSpec, makePhantom, writePhantomCase
+from AISCommonLib.synthetic.phantom import makePhantom
+from AISCommonLib.synthetic.specs import LesionSpec, PhantomSpec
+from AISCommonLib.synthetic.writer import writePhantomCase
 
 GRIDS = {
     "256x256x40 (0.9x0.9x4 mm)": dict(dwiShape=(40, 256, 256), dwiSpacingMm=(0.9, 0.9, 4.0)),

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent.parent / "core")]
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
 import workflow_fixtures as fixtures  # noqa: E402
 

@@ -1,9 +1,10 @@
 """The official BIDS validator on our layout, and the .bidsignore our ADC/eADC files need."""
 
 import numpy as np
-from synthetic import saveNifti, writeSimpleCase
+from testfiles import saveNifti
 
 from AISCommonLib.core.bidsvalidator import NONSTANDARD_PATTERNS, ensureBidsIgnore, runOfficialValidator
+from AISCommonLib.synthetic.tinycases import writeSimpleCase
 
 
 def bidsCase(root):

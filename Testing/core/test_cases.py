@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from synthetic import rotationAffine, saveNifti, writeJson, writeSimpleCase
+from testfiles import saveNifti, writeJson
 
 from AISCommonLib.core.cases import discoverCases
 from AISCommonLib.core.errors import GeometryError, InputError
 from AISCommonLib.core.sequences import loadCase
+from AISCommonLib.synthetic.tinycases import rotationAffine, writeSimpleCase
 
 
 def test_standard_bids_layout(tmp_path):

@@ -5,7 +5,7 @@ import gzip
 import nibabel as nib
 import numpy as np
 import pytest
-from synthetic import rotationAffine, saveNifti
+from testfiles import saveNifti
 
 from AISCommonLib.core.errors import GeometryError, InputError, OutputExistsError
 from AISCommonLib.core.image import (
@@ -19,6 +19,7 @@ from AISCommonLib.core.image import (
     voxelToRas,
     writeNifti,
 )
+from AISCommonLib.synthetic.tinycases import rotationAffine
 
 OBLIQUE = rotationAffine(spacing=(0.9, 1.1, 3.0), anglesDeg=(12.0, -7.0, 20.0), origin=(10.0, -30.0, 5.0))
 

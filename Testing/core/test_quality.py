@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-from synthetic import writeSimpleCase
 
 from AISCommonLib.core.cases import discoverCases
 from AISCommonLib.core.derivatives import writeReaderMask
@@ -22,6 +21,7 @@ from AISCommonLib.core.quality import (
     measureSequence,
     proposeExclusion,
 )
+from AISCommonLib.synthetic.tinycases import writeSimpleCase
 
 
 def _grid(shape=(40, 64, 64), spacing=(2.0, 2.0, 3.0)) -> np.ndarray:

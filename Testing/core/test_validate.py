@@ -3,9 +3,10 @@
 import json
 
 import numpy as np
-from synthetic import rotationAffine, saveNifti, writeSimpleCase
+from testfiles import saveNifti
 
 from AISCommonLib.core.validate import validateDataset
+from AISCommonLib.synthetic.tinycases import rotationAffine, writeSimpleCase
 
 
 def codes(findings, severity=None):

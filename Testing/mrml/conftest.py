@@ -9,7 +9,8 @@ import importlib.util
 import os
 
 import pytest
-import synthetic
+
+from AISCommonLib.synthetic import tinycases
 
 SLICER_CORE_MISSING = importlib.util.find_spec("slicer") is None or importlib.util.find_spec("vtk") is None
 if SLICER_CORE_MISSING and not os.environ.get("AIS_REQUIRE_SLICER_CORE"):
@@ -25,14 +26,14 @@ def pytest_report_header(config):
 
 @pytest.fixture
 def writeCase():
-    """``synthetic.writeSimpleCase``."""
-    return synthetic.writeSimpleCase
+    """``tinycases.writeSimpleCase``."""
+    return tinycases.writeSimpleCase
 
 
 @pytest.fixture
 def makeAffine():
-    """``synthetic.rotationAffine``."""
-    return synthetic.rotationAffine
+    """``tinycases.rotationAffine``."""
+    return tinycases.rotationAffine
 
 
 @pytest.fixture(scope="session")

@@ -154,8 +154,8 @@ def nibabelToKji(data: np.ndarray) -> np.ndarray:
 
 
 def kjiToNibabel(array: np.ndarray) -> np.ndarray:
-    """Reorder a core array ``[k, j, i]`` to nibabel's ``[i, j, k]``."""
-    return array.transpose(2, 1, 0)
+    """Reorder a core array ``[k, j, i]`` (``[t, k, j, i]``) to nibabel's ``[i, j, k]`` (``[i, j, k, t]``)."""
+    return array.transpose(tuple(reversed(range(array.ndim))))
 
 
 def gridDifference(first: Volume, second: Volume) -> float:

@@ -23,7 +23,7 @@ from ..core.seeding import SeedParameters, seedLesion
 from ..core.sequences import loadCase
 from ..core.validate import validateDataset
 from ..report.report import writeReport
-from .phantom import makeDemoDataset
+from .scenarios import makeDemoDataset
 
 logger = logging.getLogger(__name__)
 

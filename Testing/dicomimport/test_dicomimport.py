@@ -15,7 +15,8 @@ from AISCommonLib.core.validate import validateDataset  # noqa: E402
 from AISCommonLib.dicomimport import importer as dicomimport  # noqa: E402
 from AISCommonLib.dicomimport.importer import DEIDENTIFICATION_LOG_NAME, MANIFEST_NAME, importDicom  # noqa: E402
 from AISCommonLib.dicomimport.seriesclassify import classifySeries  # noqa: E402
-from AISCommonLib.synthetic.phantom import PhantomSpec, makePhantom  # noqa: E402
+from AISCommonLib.synthetic.phantom import makePhantom  # noqa: E402
+from AISCommonLib.synthetic.specs import PhantomSpec  # noqa: E402
 
 FAKE = {
     "PatientName": "DOE^JOHNATHAN", "PatientID": "MRN98765432", "PatientBirthDate": "19461203",

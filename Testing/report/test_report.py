@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import writeSimpleCase
 
 from AISCommonLib.core.cases import discoverCases
 from AISCommonLib.core.derivatives import consensusMaskPath, sidecarPathFor, writeMaskWithSidecar, writeReaderMask
@@ -18,6 +17,7 @@ from AISCommonLib.core.errors import AISError, InputError
 from AISCommonLib.core.image import loadVolume
 from AISCommonLib.report import stats as reportstats
 from AISCommonLib.report.report import findSnapshotRenderer, writeReport
+from AISCommonLib.synthetic.tinycases import writeSimpleCase
 
 pytest.importorskip("matplotlib")
 

@@ -9,7 +9,7 @@ import pytest
 from AISCommonLib.core.adcunits import unitByKey
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.image import Volume, loadVolume, resampleToGrid
-from AISCommonLib.synthetic import phantom
+from AISCommonLib.synthetic import anatomy, phantom, scenarios, specs, writer
 
 IDENTIFYING_KEYS = {
     "PatientName",
@@ -37,7 +37,7 @@ IDENTIFYING_KEYS = {
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("phantom") / "bids"
     reports = []
-    cases = phantom.makeDemoDataset(root, seed=3, progress=lambda fraction, message: reports.append((fraction, message)))
+    cases = scenarios.makeDemoDataset(root, seed=3, progress=lambda fraction, message: reports.append((fraction, message)))
     return root, {case.subject: case for case in cases}, reports
 
 
@@ -229,7 +229,7 @@ def test_oblique_affine_is_an_orthonormal_rotation(demo):
     affine = nib.load(cases["09"].paths["dwi"]).affine
     direction = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
     assert np.allclose(direction.T @ direction, np.eye(3), atol=1e-6)
-    expected = phantom.rotationMatrix((15.0, -12.0, 0.0)) @ np.diag([-1.0, 1.0, 1.0])
+    expected = anatomy.rotationMatrix((15.0, -12.0, 0.0)) @ np.diag([-1.0, 1.0, 1.0])
     assert np.allclose(direction, expected, atol=1e-5)
     angle = np.degrees(np.arccos(np.clip(abs(direction[2, 2]), -1, 1)))
     assert 15.0 < angle < 25.0  # slices really are tilted, not axial
@@ -323,7 +323,7 @@ def test_the_library_discovers_and_loads_every_demo_case_with_its_unit(demo):
 
 
 def test_same_seed_same_images_other_seed_other_images():
-    spec = phantom.PhantomSpec(lesions=(phantom.LesionSpec("acute", (((-24.0, -4.0, 30.0), (5.0, 5.0, 5.0)),)),), dwiShape=(24, 108, 92), flairShape=(8, 224, 192))
+    spec = specs.PhantomSpec(lesions=(specs.LesionSpec("acute", (((-24.0, -4.0, 30.0), (5.0, 5.0, 5.0)),)),), dwiShape=(24, 108, 92), flairShape=(8, 224, 192))
     first = phantom.makePhantom(spec, np.random.default_rng(7))
     again = phantom.makePhantom(spec, np.random.default_rng(7))
     other = phantom.makePhantom(spec, np.random.default_rng(8))
@@ -335,10 +335,10 @@ def test_same_seed_same_images_other_seed_other_images():
 
 def test_bad_inputs_are_refused_with_an_ais_error(tmp_path):
     with pytest.raises(InputError, match="lesion kind"):
-        phantom.makePhantom(phantom.PhantomSpec(lesions=(phantom.LesionSpec("tumor", ()),)), np.random.default_rng(0))
-    spec = phantom.PhantomSpec(dwiShape=(8, 108, 92), flairShape=(4, 224, 192))
+        phantom.makePhantom(specs.PhantomSpec(lesions=(specs.LesionSpec("tumor", ()),)), np.random.default_rng(0))
+    spec = specs.PhantomSpec(dwiShape=(8, 108, 92), flairShape=(4, 224, 192))
     images = phantom.makePhantom(spec, np.random.default_rng(0))
     with pytest.raises(InputError, match="layout"):
-        phantom.writePhantomCase(tmp_path, "01", "01", images, layout="nested")
+        writer.writePhantomCase(tmp_path, "01", "01", images, layout="nested")
     with pytest.raises(InputError, match="ADC unit"):
-        phantom.writePhantomCase(tmp_path, "01", "01", images, adcUnit="furlongs")
+        writer.writePhantomCase(tmp_path, "01", "01", images, adcUnit="furlongs")

@@ -4,9 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from synthetic import rotationAffine, saveNifti, writeSimpleCase
+from testfiles import saveNifti
 
 from AISCommonLib.cli.main import main
+from AISCommonLib.synthetic.tinycases import rotationAffine, writeSimpleCase
 
 
 def run(capsys, *argv):

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import rotationAffine, saveNifti, simpleHead, writeSimpleCase
+from testfiles import saveNifti
+
+from AISCommonLib.synthetic.tinycases import rotationAffine, simpleHead, writeSimpleCase
 
 __all__ = ["rotationAffine", "saveNifti", "writeSimpleCase"]  # re-exported: Testing/mrml has a conftest too
 

@@ -1,0 +1,134 @@
+"""The case a reader has on screen: its volume nodes, the lesion segmentation and notes, the seed, and what was
+last submitted. Scene-level (slicer-core), so the reading flow is tested without the application.
+"""
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from AISCommonLib.core import hints, seeding, sequences
+from AISCommonLib.mrml import caseloader, lesionnav, segmentation
+
+from . import probe
+
+
+def maskDigest(mask: np.ndarray) -> str:
+    """A short fingerprint of a bool mask, to notice edits without keeping a copy."""
+    return hashlib.sha1(np.packbits(np.asarray(mask, dtype=bool)).tobytes()).hexdigest()
+
+
+class ReadingCase:
+    """One loaded case and the reader's work on it.
+
+    :param caseNodes: the volumes in the scene (:class:`~AISCommonLib.mrml.caseloader.CaseNodes`).
+    :param segmentationNode: the reader's lesion segmentation (DWI reference geometry).
+    :param notesNode: the reader's notes (``vtkMRMLMarkupsFiducialNode``).
+    """
+
+    def __init__(self, caseNodes, segmentationNode, notesNode):
+        self.caseNodes = caseNodes
+        self.segmentationNode = segmentationNode
+        self.notesNode = notesNode
+        self.seedSummary = None
+        self._navigator = None
+        self._navigatorDigest = None
+        self._submittedDigest = None
+
+    @classmethod
+    def addToScene(cls, scene, loaded) -> "ReadingCase":
+        """Put a loaded case into the scene with an empty lesion segmentation and an empty notes list.
+
+        Nothing is left in the scene when a step fails.
+        """
+        caseNodes = caseloader.addCaseToScene(scene, loaded)
+        caseId = loaded.case.caseId
+        try:
+            segmentationNode = segmentation.createReaderSegmentation(scene, caseNodes.dwiNode, f"{caseId} lesion")
+            notesNode = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"{caseId} notes")
+        except Exception:
+            for node in caseNodes.volumeNodes.values():
+                scene.RemoveNode(node)
+            raise
+        return cls(caseNodes, segmentationNode, notesNode)
+
+    @property
+    def loaded(self):
+        """The library's ``LoadedCase`` (arrays, ADC unit decision, brain mask)."""
+        return self.caseNodes.loaded
+
+    @property
+    def caseId(self) -> str:
+        return self.caseNodes.loaded.case.caseId
+
+    @property
+    def dwiNode(self):
+        return self.caseNodes.dwiNode
+
+    def nodes(self) -> list:
+        """Every node this case put into the scene."""
+        return [*self.caseNodes.volumeNodes.values(), self.segmentationNode, self.notesNode]
+
+    def lesionMask(self) -> np.ndarray:
+        """The lesion segment as bool ``[k, j, i]`` on the DWI grid."""
+        return segmentation.segmentMask(self.segmentationNode, self.dwiNode)
+
+    def hasUnsavedEdits(self) -> bool:
+        """True when the lesion mask differs from what was last submitted (an empty mask counts as saved)."""
+        mask = self.lesionMask()
+        if self._submittedDigest is None:
+            return bool(mask.any())
+        return maskDigest(mask) != self._submittedDigest
+
+    def markSubmitted(self, mask: np.ndarray) -> None:
+        """Remember the mask that was just submitted (edits after it count as unsaved)."""
+        self._submittedDigest = maskDigest(mask)
+
+    def seed(self, parameters: seeding.SeedParameters, adcUnitKey: str | None, progress=None) -> seeding.SeedResult:
+        """Seed the case and make (or replace) the lesion segment with the seed.
+
+        :param adcUnitKey: the ADC unit the reader chose, or None to detect it; a choice that differs from the
+            one used at loading re-reads the case so the library decides again from the files.
+        :param progress: optional ``(fraction, message)`` callable; it may raise ``OperationCancelled``.
+        """
+        loaded = self.loaded
+        usedKey = loaded.adcUnit.unit.key if loaded.adcUnit.overridden else None
+        if adcUnitKey != usedKey:
+            loaded = sequences.loadCase(loaded.case, adcUnitKey)
+            self.caseNodes = dataclasses.replace(self.caseNodes, loaded=loaded)
+        result = seeding.seedLesion(loaded, parameters, progress)
+        segmentation.seedSegment(self.segmentationNode, result, self.dwiNode)
+        self.seedSummary = result.summary
+        return result
+
+    def hints(self) -> list:
+        """Hints on the current mask (:func:`AISCommonLib.core.hints.computeHints`)."""
+        return hints.computeHints(self.loaded, self.lesionMask())
+
+    def stepLesion(self, scene, direction: int):
+        """Centre all views on the next (+1) or previous (-1) lesion, largest first.
+
+        :return: ``(region or None, lesion count)``.
+        """
+        mask = self.lesionMask()
+        digest = maskDigest(mask)
+        if self._navigator is None or digest != self._navigatorDigest:
+            # The mask was edited: number its lesions again.
+            self._navigator = lesionnav.LesionNavigator(mask, self.loaded.dwi.ijkToRas)
+            self._navigatorDigest = digest
+        region = lesionnav.stepLesion(scene, self._navigator, direction)
+        return region, self._navigator.count
+
+    def statusLine(self, ras) -> str:
+        """Values of every sequence at a RAS point (ADC with its unit)."""
+        return probe.statusLine(self.caseNodes.volumeNodes, ras, self.caseNodes.adcUnit)
+
+    def writeDraft(self, folder, readerId: str) -> Path:
+        """Keep the current mask as a NIfTI draft in ``folder`` (created); :return: its path."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.caseId}_{readerId or 'unknown'}_{time.strftime('%Y%m%dT%H%M%S')}_lesionmask.nii.gz"
+        segmentation.writeSegmentMask(self.segmentationNode, self.dwiNode, path)
+        return path

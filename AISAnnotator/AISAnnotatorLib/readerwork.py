@@ -1,0 +1,76 @@
+"""The reader's side of the workflow store for the module: the open store, the current claim, submission.
+
+Kept out of the module file so the rules (one claim at a time, submit only what you claimed, the read's
+record) are plain Python, tested without Slicer.
+"""
+
+from AISCommonLib.core import cases, readrecord
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.workflow import states
+from AISCommonLib.workflow.errors import PermissionDeniedError
+from AISCommonLib.workflow.store import openStore
+
+
+class ReaderWork:
+    """One reader's connection to the workflow: the store (reopened when the choice changes) and the claim in hand."""
+
+    def __init__(self) -> None:
+        self._store = None
+        self._storeKey = None
+        self.claim = None
+
+    def open(self, database: str | None, datasetRoot: str | None):
+        """The workflow store of ``database`` (or the dataset's own), reopened only when the choice changed."""
+        if self._store is None or self._storeKey != (database, datasetRoot):
+            self.close()
+            self._store = openStore(database, datasetRoot)
+            self._storeKey = (database, datasetRoot)
+        return self._store
+
+    def close(self) -> None:
+        """Release the database connections."""
+        if self._store is not None:
+            self._store.close()
+        self._store, self._storeKey = None, None
+
+    def claimNext(self, readerId: str, database: str | None, datasetRoot: str | None):
+        """Claim (or resume) the reader's next read slot.
+
+        :return: ``(claim, Case)``, or ``(None, None)`` when nothing is open.
+        :raises InputError: the claimed case's images are not found under the dataset root.
+        """
+        store = self.open(database, datasetRoot)
+        claim = store.claimNext(readerId, states.ROLE_READER)
+        if claim is None:
+            return None, None
+        found = [case for case in cases.discoverCases(store.datasetRoot) if case.caseId == claim["case_id"]]
+        if len(found) != 1:
+            raise InputError(f"The images of case {claim['case_id']} are not found under {store.datasetRoot}.")
+        self.claim = dict(claim, reader=readerId)
+        return self.claim, found[0]
+
+    def requireClaim(self, caseId: str) -> dict:
+        """:raises PermissionDeniedError: ``caseId`` is not the case this reader holds."""
+        if not self.claim or self.claim["case_id"] != caseId or self._store is None:
+            raise PermissionDeniedError(f"Case {caseId} is not assigned to you; take cases with Next case.")
+        return self.claim
+
+    def exclude(self, caseId: str, reason: str, note: str) -> dict:
+        """Exclude the claimed case with a structured reason (``states.EXCLUSION_REASONS``)."""
+        claim = self.requireClaim(caseId)
+        result = self._store.exclude(claim["reader"], claim["case_id"], reason, note, expectedRevision=claim["revision"])
+        self.claim = None
+        return result
+
+    def submit(self, caseId: str, mask, likert: dict, artifacts: dict, notes: list, activeSeconds: float, seedSummary, shownHints) -> dict:
+        """Submit the claimed case's mask (DWI grid) with the read record (quality, notes, time, seed, hints seen).
+
+        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state`` ...).
+        """
+        claim = self.requireClaim(caseId)
+        parameters = readrecord.buildReadParameters(likert, artifacts, notes, activeSeconds, seedSummary, shownHints)
+        method = readrecord.METHOD_SEEDED if seedSummary else readrecord.METHOD_MANUAL
+        result = self._store.submitRead(claim["reader"], claim["case_id"], mask, expectedRevision=claim["revision"], method=method,
+                                        parameters=parameters)
+        self.claim = None
+        return result
