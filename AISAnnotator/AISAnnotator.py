@@ -878,21 +878,8 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
     def test_ParameterNameBindings(self):
         """Every SlicerParameterName of the .ui names a parameter node field, and each binding connects."""
         uiPath = os.path.join(os.path.dirname(slicer.util.modulePath("AISAnnotator")), "Resources", "UI", "AISAnnotator.ui")
-        names = uifile.parameterNamesInUi(uiPath)
-        self.assertTrue(names)
-        for name in names:
-            self.assertIn(name, AISAnnotatorParameterNode.allParameters)
-
-        parameterNode = AISAnnotatorLogic().getParameterNode()
-        uiWidget = slicer.util.loadUI(uiPath)
-        tag = parameterNode.connectGui(slicer.util.childWidgetVariables(uiWidget))
-        parameterNode.adcThresholdMicro = 500.0
-        parameterNode.flairLikert = 4
-        parameterNode.readerId = "reader7"
-        self.assertEqual(slicer.util.findChild(uiWidget, "adcThresholdSpinBox").value, 500.0)
-        self.assertEqual(slicer.util.findChild(uiWidget, "flairLikertSpinBox").value, 4)
-        self.assertEqual(slicer.util.findChild(uiWidget, "readerIdLineEdit").text, "reader7")
-        parameterNode.disconnectGui(tag)
+        uifile.checkParameterBindings(self, uiPath, AISAnnotatorLogic().getParameterNode(), {
+            "adcThresholdMicro": ("adcThresholdSpinBox", 500.0), "flairLikert": ("flairLikertSpinBox", 4), "readerId": ("readerIdLineEdit", "reader7")})
 
     def test_ReadingFlow(self):
         """Claim, load, seed, hints, note, quality, submit to a SQLite store; the other reader sees nothing."""

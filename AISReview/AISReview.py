@@ -22,7 +22,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from AISCommonLib import RUNTIME_REQUIREMENTS, reloading, uifile
-from AISCommonLib.core import adjudication, agreement
+from AISCommonLib.core import adjudication, agreement, reviewrule
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.report.report import REPORT_REQUIREMENTS
 from AISCommonLib.synthetic import tinycases
@@ -140,13 +140,13 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.regionTableWidget.connect("itemSelectionChanged()", self.onRegionSelected)
         self.ui.previousRegionButton.connect("clicked(bool)", lambda: self.onStepRegion(-1))
         self.ui.nextRegionButton.connect("clicked(bool)", lambda: self.onStepRegion(1))
-        self.ui.keepButton.connect("clicked(bool)", lambda: self.onDecide(adjudication.DECISION_KEEP))
-        self.ui.dropButton.connect("clicked(bool)", lambda: self.onDecide(adjudication.DECISION_DROP))
+        self.ui.keepButton.connect("clicked(bool)", lambda: self.onDecide(reviewrule.DECISION_KEEP))
+        self.ui.dropButton.connect("clicked(bool)", lambda: self.onDecide(reviewrule.DECISION_DROP))
         self.ui.editButton.connect("clicked(bool)", self.onEdit)
         self.ui.useEditButton.connect("clicked(bool)", self.onUseEdit)
-        for button, action in ((self.ui.acceptAButton, adjudication.ACTION_ACCEPT_A), (self.ui.acceptBButton, adjudication.ACTION_ACCEPT_B),
-                               (self.ui.unionButton, adjudication.ACTION_UNION), (self.ui.intersectionButton, adjudication.ACTION_INTERSECTION),
-                               (self.ui.stapleButton, adjudication.ACTION_STAPLE)):
+        for button, action in ((self.ui.acceptAButton, reviewrule.START_READER_A), (self.ui.acceptBButton, reviewrule.START_READER_B),
+                               (self.ui.unionButton, reviewrule.START_UNION), (self.ui.intersectionButton, reviewrule.START_INTERSECTION),
+                               (self.ui.stapleButton, reviewrule.START_STAPLE)):
             button.connect("clicked(bool)", lambda checked=False, action=action: self.onWholeCase(action))
         self.ui.finaliseButton.connect("clicked(bool)", self.onFinalise)
         self.ui.escalateButton.connect("clicked(bool)", self.onEscalate)
@@ -229,7 +229,7 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         hasRegion = session is not None and self._selectedRegionId() is not None
         for button in (self.ui.keepButton, self.ui.dropButton, self.ui.editButton):
             button.enabled = hasRegion
-        self.ui.useEditButton.enabled = hasRegion and session.review.adjudication.decisions.get(self._selectedRegionId()) == adjudication.DECISION_EDIT
+        self.ui.useEditButton.enabled = hasRegion and session.review.adjudication.decisions.get(self._selectedRegionId()) == reviewrule.DECISION_EDITED
         hasRegions = session is not None and bool(session.review.regionIds)
         for button in (self.ui.previousRegionButton, self.ui.nextRegionButton, self.ui.acceptAButton, self.ui.acceptBButton,
                        self.ui.unionButton, self.ui.intersectionButton, self.ui.stapleButton):
@@ -323,7 +323,7 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Mark the selected region for editing and open the Segment Editor on its segment."""
         with slicer.util.tryWithErrorDisplay(_("Could not start editing the region."), waitCursor=True):
             regionId = self._selectedRegionId()
-            self.logic.decide(regionId, adjudication.DECISION_EDIT, self.ui.regionNoteLineEdit.text)
+            self.logic.decide(regionId, reviewrule.DECISION_EDITED, self.ui.regionNoteLineEdit.text)
             self.logic.openSegmentEditor(regionId)
             self._refreshRegions()
 
@@ -334,8 +334,8 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._refreshRegions()
 
     def onWholeCase(self, action: str) -> None:
-        """Decide every region at once (accept A/B, union, intersection, STAPLE)."""
-        with slicer.util.tryWithErrorDisplay(_("Could not apply the whole-case action."), waitCursor=True):
+        """Start the final from read A or B, their union, intersection or STAPLE (decides every region at once)."""
+        with slicer.util.tryWithErrorDisplay(_("Could not start the final from there."), waitCursor=True):
             self.logic.wholeCase(action)
             self._refreshRegions()
 
@@ -572,7 +572,7 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
     def wholeCase(self, action: str) -> None:
         from AISCommonLib.mrml import decisions
 
-        decisions.applyWholeCaseAction(self._requireSession().review, action)
+        decisions.applyStartingPoint(self._requireSession().review, action)
 
     def metricsText(self) -> str:
         """The metrics panel as text."""
@@ -691,17 +691,7 @@ class AISReviewTest(ScriptedLoadableModuleTest):
     def test_ParameterNameBindings(self):
         """Every SlicerParameterName of the .ui names a parameter node field, and each binding connects."""
         uiPath = os.path.join(os.path.dirname(slicer.util.modulePath("AISReview")), "Resources", "UI", "AISReview.ui")
-        names = uifile.parameterNamesInUi(uiPath)
-        self.assertTrue(names)
-        for name in names:
-            self.assertIn(name, AISReviewParameterNode.allParameters)
-
-        parameterNode = AISReviewLogic().getParameterNode()
-        uiWidget = slicer.util.loadUI(uiPath)
-        tag = parameterNode.connectGui(slicer.util.childWidgetVariables(uiWidget))
-        parameterNode.minimumDice = 0.5
-        self.assertEqual(slicer.util.findChild(uiWidget, "minimumDiceSpinBox").value, 0.5)
-        parameterNode.disconnectGui(tag)
+        uifile.checkParameterBindings(self, uiPath, AISReviewLogic().getParameterNode(), {"minimumDice": ("minimumDiceSpinBox", 0.5)})
 
     @staticmethod
     def _writeMask(mask: np.ndarray, path: pathlib.Path) -> None:
@@ -766,11 +756,11 @@ class AISReviewTest(ScriptedLoadableModuleTest):
             self.assertEqual(len(rows), 2)
             self.assertEqual({row["kind"] for row in rows}, {"a_only", "b_only"})
             logic.jumpToRegion(rows[0]["regionId"])
-            logic.decide(rows[0]["regionId"], adjudication.DECISION_KEEP, "DWI-bright and ADC-dark")
+            logic.decide(rows[0]["regionId"], reviewrule.DECISION_KEEP, "DWI-bright and ADC-dark")
             from AISCommonLib.mrml import decisions
 
             extentId = rows[1]["regionId"]
-            logic.decide(extentId, adjudication.DECISION_EDIT)
+            logic.decide(extentId, reviewrule.DECISION_EDITED)
             edited = session.review.result.regionMap.toFullGrid(session.review.result.regionMap.labels == extentId)
             edited[11] = False
             decisions.setRegionSegmentMask(session.review, extentId, edited)
@@ -790,12 +780,12 @@ class AISReviewTest(ScriptedLoadableModuleTest):
             self.assertNotEqual(session.caseId, firstCase)
             with self.assertRaises(InputError):
                 logic.escalate("  ")
-            logic.wholeCase(adjudication.ACTION_ACCEPT_B)
+            logic.wholeCase(reviewrule.START_READER_B)
             self.assertEqual(logic.escalate("Is the small A-only lesion real?")["state"], "arbitration")
 
             session = logic.claimAndLoad(root, "", "A01", "arbiter")
             self.assertIn("Is the small A-only lesion real?", logic.historyText(session))
-            logic.wholeCase(adjudication.ACTION_UNION)
+            logic.wholeCase(reviewrule.START_UNION)
             with self.assertRaises(InputError):
                 logic.arbitrate("")
             self.assertEqual(logic.arbitrate("Ruling: both lesions are acute infarcts.")["state"], "final")

@@ -1,4 +1,4 @@
-"""Facts read from a Qt Designer ``.ui`` file without Qt, for the modules' self-tests and the guard tests."""
+"""Facts read from a Qt Designer ``.ui`` file without Qt (for the guard tests), and the in-Slicer check of its bindings."""
 
 import xml.etree.ElementTree as ElementTree
 
@@ -10,3 +10,26 @@ def parameterNamesInUi(uiPath) -> list[str]:
         for element in ElementTree.parse(str(uiPath)).iter("property")
         if element.get("name") == "SlicerParameterName"
     ]
+
+
+def checkParameterBindings(testCase, uiPath, parameterNode, values: dict) -> None:
+    """In-Slicer self-test: every ``SlicerParameterName`` names a field of ``parameterNode``, and setting the
+    fields in ``values`` (field -> (widget objectName, value)) shows in those widgets.
+
+    :param testCase: the running ``ScriptedLoadableModuleTest`` (its assertions are used).
+    """
+    import slicer
+
+    names = parameterNamesInUi(uiPath)
+    testCase.assertTrue(names)
+    for name in names:
+        testCase.assertIn(name, type(parameterNode).allParameters)
+    uiWidget = slicer.util.loadUI(str(uiPath))
+    tag = parameterNode.connectGui(slicer.util.childWidgetVariables(uiWidget))
+    try:
+        for field, (widgetName, value) in values.items():
+            setattr(parameterNode, field, value)
+            widget = slicer.util.findChild(uiWidget, widgetName)
+            testCase.assertEqual(widget.text if isinstance(value, str) else widget.value, value)
+    finally:
+        parameterNode.disconnectGui(tag)

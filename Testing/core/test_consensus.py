@@ -1,10 +1,9 @@
-"""Consensus masks: intersection, union, STAPLE, adjudicated from region decisions, and writing them."""
+"""Consensus masks: intersection, union, STAPLE, and writing them."""
 
 import numpy as np
 import pytest
 
-from AISCommonLib.core.agreement import AgreementParameters, compareMasks
-from AISCommonLib.core.consensus import adjudicatedMask, intersectionMask, stapleMask, unionMask, writeConsensusMask
+from AISCommonLib.core.consensus import intersectionMask, stapleMask, unionMask, writeConsensusMask
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.image import loadVolume
 
@@ -45,39 +44,6 @@ def test_staple_keeps_agreement_and_reports_reader_estimates(reads):
 def test_staple_of_empty_reads_is_empty():
     mask, estimates = stapleMask([np.zeros(SHAPE, bool), np.zeros(SHAPE, bool)])
     assert not mask.any() and estimates["iterations"] == 0
-
-
-def test_adjudicated_mask_keeps_agreement_and_kept_regions(reads):
-    maskA, maskB = reads
-    result = compareMasks(maskA, maskB, MATRIX, AgreementParameters(minExtentMm3=0))
-    ids = {(region.kind, region.voxels): region.regionId for region in result.allRegions}
-    missed, wider, longer = ids[("a_only", 1)], ids[("a_only", 60)], ids[("b_only", 120)]
-    decisions = {missed: "keep", wider: "drop", longer: "keep"}
-    mask = adjudicatedMask(result, decisions)
-    expected = (maskA & maskB) | maskB
-    expected[5, 16, 16] = True
-    assert np.array_equal(mask, expected)
-    assert np.array_equal(adjudicatedMask(result, {}, defaultDecision="drop"), maskA & maskB)
-    assert np.array_equal(adjudicatedMask(result, {}, defaultDecision="keep"), maskA | maskB)
-
-
-def test_hidden_small_regions_are_dropped_unless_a_default_says_keep(reads):
-    maskA, maskB = reads
-    maskB[2, 2, 2] = False  # a one-voxel extent region, below the review limit
-    result = compareMasks(maskA, maskB, MATRIX, AgreementParameters(minExtentMm3=50))
-    decisions = {region.regionId: "keep" for region in result.regions}
-    mask = adjudicatedMask(result, decisions)
-    assert not mask[2, 2, 2] and mask[5, 16, 16]
-
-
-def test_adjudication_refuses_unknown_or_missing_decisions(reads):
-    result = compareMasks(*reads, MATRIX)
-    with pytest.raises(InputError, match="no decision"):
-        adjudicatedMask(result, {})
-    with pytest.raises(InputError, match="does not have"):
-        adjudicatedMask(result, {99: "keep"}, defaultDecision="drop")
-    with pytest.raises(InputError, match="'keep' or 'drop'"):
-        adjudicatedMask(result, {1: "maybe"}, defaultDecision="drop")
 
 
 def test_bad_reads_are_refused(reads):

@@ -102,7 +102,7 @@ def test_decisions_give_the_expected_final_mask_on_the_dwi_grid(review, tmp_path
     # Edit region 2: keep its upper half only, redrawn in the region's segment.
     edited = region(2)
     edited[:10] = False
-    decisions.setRegionDecision(scene, 2, "edit")
+    decisions.setRegionDecision(scene, 2, "edited")
     decisions.setRegionSegmentMask(scene, 2, edited)
     final = decisions.commitRegionEdit(scene, 2)
     assert np.array_equal(final, agreed | region(1) | edited)
@@ -126,24 +126,24 @@ def test_decisions_give_the_expected_final_mask_on_the_dwi_grid(review, tmp_path
     assert np.array_equal(np.asarray(image.dataobj).transpose(2, 1, 0) != 0, final)
 
 
-def test_whole_case_actions(review):
+def test_starting_points(review):
     _, scene, maskA, maskB, _ = review
-    assert np.array_equal(decisions.applyWholeCaseAction(scene, "accept_a"), maskA)
-    assert np.array_equal(decisions.applyWholeCaseAction(scene, "accept_b"), maskB)
-    assert np.array_equal(decisions.applyWholeCaseAction(scene, "union"), unionMask([maskA, maskB]))
-    assert np.array_equal(decisions.applyWholeCaseAction(scene, "intersection"), intersectionMask([maskA, maskB]))
-    final = decisions.applyWholeCaseAction(scene, "staple")
+    assert np.array_equal(decisions.applyStartingPoint(scene, "reader_a"), maskA)
+    assert np.array_equal(decisions.applyStartingPoint(scene, "reader_b"), maskB)
+    assert np.array_equal(decisions.applyStartingPoint(scene, "union"), unionMask([maskA, maskB]))
+    assert np.array_equal(decisions.applyStartingPoint(scene, "intersection"), intersectionMask([maskA, maskB]))
+    final = decisions.applyStartingPoint(scene, "staple")
     assert (maskA & maskB).sum() <= final.sum() <= (maskA | maskB).sum()
-    assert scene.adjudication.wholeCaseAction == "staple" and scene.adjudication.undecided() == []
+    assert scene.adjudication.startingPoint == "staple" and scene.adjudication.undecided() == []
     assert np.array_equal(decisions.finalMask(scene, fromSegment=True), final)
-    # A decision by hand ends the whole-case action; the other regions keep theirs.
+    # A decision by hand changes that region only; the starting point stays recorded.
     decisions.setRegionDecision(scene, 1, "keep")
-    assert scene.adjudication.wholeCaseAction is None and scene.adjudication.undecided() == []
+    assert scene.adjudication.startingPoint == "staple" and scene.adjudication.undecided() == []
 
 
 def test_metrics_panel(review):
     _, scene, maskA, maskB, _ = review
-    decisions.applyWholeCaseAction(scene, "accept_a")
+    decisions.applyStartingPoint(scene, "reader_a")
     panel = decisions.metrics(scene)
     shared = int((maskA & maskB).sum())
     assert panel["dice"] == pytest.approx(2 * shared / (maskA.sum() + maskB.sum()))

@@ -334,7 +334,7 @@ def test_upgrade_from_a_version_1_database(backend, tmp_path):
     store = openStore(url, root)
     try:
         with store._engine.begin() as connection:
-            assert schema.storedVersion(connection) == schema.SCHEMA_VERSION == 2
+            assert schema.storedVersion(connection) == schema.SCHEMA_VERSION == 3
             inspector = inspect(connection)
             for table in schema.tables().metadata.sorted_tables:
                 assert {column["name"] for column in inspector.get_columns(table.name)} == set(table.columns.keys())

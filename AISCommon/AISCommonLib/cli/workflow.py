@@ -22,6 +22,7 @@ EXIT_PROBLEMS = 1
 
 def addWorkflowCommand(subparsers) -> None:
     """Register ``ais workflow <subcommand>`` on the ``ais`` parser."""
+    from ..core import reviewrule
     from ..core.agreement import AgreementParameters
     from ..workflow import people, states
 
@@ -78,9 +79,15 @@ def addWorkflowCommand(subparsers) -> None:
                                     ("arbitrate", _runArbitrate, "rule on an escalated case you arbitrate")):
         parser = add(name, helpText, handler, (common, revision))
         parser.add_argument("case", metavar="CASE")
-        parser.add_argument("--decision", action="append", default=[], metavar="ID=DECISION", help="region decision: keep, drop or edited (repeatable)")
-        parser.add_argument("--default", choices=(states.DECISION_KEEP, states.DECISION_DROP), help="decision for regions not listed")
-        parser.add_argument("--edited-mask", metavar="MASK", help="your edited mask (needed when a region is edited); it becomes the final mask")
+        parser.add_argument("--decision", action="append", default=[], metavar="ID=DECISION",
+                            help="region decision: keep, drop or edited (repeatable; optional with --edited-mask)")
+        parser.add_argument("--default", choices=reviewrule.DEFAULT_DECISIONS, help="decision for every region not listed, small ones included")
+        parser.add_argument("--start", choices=reviewrule.STARTING_POINTS,
+                            help="start the final from the agreed voxels, a read, their union, intersection, STAPLE or majority; "
+                                 "listed decisions then change it (recorded)")
+        parser.add_argument("--edited-mask", metavar="MASK",
+                            help="your own final mask (any voxel may change, agreed ones too); what it changed is derived and recorded")
+        parser.add_argument("--allow-empty", action="store_true", help="accept an empty final mask although both readers marked voxels")
         parser.add_argument("--note", help="notes on the decision")
 
     escalate = add("escalate", "send a case you review to an arbiter", _runEscalate, (common, revision))
@@ -269,9 +276,20 @@ def _decisions(values) -> dict:
 
 def _finalise(args, method) -> int:
     with _store(args) as store:
-        result = getattr(store, method)(args.user, args.case, _decisions(args.decision), args.default, args.note,
-                                        Path(args.edited_mask) if args.edited_mask else None, args.revision)
-    _emit(args, result, [result], ["case_id", "state", "revision", "final_mask_path", "sha256"])
+        decisions, default = _decisions(args.decision), args.default
+        if args.start:
+            if args.edited_mask:
+                raise InputError("--start builds the final from the reads; with --edited-mask your mask is the final. Give one of them.")
+            startDecisions, startDefault = store.startingDecisions(args.user, args.case, args.start)
+            decisions, default = {**startDecisions, **decisions}, default or startDefault
+        result = getattr(store, method)(args.user, args.case, decisions, default, args.note, Path(args.edited_mask) if args.edited_mask else None,
+                                        args.revision, startingPoint=args.start, allowEmpty=args.allow_empty)
+    outcome = result["outcome"]
+    changed = {key: value for key, value in outcome["regions"].items()}
+    text = (f"Final mask: {outcome['final_voxels']} voxels; regions " + (", ".join(f"{key} {value}" for key, value in changed.items()) or "none")
+            + (f"; agreed voxels removed: {outcome['agreed_removed_voxels']}, voxels added outside both reads: {outcome['added_voxels']}"
+               if outcome["agreement_corrected"] else "") + ".")
+    _emit(args, result, [result], ["case_id", "state", "revision", "final_mask_path", "sha256"], text=text)
     return 0
 
 

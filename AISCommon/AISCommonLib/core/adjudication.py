@@ -1,41 +1,26 @@
-"""A reviewer's work on one discordant case: region statistics, per-region decisions, whole-case actions,
-the adjudicated (final) mask and the numbers of the metrics panel.
+"""A reviewer's work on one discordant case in the review module: region statistics, per-region decisions,
+starting finals, the live final mask and the numbers of the metrics panel.
 
 Everything here is plain numpy on the DWI grid (``[k, j, i]``); the MRML layer shows it and the workflow
-store records it. Decisions per region:
+store records it. The rule itself (decisions, defaults, what the final mask is) lives in
+:mod:`AISCommonLib.core.reviewrule`; this class keeps a reviewer's choices while they work:
 
-- ``keep``: the region's voxels go into the final mask;
-- ``drop``: they stay out;
-- ``edit``: the reviewer redrew the region; its edited mask replaces the region's voxels (it may reach
-  outside the region, e.g. to extend a boundary; agreed voxels are never removed by an edit).
-
-The final mask is the agreed voxels (A and B) plus the regions kept plus the edited masks. Regions hidden
-from review (extent regions below the size limit) follow the default decision (``drop`` unless set).
+- ``keep`` / ``drop`` per region shown for review; the small regions (extent regions below the size limit)
+  are decided together through the default decision, so nothing is dropped without a decision;
+- ``edited``: the reviewer redrew the region; its edited mask replaces the region's voxels (it may reach
+  outside the region, e.g. to extend a boundary);
+- a starting final (agreed voxels, a read, union, intersection, STAPLE, majority) decides every region at once.
 """
 
 import dataclasses
-from collections.abc import Mapping
 
 import numpy as np
 
+from . import reviewrule
 from .agreement import AgreementResult
-from .consensus import DECISION_DROP, DECISION_KEEP, adjudicatedMask, intersectionMask, stapleMask, unionMask
+from .consensus import intersectionMask, stapleMask, unionMask
 from .errors import InputError
 from .seeding import dwiReference
-
-DECISION_EDIT = "edit"
-REGION_DECISIONS = (DECISION_KEEP, DECISION_DROP, DECISION_EDIT)
-#: The workflow store's word for an edited region.
-STORE_DECISION_EDITED = "edited"
-
-ACTION_ACCEPT_A = "accept_a"
-ACTION_ACCEPT_B = "accept_b"
-ACTION_UNION = "union"
-ACTION_INTERSECTION = "intersection"
-ACTION_STAPLE = "staple"
-WHOLE_CASE_ACTIONS = (ACTION_ACCEPT_A, ACTION_ACCEPT_B, ACTION_UNION, ACTION_INTERSECTION, ACTION_STAPLE)
-#: Share of a region's voxels inside the STAPLE consensus from which the STAPLE action keeps the region.
-STAPLE_REGION_FRACTION = 0.5
 
 KIND_LABELS = {"a_only": "A only", "b_only": "B only"}
 TYPE_LABELS = {"missed_lesion": "missed lesion", "extent": "extent"}
@@ -164,7 +149,7 @@ class Adjudication:
         self.notes: dict[int, str] = {}
         self.editedMasks: dict[int, np.ndarray] = {}
         self.defaultDecision: str | None = None
-        self.wholeCaseAction: str | None = None
+        self.startingPoint: str | None = None
         self._shown = [region.regionId for region in result.regions]
 
     @property
@@ -179,25 +164,24 @@ class Adjudication:
         return regionId
 
     def setDecision(self, regionId: int, decision: str | None, note: str | None = None) -> None:
-        """Decide one region (``keep``, ``drop`` or ``edit``; None clears it), optionally with a note.
+        """Decide one region (``keep``, ``drop`` or ``edited``; None clears it), optionally with a note.
 
-        Deciding a region by hand ends any whole-case action. An ``edit`` needs its edited mask
-        (:meth:`setEditedMask`) before the final mask counts it; until then the region counts as dropped.
+        An ``edited`` region needs its edited mask (:meth:`setEditedMask`) before the final mask counts it;
+        until then the region counts as dropped.
 
         :raises InputError: unknown region or decision.
         """
         regionId = self._requireShown(regionId)
-        if decision is not None and decision not in REGION_DECISIONS:
-            raise InputError(f"A region decision must be one of {', '.join(REGION_DECISIONS)}, not '{decision}'.")
+        if decision is not None and decision not in reviewrule.REGION_DECISIONS:
+            raise InputError(f"A region decision must be one of {', '.join(reviewrule.REGION_DECISIONS)}, not '{decision}'.")
         if decision is None:
             self.decisions.pop(regionId, None)
         else:
             self.decisions[regionId] = decision
-        if decision != DECISION_EDIT:
+        if decision != reviewrule.DECISION_EDITED:
             self.editedMasks.pop(regionId, None)
         if note is not None:
             self.setNote(regionId, note)
-        self.wholeCaseAction = None
 
     def setNote(self, regionId: int, note: str) -> None:
         """Attach a note to a region (an empty note removes it)."""
@@ -208,7 +192,7 @@ class Adjudication:
             self.notes.pop(regionId, None)
 
     def setEditedMask(self, regionId: int, mask: np.ndarray) -> None:
-        """The reviewer's redrawn version of a region; marks the region ``edit``.
+        """The reviewer's redrawn version of a region; marks the region ``edited``.
 
         :param mask: bool ``[k, j, i]`` on the grid: the voxels the region should have (may be empty).
         :raises InputError: unknown region, or a mask off the grid.
@@ -217,104 +201,99 @@ class Adjudication:
         mask = np.asarray(mask)
         if tuple(mask.shape) != tuple(self.result.gridShape):
             raise InputError(f"The edited mask of region {regionId} has shape {tuple(mask.shape)}, not the grid's {tuple(self.result.gridShape)}.")
-        self.decisions[regionId] = DECISION_EDIT
+        self.decisions[regionId] = reviewrule.DECISION_EDITED
         self.editedMasks[regionId] = mask.astype(bool)
-        self.wholeCaseAction = None
 
-    def applyWholeCaseAction(self, action: str) -> dict[int, str]:
-        """Decide every shown region at once.
+    def setDefaultDecision(self, decision: str | None) -> None:
+        """Decide every region without a decision of its own, the small ones included (``keep``, ``drop`` or None).
 
-        - ``accept_a``: keep the A-only regions, drop the B-only ones; ``accept_b`` the reverse;
-        - ``union``: keep all; ``intersection``: drop all;
-        - ``staple``: keep a region when at least half of its voxels are in the STAPLE consensus of A and B.
-
-        Hidden regions (extent regions below the size limit) follow the default decision, which ``union``
-        sets to keep and every other action to drop, so accept A/B can differ from read A/B by those
-        small boundary regions only. Edits and their masks are discarded; notes stay.
-
-        :return: region id -> decision.
-        :raises InputError: unknown action.
+        :raises InputError: not keep or drop.
         """
-        if action not in WHOLE_CASE_ACTIONS:
-            raise InputError(f"Unknown whole-case action '{action}'; use one of {', '.join(WHOLE_CASE_ACTIONS)}.")
-        regions = self.result.regions
-        if action == ACTION_STAPLE:
-            staple, _ = stapleMask([self.maskA, self.maskB])
-            cropStaple = staple[self.result.regionMap.cropSlices]
-            labels = self.result.regionMap.labels
-            decisions = {
-                region.regionId: DECISION_KEEP if cropStaple[labels == region.regionId].mean() >= STAPLE_REGION_FRACTION else DECISION_DROP
-                for region in regions
-            }
-        else:
-            keepKinds = {ACTION_ACCEPT_A: {"a_only"}, ACTION_ACCEPT_B: {"b_only"}, ACTION_UNION: {"a_only", "b_only"},
-                         ACTION_INTERSECTION: set()}[action]
-            decisions = {region.regionId: DECISION_KEEP if region.kind in keepKinds else DECISION_DROP for region in regions}
-        self.decisions = decisions
+        if decision is not None and decision not in reviewrule.DEFAULT_DECISIONS:
+            raise InputError(f"The default decision must be keep or drop, not '{decision}'.")
+        self.defaultDecision = decision
+
+    def applyStartingPoint(self, startingPoint: str) -> dict[int, str]:
+        """Decide every region at once as a starting final stands for (:func:`reviewrule.startingDecisions`).
+
+        Edits and their masks are discarded; notes stay. Hidden small regions follow the default decision the
+        starting point sets (keep for ``union``, drop otherwise).
+
+        :return: region id -> decision of the regions shown for review.
+        :raises InputError: unknown starting point.
+        """
+        decisions, default = reviewrule.startingDecisions(self.result, self.maskA, self.maskB, startingPoint)
+        self.decisions = {regionId: decisions[regionId] for regionId in self._shown}
         self.editedMasks = {}
-        self.defaultDecision = DECISION_KEEP if action == ACTION_UNION else DECISION_DROP
-        self.wholeCaseAction = action
-        return dict(decisions)
+        self.defaultDecision = default
+        self.startingPoint = startingPoint
+        return dict(self.decisions)
 
     def undecided(self) -> list[int]:
-        """Shown regions without a decision (an ``edit`` without its mask counts as undecided)."""
+        """Shown regions without a decision (an ``edited`` one without its mask counts as undecided)."""
         return [regionId for regionId in self._shown
-                if regionId not in self.decisions or (self.decisions[regionId] == DECISION_EDIT and regionId not in self.editedMasks)]
+                if regionId not in self.decisions or (self.decisions[regionId] == reviewrule.DECISION_EDITED and regionId not in self.editedMasks)]
+
+    def _keepDropDecisions(self) -> dict[int, str]:
+        """A keep or drop for every region: its own, else the default (small regions), else drop (undecided and edited)."""
+        default = self.defaultDecision or reviewrule.DECISION_DROP
+        decisions = {region.regionId: default for region in self.result.allRegions}
+        decisions.update({regionId: reviewrule.DECISION_DROP for regionId in self._shown})
+        decisions.update({regionId: decision for regionId, decision in self.decisions.items() if decision in reviewrule.DEFAULT_DECISIONS})
+        return decisions
 
     def finalMask(self) -> np.ndarray:
-        """The adjudicated mask: agreed voxels + regions kept + edited masks (undecided regions left out).
+        """The final mask: agreed voxels + regions kept + edited masks (undecided regions left out).
 
         :return: bool ``[k, j, i]`` on the reads' grid.
         """
-        keepDrop = {regionId: decision for regionId, decision in self.decisions.items() if decision in (DECISION_KEEP, DECISION_DROP)}
-        default = self.defaultDecision or DECISION_DROP
-        # Undecided shown regions and edited ones are dropped here; edits add their own voxels below.
-        for regionId in self._shown:
-            keepDrop.setdefault(regionId, DECISION_DROP)
-        final = adjudicatedMask(self.result, keepDrop, default)
+        final = reviewrule.finalFromDecisions(self.result, self._keepDropDecisions())
         for mask in self.editedMasks.values():
             final |= mask
         return final
 
-    def wholeCaseMask(self, action: str) -> np.ndarray:
-        """The exact voxelwise consensus a whole-case action stands for (A, B, union, intersection, STAPLE).
+    def startingMask(self, startingPoint: str) -> np.ndarray:
+        """The exact voxelwise consensus a starting final stands for (read A or B, union, intersection, STAPLE).
 
-        :return: bool ``[k, j, i]``; compare with :meth:`finalMask` after :meth:`applyWholeCaseAction`.
+        :return: bool ``[k, j, i]``; compare with :meth:`finalMask` after :meth:`applyStartingPoint`.
         """
-        if action == ACTION_ACCEPT_A:
+        masks = [self.maskA, self.maskB]
+        if startingPoint == reviewrule.START_READER_A:
             return self.maskA.copy()
-        if action == ACTION_ACCEPT_B:
+        if startingPoint == reviewrule.START_READER_B:
             return self.maskB.copy()
-        if action == ACTION_UNION:
-            return unionMask([self.maskA, self.maskB])
-        if action == ACTION_INTERSECTION:
-            return intersectionMask([self.maskA, self.maskB])
-        if action == ACTION_STAPLE:
-            return stapleMask([self.maskA, self.maskB])[0]
-        raise InputError(f"Unknown whole-case action '{action}'; use one of {', '.join(WHOLE_CASE_ACTIONS)}.")
+        if startingPoint == reviewrule.START_UNION:
+            return unionMask(masks)
+        if startingPoint in (reviewrule.START_INTERSECTION, reviewrule.START_AGREED, reviewrule.START_MAJORITY):
+            return intersectionMask(masks)
+        if startingPoint == reviewrule.START_STAPLE:
+            return stapleMask(masks)[0]
+        raise InputError(f"Unknown starting final '{startingPoint}'; use one of {', '.join(reviewrule.STARTING_POINTS)}.")
 
     def storeDecisions(self, requireAll: bool = True) -> tuple[dict[int, str], str | None, np.ndarray | None]:
         """The decisions as the workflow store takes them (``review`` / ``arbitrate``).
 
         :param requireAll: refuse when a shown region is undecided (the store's rule for discordant cases).
-        :return: ``(decisions, defaultDecision, editedMask)``: ``edit`` becomes ``edited`` and the final mask is
-            then passed as the edited mask (the store writes it as given); otherwise ``editedMask`` is None
-            and the store rebuilds the same mask from the reads.
+        :return: ``(decisions, defaultDecision, editedMask)``: with an edit the final mask is passed as the
+            reviewer's own mask (the store derives what it changed); otherwise ``editedMask`` is None and the
+            store rebuilds the same mask from the reads.
         :raises InputError: undecided regions while ``requireAll``.
         """
         undecided = self.undecided()
         if requireAll and undecided:
             raise InputError(f"Regions {undecided} have no decision yet (an edit needs its edited mask).")
-        decisions = {regionId: (STORE_DECISION_EDITED if decision == DECISION_EDIT else decision)
-                     for regionId, decision in self.decisions.items() if regionId not in undecided}
-        edited = STORE_DECISION_EDITED in decisions.values()
+        decisions = {regionId: decision for regionId, decision in self.decisions.items() if regionId not in undecided}
+        edited = reviewrule.DECISION_EDITED in decisions.values()
         return decisions, self.defaultDecision, (self.finalMask() if edited else None)
 
     def notesText(self, caseNote: str = "") -> str:
         """One note for the audit trail: the case note, the whole-case action, then each region's decision and note."""
         lines = [caseNote.strip()] if (caseNote or "").strip() else []
-        if self.wholeCaseAction:
-            lines.append(f"Whole-case action: {self.wholeCaseAction}.")
+        if self.startingPoint:
+            lines.append(f"Starting final: {self.startingPoint.replace('_', ' ')}.")
+        hidden = len(self.result.allRegions) - len(self._shown)
+        if hidden:
+            lines.append(f"{hidden} small region(s) below the size limit: {self.defaultDecision or reviewrule.DECISION_DROP}.")
         regions = {region.regionId: region for region in self.result.regions}
         for regionId in self._shown:
             decision = self.decisions.get(regionId)
@@ -331,7 +310,7 @@ class Adjudication:
             "decisions": {str(key): value for key, value in sorted(self.decisions.items())},
             "notes": {str(key): value for key, value in sorted(self.notes.items())},
             "default_decision": self.defaultDecision,
-            "whole_case_action": self.wholeCaseAction,
+            "starting_point": self.startingPoint,
             "edited_regions": sorted(self.editedMasks),
             "undecided": self.undecided(),
             "final_voxels": int(np.count_nonzero(self.finalMask())),
@@ -375,8 +354,3 @@ def metricsPanel(result: AgreementResult, finalMask: np.ndarray | None = None) -
         panel["finalDiceA"] = _dice(finalMask, maskA)
         panel["finalDiceB"] = _dice(finalMask, maskB)
     return panel
-
-
-def decisionsFromStore(regionDecisions: Mapping) -> dict[int, str]:
-    """Region decisions recorded by the store (``keep``/``drop``/``edited``, string keys) in this module's words."""
-    return {int(key): (DECISION_EDIT if value == STORE_DECISION_EDITED else str(value)) for key, value in (regionDecisions or {}).items()}

@@ -4,17 +4,16 @@
 - union: voxels any reader marked (sensitive);
 - STAPLE (Warfield et al. 2004, SimpleITK ``STAPLEImageFilter``): voxels whose estimated probability
   of being lesion is at least :data:`STAPLE_THRESHOLD`; run on the whole grid, because STAPLE
-  estimates each reader's specificity from the background as well;
-- adjudicated: the agreed voxels (A and B) plus every discordant region whose review decision is
-  ``keep``.
+  estimates each reader's specificity from the background as well.
+
+The reviewed (final) mask follows the review rule of :mod:`AISCommonLib.core.reviewrule`.
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from .agreement import AgreementResult
 from .errors import InputError
 from .image import writeNifti
 
@@ -22,9 +21,6 @@ logger = logging.getLogger(__name__)
 
 #: Posterior probability from which STAPLE counts a voxel as lesion.
 STAPLE_THRESHOLD = 0.5
-DECISION_KEEP = "keep"
-DECISION_DROP = "drop"
-DECISIONS = (DECISION_KEEP, DECISION_DROP)
 
 
 def _checkMasks(masks: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -79,40 +75,6 @@ def stapleMask(masks: Sequence[np.ndarray], threshold: float = STAPLE_THRESHOLD)
         "iterations": int(stapleFilter.GetElapsedIterations()),
     }
     return sitk.GetArrayFromImage(probability) >= threshold, estimates
-
-
-def adjudicatedMask(result: AgreementResult, decisions: Mapping[int, str], defaultDecision: str | None = None) -> np.ndarray:
-    """The reviewed mask: agreed voxels plus the discordant regions decided ``keep``.
-
-    Regions hidden from review (extent regions below the size limit) follow ``defaultDecision`` when
-    given, else they are dropped; regions shown for review need a decision unless a default is given.
-
-    :param result: the comparison the reviewer worked on (its region ids).
-    :param decisions: region id -> ``keep`` or ``drop``.
-    :param defaultDecision: decision for regions without one, or None to require one for each shown region.
-    :return: bool ``[k, j, i]`` on the full grid.
-    :raises InputError: unknown region ids, unknown decisions, or shown regions left undecided.
-    """
-    known = {region.regionId for region in result.allRegions}
-    shown = {region.regionId for region in result.regions}
-    unknown = sorted(set(decisions) - known)
-    if unknown:
-        raise InputError(f"Decisions refer to regions {unknown} that this comparison does not have.")
-    for value in list(decisions.values()) + ([defaultDecision] if defaultDecision is not None else []):
-        if value not in DECISIONS:
-            raise InputError(f"A region decision must be 'keep' or 'drop', not '{value}'.")
-    undecided = sorted(shown - set(decisions))
-    if undecided and defaultDecision is None:
-        raise InputError(f"Regions {undecided} have no decision yet; decide each one or give a default.")
-    kept = [
-        region.regionId
-        for region in result.allRegions
-        if decisions.get(region.regionId, defaultDecision if defaultDecision is not None else DECISION_DROP) == DECISION_KEEP
-    ]
-    regionMap = result.regionMap
-    crop = regionMap.agreed | np.isin(regionMap.labels, kept)
-    logger.info("Adjudicated mask: %d agreed voxels, %d regions kept.", int(regionMap.agreed.sum()), len(kept))
-    return regionMap.toFullGrid(crop)
 
 
 def writeConsensusMask(mask: np.ndarray, ijkToRas: np.ndarray, path) -> None:

@@ -1,4 +1,4 @@
-"""Decisions in the scene: region keep/drop/edit with notes, whole-case actions, edits read back from the
+"""Decisions in the scene: region keep/drop/edited with notes, starting finals, edits read back from the
 region segments, and the live ``Final`` segment.
 
 The rules (what the final mask is) live in :class:`AISCommonLib.core.adjudication.Adjudication`; this module
@@ -7,7 +7,8 @@ keeps the segments in step with it.
 
 import numpy as np
 
-from ..core.adjudication import DECISION_DROP, DECISION_EDIT, metricsPanel
+from ..core import reviewrule
+from ..core.adjudication import metricsPanel
 from ..core.image import Volume
 from .reviewscene import FINAL_SEGMENT_ID, REGION_FILL_OPACITY, ReviewScene, regionSegmentId
 from .segmentation import segmentMask, setSegmentFromMask
@@ -31,27 +32,27 @@ def updateFinalSegment(review: ReviewScene) -> np.ndarray:
 def _styleRegions(review: ReviewScene) -> None:
     displayNode = review.regionsNode.GetDisplayNode()
     for regionId in review.regionIds:
-        dropped = review.adjudication.decisions.get(regionId) == DECISION_DROP
+        dropped = review.adjudication.decisions.get(regionId) == reviewrule.DECISION_DROP
         displayNode.SetSegmentOpacity2DFill(regionSegmentId(regionId), DROPPED_FILL_OPACITY if dropped else REGION_FILL_OPACITY)
 
 
 def setRegionDecision(review: ReviewScene, regionId: int, decision: str | None, note: str | None = None) -> np.ndarray:
-    """Decide a region (``keep``, ``drop``, ``edit``, or None to clear) with an optional note; refresh ``Final``.
+    """Decide a region (``keep``, ``drop``, ``edited``, or None to clear) with an optional note; refresh ``Final``.
 
-    Choosing ``edit`` takes the region segment as it is now as the edited mask; after changing the segment
+    Choosing ``edited`` takes the region segment as it is now as the edited mask; after changing the segment
     (Segment Editor in Slicer) call :func:`commitRegionEdit`.
 
     :return: the final mask.
     :raises InputError: unknown region or decision.
     """
     review.adjudication.setDecision(regionId, decision, note)
-    if decision == DECISION_EDIT:
+    if decision == reviewrule.DECISION_EDITED:
         return commitRegionEdit(review, regionId)
     return updateFinalSegment(review)
 
 
 def commitRegionEdit(review: ReviewScene, regionId: int) -> np.ndarray:
-    """Read a region's segment back from the scene as its edited mask (decision ``edit``); refresh ``Final``.
+    """Read a region's segment back from the scene as its edited mask (decision ``edited``); refresh ``Final``.
 
     :return: the final mask.
     :raises InputError: the region or its segment does not exist.
@@ -69,16 +70,16 @@ def setRegionSegmentMask(review: ReviewScene, regionId: int, mask: np.ndarray) -
     setSegmentFromMask(review.regionsNode, mask, review.dwiNode, regionSegmentId(review.region(regionId).regionId))
 
 
-def applyWholeCaseAction(review: ReviewScene, action: str) -> np.ndarray:
-    """Accept A, accept B, union, intersection or STAPLE for every region at once; refresh ``Final``.
+def applyStartingPoint(review: ReviewScene, startingPoint: str) -> np.ndarray:
+    """Start the final from the agreed voxels, a read, union, intersection, STAPLE or majority; refresh ``Final``.
 
     Edited region segments are reset to the region's original voxels (edits are discarded).
 
     :return: the final mask.
-    :raises InputError: unknown action.
+    :raises InputError: unknown starting point.
     """
     editedIds = list(review.adjudication.editedMasks)
-    review.adjudication.applyWholeCaseAction(action)
+    review.adjudication.applyStartingPoint(startingPoint)
     regionMap = review.result.regionMap
     for regionId in editedIds:
         setRegionSegmentMask(review, regionId, regionMap.toFullGrid(regionMap.labels == regionId))

@@ -160,16 +160,16 @@ def _truthDecisions(store, userId: str, caseId: str, truth: np.ndarray) -> dict:
     reader missed when a fair part of it is lesion (a generous outline of a small embolus is mostly rim)."""
     from ..core.agreement import AgreementParameters, compareFiles
 
-    shown = store.case(caseId)["comparison"]["discordant_regions"]
     reads = store.readsVisibleTo(userId, caseId)
+    # Every region, the small ones below the list's size limit too (region ids do not depend on that limit).
     every = compareFiles(*(store.absolutePath(read["mask_path"]) for read in reads), AgreementParameters(minExtentMm3=0.0))
     labels = every.regionMap.labels
     cropTruth = truth[every.regionMap.cropSlices]
     decisions = {}
-    for region in shown:
-        lesionFraction = cropTruth[labels == region["id"]].mean()
-        needed = MISSED_LESION_KEEP_FRACTION if region["type"] == "missed_lesion" else EXTENT_KEEP_FRACTION
-        decisions[region["id"]] = "keep" if lesionFraction >= needed else "drop"
+    for region in every.allRegions:
+        lesionFraction = cropTruth[labels == region.regionId].mean()
+        needed = MISSED_LESION_KEEP_FRACTION if region.regionType == "missed_lesion" else EXTENT_KEEP_FRACTION
+        decisions[region.regionId] = "keep" if lesionFraction >= needed else "drop"
     return decisions
 
 

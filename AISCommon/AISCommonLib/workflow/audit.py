@@ -7,13 +7,10 @@ A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the 
 import csv
 import io
 import json
-import logging
 from pathlib import Path
 
 from ..core.atomicio import sha256File, writeTextAtomic
 from . import schema, states
-
-logger = logging.getLogger(__name__)
 
 
 class AuditMixin:

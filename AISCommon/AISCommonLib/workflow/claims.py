@@ -4,7 +4,6 @@ A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the 
 :class:`~AISCommonLib.workflow.storebase.StoreBase`.
 """
 
-import logging
 import time
 
 from . import people, schema, states
@@ -14,8 +13,6 @@ from .errors import (
     DatabaseError,
     PermissionDeniedError,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class ClaimsMixin:

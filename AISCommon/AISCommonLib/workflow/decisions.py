@@ -4,16 +4,13 @@ A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the 
 :class:`~AISCommonLib.workflow.storebase.StoreBase`.
 """
 
-import json
-import logging
 from collections.abc import Mapping
 
-import numpy as np
-
+from ..core import reviewrule
 from ..core.atomicio import sha256File
-from ..core.consensus import adjudicatedMask
 from ..core.derivatives import consensusMaskPath, sidecarPathFor, writeMaskWithSidecar
 from ..core.errors import InputError
+from ..core.image import loadVolume
 from . import schema, states
 from .database import dumps as _dumps
 from .errors import (
@@ -21,73 +18,88 @@ from .errors import (
     StaleRevisionError,
 )
 
-logger = logging.getLogger(__name__)
-
 
 class DecisionsMixin:
     """Review, arbitration, escalation, exclusion and reopening of a case."""
 
     def review(self, userId: str, caseId: str, decisions: Mapping[int, str] | None = None, defaultDecision: str | None = None,
-               note: str | None = None, editedMask=None, expectedRevision: int | None = None) -> dict:
-        """Finalise a case as its reviewer: a decision for each discordant region, then the final mask.
+               note: str | None = None, editedMask=None, expectedRevision: int | None = None, startingPoint: str | None = None,
+               allowEmpty: bool = False) -> dict:
+        """Finalise a case as its reviewer, by the rule of :mod:`AISCommonLib.core.reviewrule`.
 
-        In ``review_adjudicate`` every region shown for review needs ``keep``, ``drop`` or ``edited``; in
-        ``review_confirm`` undecided regions follow ``defaultDecision`` (``drop`` when None: agreed voxels
-        only). ``edited`` needs ``editedMask``, which then is the final mask. Otherwise it is built from the agreed
-        voxels and the regions kept (:func:`AISCommonLib.core.consensus.adjudicatedMask`).
+        The reviewer's own mask (``editedMask``), when given, is the final mask: any voxel may change and what
+        changed is derived region by region; hand marks are optional and must agree with it. Otherwise the
+        final mask is the agreed voxels plus the regions decided ``keep``; regions not listed (small ones
+        included) take ``defaultDecision``. In ``review_adjudicate`` every region needs a decision, a default
+        or the reviewer's mask; in ``review_confirm`` the default is ``drop`` (agreed voxels only).
 
-        :return: ``{"case_id", "state", "revision", "final_mask_path", "sha256"}``.
+        :param startingPoint: where the reviewer's draft started (:data:`reviewrule.STARTING_POINTS`), recorded.
+        :param allowEmpty: accept an empty final mask although both readers marked voxels.
+        :return: ``{"case_id", "state", "revision", "final_mask_path", "sha256", "outcome"}``.
         :raises PermissionDeniedError: no claimed review slot.
-        :raises InputError: unknown region ids or decisions, regions left undecided, a mask off the grid.
+        :raises InputError: unknown region ids or decisions, regions left undecided, marks that contradict the
+            mask, an unconfirmed empty mask, a mask off the grid or not binary.
         """
         return self._finalise(userId, caseId, states.SLOT_REVIEW, states.ACTION_REVIEW, states.ROLE_REVIEWER,
-                              decisions, defaultDecision, note, editedMask, expectedRevision)
+                              decisions, defaultDecision, note, editedMask, expectedRevision, startingPoint, allowEmpty)
 
     def arbitrate(self, userId: str, caseId: str, decisions: Mapping[int, str] | None = None, defaultDecision: str | None = None,
-                  note: str | None = None, editedMask=None, expectedRevision: int | None = None) -> dict:
+                  note: str | None = None, editedMask=None, expectedRevision: int | None = None, startingPoint: str | None = None,
+                  allowEmpty: bool = False) -> dict:
         """The arbiter's final ruling on an escalated case (same decisions and result as :meth:`review`)."""
         return self._finalise(userId, caseId, states.SLOT_ARBITRATION, states.ACTION_ARBITRATE, states.ROLE_ARBITER,
-                              decisions, defaultDecision, note, editedMask, expectedRevision)
+                              decisions, defaultDecision, note, editedMask, expectedRevision, startingPoint, allowEmpty)
 
-    def _checkDecisions(self, case, decisions, defaultDecision, strict):
-        decisions = {int(key): str(value) for key, value in (decisions or {}).items()}
-        shown = {int(region["id"]) for region in (json.loads(case["comparison"]) if case["comparison"] else {}).get("discordant_regions", [])}
-        unknown = sorted(set(decisions) - shown)
-        if unknown:
-            raise InputError(f"Case {case['case_id']} has no discordant regions {unknown} to decide on (regions: {sorted(shown) or 'none'}).")
-        for value in [*decisions.values(), *([defaultDecision] if defaultDecision is not None else [])]:
-            if value not in states.REGION_DECISIONS:
-                raise InputError(f"A region decision must be one of {', '.join(states.REGION_DECISIONS)}, not '{value}'.")
-        if defaultDecision == states.DECISION_EDITED:
-            raise InputError("The default decision must be keep or drop; mark edited regions one by one.")
-        undecided = sorted(shown - set(decisions))
-        if strict and undecided:
-            raise InputError(f"Case {case['case_id']} is discordant: decide regions {undecided} (keep, drop or edited) before finalising.")
-        return decisions
+    def startingDecisions(self, userId: str, caseId: str, startingPoint: str) -> tuple[dict[int, str], str]:
+        """The region decisions a starting final stands for (:func:`reviewrule.startingDecisions`), for the reviewer
+        or arbiter who holds the case.
 
-    def _finalise(self, userId, caseId, kind, action, role, decisions, defaultDecision, note, editedMask, expectedRevision):
+        :raises PermissionDeniedError: the user holds no review or arbitration of the case.
+        """
+
+        def check(connection):
+            user = self._user(connection, userId, (states.ROLE_REVIEWER, states.ROLE_ARBITER))
+            case = self._lockCase(connection, caseId)
+            holds = [slot for slot in self._slots(connection, caseId) if slot["user_id"] == userId and slot["status"] == states.SLOT_CLAIMED
+                     and slot["kind"] in (states.SLOT_REVIEW, states.SLOT_ARBITRATION)]
+            if not holds:
+                raise PermissionDeniedError(f"User '{user['user_id']}' holds no review or arbitration of case {case['case_id']}.")
+            return self._readRows(connection, caseId)
+
+        reads = self._read(check)
+        paths = [self.absolutePath(read["mask_path"]) for read in reads]
+        comparison = self._compare(*paths)
+        maskA, maskB = (loadVolume(path).array != 0 for path in paths)
+        return reviewrule.startingDecisions(comparison, maskA, maskB, startingPoint)
+
+    def _finalise(self, userId, caseId, kind, action, role, decisions, defaultDecision, note, editedMask, expectedRevision,
+                  startingPoint=None, allowEmpty=False):
         def check(connection):
             self._user(connection, userId, (role,))
             case = self._lockCase(connection, caseId, expectedRevision)
             states.requireTransition(caseId, case["state"], action)
             self._heldSlot(connection, case, userId, kind)
-            strict = case["state"] == states.REVIEW_ADJUDICATE or (case["state"] == states.ARBITRATION and not case["concordant"])
-            return case, self._checkDecisions(case, decisions, defaultDecision, strict), self._readRows(connection, caseId)
+            return case, self._readRows(connection, caseId)
 
-        caseRow, checked, reads = self._read(check)
-        edited = states.DECISION_EDITED in checked.values()
-        if edited and editedMask is None:
-            raise InputError(f"Regions of case {caseId} are marked edited: give the edited mask that becomes the final mask.")
-        if not edited and editedMask is not None:
-            raise InputError("An edited mask was given but no region is marked edited; mark the regions you edited.")
+        caseRow, reads = self._read(check)
+        if startingPoint is not None and startingPoint not in reviewrule.STARTING_POINTS:
+            raise InputError(f"The starting final must be one of {', '.join(reviewrule.STARTING_POINTS)}, not '{startingPoint}'.")
+        comparison = self._compare(self.absolutePath(reads[0]["mask_path"]), self.absolutePath(reads[1]["mask_path"]))
+        discordant = caseRow["state"] == states.REVIEW_ADJUDICATE or (caseRow["state"] == states.ARBITRATION and not caseRow["concordant"])
+        checked = reviewrule.checkDecisions([region.regionId for region in comparison.allRegions], decisions, defaultDecision,
+                                            requireAll=discordant, haveMask=editedMask is not None)
         case = self._findCase(caseRow["subject"], caseRow["session"])
         grid = self._referenceGrid(case)
-        default = defaultDecision or states.DECISION_DROP
-        if edited:
+        if editedMask is not None:
             final = self._maskOnGrid(editedMask, grid)
         else:
-            comparison = self._compare(self.absolutePath(reads[0]["mask_path"]), self.absolutePath(reads[1]["mask_path"]))
-            final = adjudicatedMask(comparison, dict(checked), default)
+            final = reviewrule.finalFromDecisions(comparison, checked)
+        outcome = reviewrule.describeOutcome(comparison, final)
+        reviewrule.checkAgainstOutcome({key: value for key, value in checked.items() if value != reviewrule.DECISION_EDITED}, outcome)
+        if not final.any() and comparison.sharedVoxels and not allowEmpty:
+            raise InputError(f"The final mask of case {caseId} is empty although both readers marked {comparison.sharedVoxels} voxels; "
+                             "confirm that there is no lesion (--allow-empty) or correct the mask.")
+        default = None if editedMask is not None else (defaultDecision or reviewrule.DECISION_DROP)
         target = consensusMaskPath(self.datasetRoot, case)
         sidecar = {
             "Type": "consensus",
@@ -97,8 +109,10 @@ class DecisionsMixin:
             "Reads": [{"Reader": read["user_id"], "Path": read["mask_path"], "SHA256": read["sha256"]} for read in reads],
             "RegionDecisions": {str(key): value for key, value in sorted(checked.items())},
             "DefaultDecision": default,
-            "Edited": edited,
-            "Voxels": int(np.count_nonzero(final)),
+            "Source": "reviewer mask" if editedMask is not None else "decisions",
+            "StartingFinal": startingPoint,
+            "Outcome": outcome.toDict(),
+            "Voxels": outcome.finalVoxels,
         }
         writeMaskWithSidecar(target, final, grid, sidecar)
         written = [target, sidecarPathFor(target)]
@@ -119,9 +133,11 @@ class DecisionsMixin:
             connection.execute(t.slots.update().where(t.slots.c.id == slot["id"]).values(status=states.SLOT_DONE, done_at=now))
             connection.execute(t.decisions.insert().values(
                 case_id=caseId, user_id=userId, action=action, region_decisions=_dumps({str(k): v for k, v in checked.items()}),
-                default_decision=default, note=note, mask_path=relativeTarget, sha256=files[relativeTarget], created_at=now))
+                default_decision=default, note=note, mask_path=relativeTarget, sha256=files[relativeTarget], created_at=now,
+                outcome=_dumps(outcome.toDict()), starting_point=startingPoint))
             self._event(connection, userId, action, caseId, current["state"], states.FINAL, revision, note=note, files=files)
-            return {"case_id": caseId, "state": states.FINAL, "revision": revision, "final_mask_path": relativeTarget, "sha256": files[relativeTarget]}
+            return {"case_id": caseId, "state": states.FINAL, "revision": revision, "final_mask_path": relativeTarget, "sha256": files[relativeTarget],
+                    "outcome": outcome.toDict()}
 
         try:
             return self._write(run)

@@ -5,7 +5,6 @@ A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the 
 """
 
 import json
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from .errors import (
     UnknownCaseError,
     WorkflowError,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class RegistrationMixin:

@@ -16,7 +16,9 @@ from .errors import SchemaVersionError
 #: Version this release writes. Version 1 is the first release; add a step to ``_UPGRADES`` per change.
 #: Version 2: reader training (trial-case lesion size class and location, HD95 and lesion F1 of
 #: training scores, who qualified a reader when and any override reason).
-SCHEMA_VERSION = 2
+#: Version 3: what a review or ruling changed (derived outcome per region and for the agreed voxels) and
+#: the starting final the reviewer chose.
+SCHEMA_VERSION = 3
 
 
 def utcNow() -> str:
@@ -162,6 +164,7 @@ def _tables(version: int):
         Column("mask_path", Text),
         Column("sha256", String(64)),
         timestamp("created_at", nullable=False),
+        *since(3, Column("outcome", Text), Column("starting_point", String(16))),
     )
     events = Table(
         "events",
@@ -249,9 +252,14 @@ def _upgradeTo2(connection) -> None:
     _addColumns(connection, 2)
 
 
+def _upgradeTo3(connection) -> None:
+    # Review outcome derived from the final mask, and the starting final.
+    _addColumns(connection, 3)
+
+
 #: version n -> function upgrading a version-n database to n + 1. A new database is created at version 1
 #: and taken through every step, so the upgrade path runs on every store the tests create.
-_UPGRADES: dict = {1: _upgradeTo2}
+_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3}
 
 
 def storedVersion(connection) -> int | None:

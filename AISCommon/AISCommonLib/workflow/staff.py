@@ -5,7 +5,6 @@ A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the 
 """
 
 import json
-import logging
 from pathlib import Path
 
 from ..core.agreement import AgreementParameters
@@ -16,8 +15,6 @@ from .errors import (
     PermissionDeniedError,
     WorkflowError,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class StaffMixin:

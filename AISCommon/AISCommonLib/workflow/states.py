@@ -106,12 +106,6 @@ EXCLUSION_REASONS = (
     "other",
 )
 
-DECISION_KEEP = "keep"
-DECISION_DROP = "drop"
-DECISION_EDITED = "edited"
-REGION_DECISIONS = (DECISION_KEEP, DECISION_DROP, DECISION_EDITED)
-
-
 def requireTransition(caseId: str, state: str, action: str, target: str | None = None) -> None:
     """Refuse an action the state machine does not allow from ``state``.
 

@@ -4,7 +4,6 @@ A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the 
 :class:`~AISCommonLib.workflow.storebase.StoreBase`.
 """
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from .errors import (
     PermissionDeniedError,
     WorkflowError,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class TrainingMixin:
