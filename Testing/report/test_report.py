@@ -337,3 +337,13 @@ def test_demo_report_matches_the_workflow(demoReport):
     assert float(quality["sub-02_ses-01"]["dwi_sigma"]) == pytest.approx(8.4, rel=0.05)
     assert float(quality["sub-04_ses-01"]["dwi_sigma"]) == pytest.approx(11.76, rel=0.05)
     assert "not pure noise" in quality[excluded[0]]["problems"]  # the motion case's ghosts
+
+
+def test_the_report_uses_the_workflows_concordance_rule():
+    import json
+
+    from AISCommonLib.report.report import _concordanceRule
+
+    tables = {"settings": [{"key": "concordance", "value": json.dumps({"min_dice": 0.55, "max_missed_lesions": 1, "min_extent_mm3": 10.0})}]}
+    assert _concordanceRule(tables).ruleDict() == {"min_dice": 0.55, "max_missed_lesions": 1, "min_extent_mm3": 10.0}
+    assert _concordanceRule(None).ruleDict() == _concordanceRule({"settings": []}).ruleDict() == {"min_dice": 0.7, "max_missed_lesions": 0, "min_extent_mm3": 50.0}

@@ -330,14 +330,23 @@ def _readingSeconds(root: Path, read: dict) -> float | None:
     return float(read["duration_seconds"]) if read.get("duration_seconds") is not None else None
 
 
+def _concordanceRule(tables: dict | None):
+    """The workflow's concordance rule when the dataset has a workflow, else the default one."""
+    from ..core.agreement import AgreementParameters
+
+    stored = {row["key"]: row["value"] for row in (tables or {}).get("settings", [])}
+    return AgreementParameters.fromRule(json.loads(stored["concordance"])) if "concordance" in stored else AgreementParameters()
+
+
 def _agreementSection(root: Path, excluded: set, tables: dict | None, completeness: list[dict], workers: int) -> tuple[Section, dict]:
-    from ..core.agreement import AgreementParameters, compareFiles
+    from ..core.agreement import compareFiles
     from ..core.dataset import compareDataset
 
     section = Section("Inter-reader agreement")
-    data = {"pairs": [], "failed": [], "summary": {}, "readers": [], "times": {}, "blandAltman": None}
+    parameters = _concordanceRule(tables)
+    data = {"pairs": [], "failed": [], "summary": {}, "readers": [], "times": {}, "blandAltman": None, "rule": parameters.ruleDict()}
     try:
-        rows = compareDataset(root, AgreementParameters(), workers=workers)
+        rows = compareDataset(root, parameters, workers=workers)
     except AISError as error:
         section.problems.append(f"No agreement could be computed: {error}")
         return section, data
@@ -615,7 +624,7 @@ def _figures(report: dict) -> tuple[dict, list[str]]:
     figures, notes = {}, []
     agreement = report["sections"]["agreement"]
     pairs = agreement["pairs"]
-    minDice = 0.7
+    minDice = agreement["rule"]["min_dice"]
     if pairs:
         figures["dice_histogram"] = reportplots.diceHistogram([row["dice"] for row in pairs], [row["lesion_f1"] for row in pairs], minDice)
         figures["bland_altman"] = reportplots.blandAltmanPlot(agreement["blandAltman"], [row["case"].split("_")[0] for row in pairs])
@@ -778,8 +787,10 @@ def renderHtml(report: dict, images: dict[str, bytes], dataFolderName: str, figu
     parts.append("<h2>4. Inter-reader agreement</h2>")
     parts.append("<p>Newest read of each reader per case, excluded cases left out. Bland-Altman and ICC(2,1) (two-way random, absolute agreement) "
                  "are on lesion volumes in ml; lesion-wise F1 takes reader A as the reference.</p>")
+    rule = agreement["rule"]
     parts.append(_metrics(summary, [
-        ("pairs_compared", "pairs of reads compared"), ("pairs_concordant", "concordant pairs (Dice >= 0.7, no missed lesion)"),
+        ("pairs_compared", "pairs of reads compared"),
+        ("pairs_concordant", f"concordant pairs (Dice >= {rule['min_dice']:g}, at most {rule['max_missed_lesions']} missed lesion(s))"),
         ("dice_mean", "Dice, mean"), ("dice_median", "Dice, median"), ("dice_min", "Dice, lowest"),
         ("lesion_f1_mean", "lesion-wise F1, mean"), ("missed_lesions_total", "lesions missed by one reader"), ("hd95_mm_median", "HD95 (mm), median"),
         ("volume_bias_ml", "volume bias A - B (ml)"), ("volume_loa_lower_ml", "lower limit of agreement (ml)"),
