@@ -568,7 +568,8 @@ def collectReport(datasetRoot, database=None, thresholds: QualityThresholds | No
         agreementSection, agreement = _agreementSection(root, set(excluded), tables, completenessRows, workers)
     else:
         agreementSection, agreement = Section("Inter-reader agreement", ["No cases."]), {"pairs": [], "failed": [], "summary": {}, "readers": [],
-                                                                                           "times": {}, "blandAltman": None}
+                                                                                           "times": {}, "blandAltman": None,
+                                                                                           "rule": _concordanceRule(tables).ruleDict()}
     report["sections"]["agreement"] = {"section": agreementSection, **agreement}
 
     def qualityProgress(fraction, message):
