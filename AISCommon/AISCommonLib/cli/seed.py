@@ -19,30 +19,51 @@ def addSeedCommand(subparsers) -> None:
     seed.set_defaults(handler=runSeed)
 
 
+#: ``--skip`` names of the gated seed's switchable steps -> the parameter values that switch them off.
+SKIPPABLE_STEPS = {
+    "dwi-gate": {"dwiMinRobustZ": 0.0},
+    "brain-edge": {"dropBrainEdge": False},
+    "small-components": {"minComponentMm3": 0.0},
+    "component-contrast": {"componentMinRobustZ": 0.0},
+    "csf-border": {"maxCsfBorderFraction": 1.0},
+    "skull-base": {"maxEdgeFraction": 1.0},
+    "fill-holes": {"fillHoles": False},
+}
+
+
 def addSeedParameterArguments(parser) -> None:
     """The seed parameters as options, defaults from :class:`SeedParameters`."""
-    from ..core.seeding import SeedParameters
+    from ..core.seeding import SEED_MODES, SeedParameters
 
     defaults = SeedParameters()
+    parser.add_argument("--mode", choices=SEED_MODES, default=defaults.mode,
+                        help="gated: the rule plus clean-up steps (default); plain: ADC below the threshold inside the brain, nothing else")
     parser.add_argument("--threshold", type=float, default=defaults.thresholdMm2PerS, metavar="MM2_PER_S",
                         help="ADC threshold in mm^2/s (default %(default)g = 620e-6; shown in the file's unit too)")
     parser.add_argument("--adc-unit", help="override ADC unit detection: 1e-6 (also um2/s), 1e-3 or mm2/s")
     parser.add_argument("--dwi-z", type=float, default=defaults.dwiMinRobustZ,
-                        help="DWI gate: robust SDs above normal parenchyma (default %(default)g; 0 = off)")
+                        help="DWI gate: robust SDs above nearby normal tissue (default %(default)g)")
+    parser.add_argument("--component-z", type=float, default=defaults.componentMinRobustZ,
+                        help="a component's mean DWI contrast must reach this many robust SDs (default %(default)g)")
     parser.add_argument("--min-component-mm3", type=float, default=defaults.minComponentMm3,
                         help="drop seed components smaller than this (default %(default)g mm^3)")
     parser.add_argument("--edge-margin-mm", type=float, default=defaults.edgeMarginMm,
-                        help="brain rim where artifacts collect (default %(default)g mm)")
+                        help="skull-base rim where artifacts collect (default %(default)g mm)")
+    parser.add_argument("--skip", nargs="+", choices=sorted(SKIPPABLE_STEPS), default=[], metavar="STEP",
+                        help=f"switch gated steps off: {', '.join(sorted(SKIPPABLE_STEPS))}")
 
 
 def seedParametersFromArguments(args):
     """Build :class:`SeedParameters` from parsed options (validated)."""
     from ..core.seeding import SeedParameters
 
-    return dataclasses.replace(
-        SeedParameters(), thresholdMm2PerS=args.threshold, dwiMinRobustZ=args.dwi_z,
-        minComponentMm3=args.min_component_mm3, edgeMarginMm=args.edge_margin_mm,
-    ).validated()
+    parameters = dataclasses.replace(
+        SeedParameters(), mode=args.mode, thresholdMm2PerS=args.threshold, dwiMinRobustZ=args.dwi_z,
+        componentMinRobustZ=args.component_z, minComponentMm3=args.min_component_mm3, edgeMarginMm=args.edge_margin_mm,
+    )
+    for step in args.skip:
+        parameters = dataclasses.replace(parameters, **SKIPPABLE_STEPS[step])
+    return parameters.validated()
 
 
 def runSeed(args) -> int:
@@ -70,10 +91,11 @@ def runSeed(args) -> int:
     if args.json:
         emitJson({"seeded": summaries, "failed": failures})
     else:
-        rows = [{"case": s["caseId"], "adc unit": s["adcUnit"]["unitLabel"], "threshold": s["threshold"]["inFileUnit"],
-                 "components": s["components"], "volume ml": s["volumeMl"], "mask": s["mask"]} for s in summaries]
+        rows = [{"case": s["caseId"], "mode": s["mode"], "adc unit": s["adcUnit"]["unitLabel"], "threshold": s["threshold"]["inFileUnit"],
+                 "components": s["components"], "volume ml": s["volumeMl"],
+                 "largest ml": s["componentVolumesMl"][0] if s["componentVolumesMl"] else 0, "mask": s["mask"]} for s in summaries]
         if rows:
-            print(formatTable(rows, ["case", "adc unit", "threshold", "components", "volume ml", "mask"]))
+            print(formatTable(rows, ["case", "mode", "adc unit", "threshold", "components", "volume ml", "largest ml", "mask"]))
         for failure in failures:
             print(f"ais: error: {failure['error']}", file=sys.stderr)
         print(f"Seeded {len(summaries)} of {len(cases)} case(s) for reader {args.reader}.")
