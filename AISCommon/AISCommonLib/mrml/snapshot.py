@@ -26,6 +26,28 @@ def tileLabel(view, caseNodes, multiplanar: bool) -> str:
     return label
 
 
+#: Patient direction letters of the RAS axes, negative then positive.
+_AXIS_LETTERS = (("L", "R"), ("P", "A"), ("I", "S"))
+
+
+def orientationLetters(sliceNode) -> dict:
+    """The patient direction at each edge of a slice view, from its slice-to-RAS matrix.
+
+    In Slicer's default axial view the screen's left is the patient's right (``R``), the top anterior (``A``).
+
+    :return: ``{"left", "right", "top", "bottom"}`` -> ``R``/``L``/``A``/``P``/``S``/``I``.
+    """
+    matrix = sliceNode.GetSliceToRAS()
+    rows = np.array([[matrix.GetElement(row, column) for column in range(3)] for row in range(3)])
+
+    def letter(direction) -> str:
+        axis = int(np.argmax(np.abs(direction)))
+        return _AXIS_LETTERS[axis][int(direction[axis] > 0)]
+
+    right, up = rows[:, 0], rows[:, 1]
+    return {"left": letter(-right), "right": letter(right), "top": letter(up), "bottom": letter(-up)}
+
+
 def assembleTiles(rows: list[list[np.ndarray]], gap: int = TILE_GAP, gapValue: int = GAP_VALUE) -> np.ndarray:
     """Tile RGB pictures (uint8 ``(height, width, 3)``, all the same size) row by row with a gap.
 
@@ -77,9 +99,10 @@ def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNo
         for view, sliceNode in shown:
             offscreen = OffscreenSliceView(applicationLogic.GetSliceLogic(sliceNode), applicationLogic, tileSize)
             offscreen.addText(tileLabel(view, caseNodes, multiplanar), position=(6, 6), alignTop=True)
+            offscreen.addEdgeLetters(orientationLetters(sliceNode))
             offscreenViews[view.layoutName] = offscreen
         if caption and shown:
-            offscreenViews[shown[0][0].layoutName].addText(caption, position=(6, 6), fontSize=12, color=(0.85, 0.85, 0.85))
+            offscreenViews[shown[0][0].layoutName].addText(caption, position=(6, 24), fontSize=12, color=(0.85, 0.85, 0.85))
         if fieldOfViewMm:
             for _, sliceNode in shown:
                 depth = sliceNode.GetFieldOfView()[2]
