@@ -1,6 +1,5 @@
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import pathlib
@@ -25,11 +24,11 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from AISAnnotatorLib import readerwork
-from AISAnnotatorLib.gui import actions, lists, messages, progress
-from AISAnnotatorLib.gui.choices import AdcUnitChoice, ReadingLayout
+from AISAnnotatorLib.gui import actions, lists, messages, progress, readingflow
+from AISAnnotatorLib.gui.choices import AdcUnitChoice, AssistModeChoice, ReadingLayout, SeedModeChoice
 from AISAnnotatorLib.mrml import notes, readingcase
 from AISCommonLib import RUNTIME_REQUIREMENTS, reloading, uifile
-from AISCommonLib.core import adcunits, cases, hints, readrecord, seeding, sequences
+from AISCommonLib.core import adcunits, cases, dwiassist, readrecord, seeding, sequences
 from AISCommonLib.core.errors import OperationCancelled
 from AISCommonLib.mrml import caseloader, crosshair, layouts, segmentation
 from AISCommonLib.synthetic import tinycases
@@ -41,6 +40,7 @@ from AISCommonLib.workflow import store as workflowstore
 DISPLAYED_SEQUENCES = caseloader.SEQUENCE_ORDER
 #: Seed defaults come from the library so the module and the ``ais seed`` command agree.
 DEFAULT_SEED_PARAMETERS = seeding.SeedParameters()
+DEFAULT_ASSIST_PARAMETERS = dwiassist.AssistParameters()
 #: Effects offered for refinement on DWI, in this order (Segment Editor effect names).
 REFINEMENT_EFFECTS = ["Paint", "Draw", "Erase", "Scissors", "Islands", "Smoothing"]
 #: Singleton tag of the module's own Segment Editor parameter node (Segment Editor module keeps its own).
@@ -112,8 +112,10 @@ class AISAnnotatorParameterNode:
     readingLayout - layout of the slice views.
     adcUnit - how the ADC file stores its values.
     adcThresholdMicro - seed threshold in 1e-6 mm^2/s (the consensus value is 620).
-    dwiGateRobustZ - seed voxels must be this many robust SD above normal DWI; 0 turns the gate off.
+    seedMode - gated (threshold and clean-up steps) or plain (the threshold inside the brain, nothing else).
+    dwiGateRobustZ - seed voxels must be this many robust SD above nearby normal DWI; 0 turns the gate off.
     minimumComponentMm3 - seed regions smaller than this are dropped.
+    assistMode, assistRobustZ, assistSelectedLesionOnly - the DWI assist: grow/shrink, how bright, which lesion.
     dwiLikert, adcLikert, eadcLikert, flairLikert - image quality 1-5, 0 when not scored.
     motionArtifact, susceptibilityArtifact, deformationArtifact, signalInhomogeneityArtifact - screening flags.
     activeSeconds - active time on the case before the current period.
@@ -131,6 +133,10 @@ class AISAnnotatorParameterNode:
     adcThresholdMicro: Annotated[float, WithinRange(1.0, 4999.0)] = round(DEFAULT_SEED_PARAMETERS.thresholdMm2PerS * 1e6, 6)
     dwiGateRobustZ: Annotated[float, WithinRange(0.0, 10.0)] = DEFAULT_SEED_PARAMETERS.dwiMinRobustZ
     minimumComponentMm3: Annotated[float, WithinRange(0.0, 10000.0)] = DEFAULT_SEED_PARAMETERS.minComponentMm3
+    seedMode: SeedModeChoice = SeedModeChoice.GATED
+    assistMode: AssistModeChoice = AssistModeChoice.GROW
+    assistRobustZ: Annotated[float, WithinRange(0.5, 8.0)] = DEFAULT_ASSIST_PARAMETERS.dwiMinRobustZ
+    assistSelectedLesionOnly: bool = False
     dwiLikert: Annotated[int, WithinRange(0, 5)] = 0
     adcLikert: Annotated[int, WithinRange(0, 5)] = 0
     eadcLikert: Annotated[int, WithinRange(0, 5)] = 0
@@ -193,6 +199,12 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.nextCaseButton.connect("clicked(bool)", self.onNextCase)
         self.ui.loadCaseButton.connect("clicked(bool)", self.onLoadCase)
         self.ui.applySeedButton.connect("clicked(bool)", self.onApplySeed)
+        self.ui.dropComponentButton.connect("clicked(bool)", self.onDropComponent)
+        self.ui.seedComponentsTableWidget.connect("itemSelectionChanged()", self.onSeedComponentSelected)
+        self.ui.assistPreviewButton.connect("clicked(bool)", self.onAssistPreview)
+        self.ui.assistApplyButton.connect("clicked(bool)", self.onAssistApply)
+        self.ui.assistClearButton.connect("clicked(bool)", self.onAssistClear)
+        self.ui.assistBrightnessSliderWidget.connect("valueChanged(double)", self.onAssistSliderMoved)
         self.ui.nextLesionButton.connect("clicked(bool)", self.onNextLesion)
         self.ui.previousLesionButton.connect("clicked(bool)", self.onPreviousLesion)
         self.ui.checkHintsButton.connect("clicked(bool)", self.onCheckHints)
@@ -449,6 +461,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             raise
         self._activeTimer.reset(0.0)
         self._showHints([])
+        self.ui.seedComponentsTableWidget.setRowCount(0)
         self._showNotes()
         self._selectInEditor()
         self._setStatus(messages.describeLoadedCase(loaded))
@@ -516,10 +529,59 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     self._setStatus(_("Seeding cancelled; the lesion segment is unchanged."))
                     return
                 self._setStatus(messages.describeSeed(result.summary))
+                lists.fillSeedComponentsTable(self.ui.seedComponentsTableWidget, result.summary["componentTable"])
         finally:
             if progressDialog:
                 progressDialog.close()
             self._updateActions()
+
+    def _selectedSeedComponent(self):
+        row = self.ui.seedComponentsTableWidget.currentRow()
+        table = (self.logic.reading.seedSummary or {}).get("componentTable", []) if self.logic.reading else []
+        return table[row] if 0 <= row < len(table) else None
+
+    def onSeedComponentSelected(self) -> None:
+        component = self._selectedSeedComponent()
+        if component is not None:
+            with self._action(_("Could not jump to the region.")):
+                self.logic.jumpTo(component["centroidRas"])
+
+    def onDropComponent(self) -> None:
+        """Erase the selected seed region from the lesion segment (undoable in the editor)."""
+        component = self._selectedSeedComponent()
+        if component is None:
+            return
+        with self._action(_("Could not drop the region.")):
+            self._selectInEditor()
+            self.ui.segmentEditorWidget.saveStateForUndo()
+            removed = self.logic.dropSeedComponent(self._parameterNode, component["id"])
+            self._setStatus(_("Region {id} dropped ({voxels} voxels); Undo in the editor brings it back.").format(id=component["id"], voxels=removed))
+
+    # ------------------------------------------------------------------------------------------
+    # DWI assist
+
+    def onAssistPreview(self) -> None:
+        """Show what the DWI assist would add (cyan); the lesion segment is unchanged until Apply."""
+        with self._action(_("Could not compute the DWI assist.")):
+            result = self.logic.assistPreview(self._parameterNode)
+            self._setStatus(messages.describeAssist(result.summary))
+
+    def onAssistSliderMoved(self, value: float) -> None:
+        """Follow the slider while a preview is shown."""
+        if self.logic.assistResult is not None and self._caseLoaded():
+            self.onAssistPreview()
+
+    def onAssistApply(self) -> None:
+        """Put the previewed change into the lesion segment (undoable in the editor)."""
+        with self._action(_("Could not apply the DWI assist.")):
+            self._selectInEditor()
+            self.ui.segmentEditorWidget.saveStateForUndo()
+            self.logic.applyAssist(self._parameterNode)
+            self._setStatus(_("DWI assist applied; Undo in the editor takes it back."))
+
+    def onAssistClear(self) -> None:
+        with self._action(_("Could not clear the preview.")):
+            self.logic.clearAssistPreview(self._parameterNode)
 
     # ------------------------------------------------------------------------------------------
     # Hints
@@ -629,6 +691,7 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
         self.reading = None
+        self.assistResult = None
         self.work = readerwork.ReaderWork()
 
     def getParameterNode(self) -> AISAnnotatorParameterNode:
@@ -645,6 +708,7 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
 
     def forgetLoadedCase(self) -> None:
         self.reading = None
+        self.assistResult = None
 
     def segmentEditorNode(self):
         """The module's Segment Editor parameter node (a scene singleton, created when missing)."""
@@ -812,10 +876,39 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         parameters = dataclasses.replace(
             DEFAULT_SEED_PARAMETERS,
             thresholdMm2PerS=parameterNode.adcThresholdMicro * 1e-6,
+            mode=parameterNode.seedMode.value,
             dwiMinRobustZ=parameterNode.dwiGateRobustZ,
             minComponentMm3=parameterNode.minimumComponentMm3,
         )
         return self._requireReading(parameterNode).seed(parameters, parameterNode.adcUnit.unitKey, progress)
+
+    def dropSeedComponent(self, parameterNode: AISAnnotatorParameterNode, componentId: int) -> int:
+        """Erase one region of the last seed from the lesion segment; :return: voxels removed."""
+        return self._requireReading(parameterNode).dropSeedComponent(componentId)
+
+    def assistPreview(self, parameterNode: AISAnnotatorParameterNode):
+        """Compute the DWI assist on the current mask and show what it would add; :return: the library's ``AssistResult``."""
+        reading = self._requireReading(parameterNode)
+        parameters = dataclasses.replace(DEFAULT_ASSIST_PARAMETERS, mode=parameterNode.assistMode.value, dwiMinRobustZ=parameterNode.assistRobustZ)
+        atRas = crosshair.crosshairRas(slicer.mrmlScene) if parameterNode.assistSelectedLesionOnly else None
+        if parameterNode.assistSelectedLesionOnly and atRas is None:
+            raise RuntimeError(_("Put the crosshair on a lesion first (Shift+mouse move)."))
+        result = reading.assist(parameters, atRas)
+        reading.showAssistPreview(result)
+        self.assistResult = result
+        return result
+
+    def applyAssist(self, parameterNode: AISAnnotatorParameterNode) -> None:
+        """Put the previewed assist into the lesion segment."""
+        if self.assistResult is None:
+            raise RuntimeError(_("Preview the DWI assist first."))
+        self._requireReading(parameterNode).applyAssist(self.assistResult)
+        self.assistResult = None
+
+    def clearAssistPreview(self, parameterNode: AISAnnotatorParameterNode) -> None:
+        if self.reading is not None:
+            self.reading.clearAssistPreview()
+        self.assistResult = None
 
     def hints(self, parameterNode: AISAnnotatorParameterNode) -> list:
         """Hints on the current mask (``AISCommonLib.core.hints.computeHints``)."""
@@ -898,72 +991,7 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
             parameterNode.databaseUrl = str(workflowdatabase.defaultDatabasePath(root))
             parameterNode.readerId = "reader1"
             try:
-                self._readAndSubmit(logic, parameterNode, lesion)
+                readingflow.readAndSubmit(self, logic, parameterNode, lesion)
             finally:
                 logic.closeStore()
         self.delayDisplay("Test passed")
-
-    def _readAndSubmit(self, logic, parameterNode, lesion) -> None:
-        claim, case = logic.claimNextCase(parameterNode)
-        self.assertIsNotNone(claim)
-        self.assertEqual(case.caseId, "sub-01_ses-01")
-        loaded = logic.loadCase(case, parameterNode)
-        self.delayDisplay("Case loaded")
-        for key in ("dwi", "adc", "eadc", "flair"):
-            self.assertIsNotNone(getattr(parameterNode, f"{key}Volume"), key)
-        self.assertEqual(loaded.adcUnit.unit.key, adcunits.MICRO.key)
-        self.assertIn("1e-6", logic.thresholdInFileUnit(parameterNode))
-        matrix = vtk.vtkMatrix4x4()
-        parameterNode.dwiVolume.GetIJKToRASMatrix(matrix)
-        np.testing.assert_allclose(slicer.util.arrayFromVTKMatrix(matrix), loaded.dwi.ijkToRas, atol=1e-4)
-        self.assertFalse(logic.hasUnsavedEdits(parameterNode))
-
-        for layout in ReadingLayout:
-            parameterNode.readingLayout = layout
-            logic.showLayout(parameterNode)
-        parameterNode.readingLayout = ReadingLayout.AXIAL_2X2
-        logic.showLayout(parameterNode)
-
-        result = logic.seed(parameterNode)
-        self.delayDisplay("Seed computed")
-        self.assertGreater(result.summary["voxels"], 0)
-        self.assertTrue(lesion[result.mask].all(), "seed voxels outside the synthetic lesion")
-        mask = logic.lesionMask(parameterNode)
-        self.assertEqual(mask.shape, slicer.util.arrayFromVolume(parameterNode.dwiVolume).shape)
-        np.testing.assert_array_equal(mask, result.mask)
-        self.assertTrue(logic.hasUnsavedEdits(parameterNode))
-
-        region, count = logic.stepLesion(parameterNode, 1)
-        self.assertEqual(count, 1)
-        self.assertIn("ADC", logic.statusLine(region.centroidRas))
-
-        found = logic.hints(parameterNode)
-        self.assertTrue(all(hint.kind in hints.HINT_KINDS for hint in found))
-        logic.jumpTo(region.centroidRas)
-        logic.addNote(parameterNode, "boundary unclear")
-        notes = logic.notes(parameterNode)
-        self.assertEqual([note.text for note in notes], ["boundary unclear"])
-        np.testing.assert_allclose(notes[0].ras, region.centroidRas, atol=1e-3)
-        parameterNode.dwiLikert = 5
-        parameterNode.adcLikert = 4
-        parameterNode.motionArtifact = True
-
-        submitted = logic.submit(parameterNode, 42.0, found)
-        self.delayDisplay("Read submitted")
-        self.assertEqual(submitted["case_id"], case.caseId)
-        self.assertEqual(submitted["state"], states.AWAITING_READS)
-        self.assertFalse(logic.hasUnsavedEdits(parameterNode))
-        self.assertIsNone(logic.claim)
-
-        workflow = logic.openStore(parameterNode)
-        sidecarPath = workflow.absolutePath(submitted["mask_path"].replace(".nii.gz", ".json"))
-        sidecar = json.loads(sidecarPath.read_text(encoding="utf-8"))
-        self.assertEqual(sidecar["Reader"], "reader1")
-        self.assertEqual(sidecar["Parameters"]["quality"]["likert"]["dwi"], 5)
-        self.assertEqual(sidecar["Parameters"]["quality"]["artifacts"], ["motion"])
-        self.assertEqual(sidecar["Parameters"]["active_seconds"], 42.0)
-        self.assertEqual(sidecar["Parameters"]["notes"][0]["text"], "boundary unclear")
-        self.assertEqual(sidecar["Method"], readrecord.METHOD_SEEDED)
-        self.assertEqual(len(workflow.readsVisibleTo("reader1", case.caseId)), 1)
-        # Blinding: the second reader sees no read of the case before submitting their own.
-        self.assertEqual(workflow.readsVisibleTo("reader2", case.caseId), [])

@@ -88,3 +88,31 @@ def test_reader_work_claims_submits_and_refuses_what_it_does_not_hold(simpleData
         assert work.claimNext("R01", database, str(root)) == (None, None)  # nobody reads a case twice
     finally:
         work.close()
+
+
+def test_drop_a_seed_component_and_assist_with_preview(reading):
+    from AISCommonLib.core.dwiassist import AssistParameters
+
+    app, case, info = reading
+    case.seed(SeedParameters(), None)
+    table = case.seedSummary["componentTable"]
+    assert table and int(case.seedLabels.max()) == len(table) and (case.seedLabels == 1).sum() == table[0]["voxels"]
+    before = case.lesionMask().sum()
+    removed = case.dropSeedComponent(1)
+    assert removed == table[0]["voxels"] and case.lesionMask().sum() == before - removed
+    with pytest.raises(AISError, match="no region 99"):
+        case.dropSeedComponent(99)
+
+    case.seed(SeedParameters(), None)
+    result = case.assist(AssistParameters(dwiMinRobustZ=0.5))
+    assert result.added.any() and not (result.added & case.lesionMask()).any()
+    case.showAssistPreview(result)
+    segmentationIds = [case.segmentationNode.GetSegmentation().GetNthSegmentID(index)
+                       for index in range(case.segmentationNode.GetSegmentation().GetNumberOfSegments())]
+    assert readingcase.ASSIST_PREVIEW_SEGMENT_ID in segmentationIds
+    assert case.lesionMask().sum() == case.seedSummary["voxels"]  # the preview changes nothing
+    elsewhere = case.assist(AssistParameters(dwiMinRobustZ=0.5), atRas=(500.0, 500.0, 500.0))
+    assert not elsewhere.added.any()
+    case.applyAssist(result)
+    assert np.array_equal(case.lesionMask(), result.mask)
+    assert case.segmentationNode.GetSegmentation().GetSegment(readingcase.ASSIST_PREVIEW_SEGMENT_ID) is None

@@ -53,6 +53,12 @@ def updateActions(ui, node, logic, selectedCase, caseLoaded: bool) -> None:
                          (ui.previousLesionButton, _("Centre all views on the previous lesion ({key}).").format(key=PREVIOUS_LESION_KEY))):
         enable(button, caseReason, text)
     enable(ui.checkHintsButton, caseReason, _("List the parts of your mask that look unlike an acute infarct."))
+    componentReason = caseReason or ("" if ui.seedComponentsTableWidget.currentRow() >= 0 else _("Select a region of the seed first."))
+    enable(ui.dropComponentButton, componentReason, _("Erase the selected seed region from the lesion (Undo in the editor brings it back)."))
+    enable(ui.assistPreviewButton, caseReason, _("Show in cyan what the DWI assist would add; nothing changes until Apply."))
+    previewReason = caseReason or ("" if logic.assistResult is not None else _("Preview first."))
+    enable(ui.assistApplyButton, previewReason, _("Put the previewed change into the lesion (Undo in the editor takes it back)."))
+    enable(ui.assistClearButton, previewReason, _("Remove the preview."))
 
     noteReason = caseReason or ("" if ui.noteTextLineEdit.text.strip() else _("Type the note first."))
     enable(ui.addNoteButton, noteReason, _("Add the note at the crosshair position (Shift+mouse move sets it)."))

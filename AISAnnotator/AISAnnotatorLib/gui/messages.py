@@ -53,3 +53,10 @@ def describeSeed(summary: dict) -> str:
     else:
         lines.append(_("Refine the lesion on DWI in the editor below."))
     return "\n".join(lines)
+
+
+def describeAssist(summary: dict) -> str:
+    """What the DWI assist would change, and how to keep it."""
+    return _("DWI assist: +{added:g} ml, -{removed:g} ml (DWI-bright above {z:g} robust SD; normal tissue ADC {adc:.0f} x 1e-6 mm^2/s). "
+             "Apply keeps it.").format(added=summary["addedMl"], removed=summary["removedMl"], z=summary["parameters"]["dwiMinRobustZ"],
+                                       adc=summary["normalAdcMicro"])

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from AISCommonLib.core import hints, seeding, sequences
+from AISCommonLib.core import dwiassist, dwicontrast, hints, seeding, sequences
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.core.image import rasToVoxel
 from AISCommonLib.mrml import caseloader, lesionnav, segmentation
 
 from . import probe
+
+#: The segment that previews what the DWI assist would add (never exported: only the lesion segment is).
+ASSIST_PREVIEW_SEGMENT_ID = "assistPreview"
+ASSIST_PREVIEW_COLOR = (0.2, 0.85, 1.0)
 
 
 def maskDigest(mask: np.ndarray) -> str:
@@ -33,6 +39,9 @@ class ReadingCase:
         self.segmentationNode = segmentationNode
         self.notesNode = notesNode
         self.seedSummary = None
+        self.seedLabels = None
+        self._contrast = None
+        self._contrastDigest = None
         self._navigator = None
         self._navigatorDigest = None
         self._submittedDigest = None
@@ -101,7 +110,63 @@ class ReadingCase:
         result = seeding.seedLesion(loaded, parameters, progress)
         segmentation.seedSegment(self.segmentationNode, result, self.dwiNode)
         self.seedSummary = result.summary
+        self.seedLabels = seeding.componentLabels(result.mask)
         return result
+
+    def dropSeedComponent(self, componentId: int) -> int:
+        """Erase one component of the last seed (``componentTable`` id, 1 = largest) from the lesion segment.
+
+        Edits made since the seed stay; only that component's voxels go.
+
+        :return: voxels removed.
+        :raises InputError: no seed, or no such component.
+        """
+        if self.seedLabels is None or not 1 <= int(componentId) <= int(self.seedLabels.max()):
+            raise InputError(f"The seed has no region {componentId}.")
+        mask = self.lesionMask()
+        drop = self.seedLabels == int(componentId)
+        removed = int((mask & drop).sum())
+        segmentation.setSegmentFromMask(self.segmentationNode, mask & ~drop, self.dwiNode)
+        return removed
+
+    def assist(self, parameters: dwiassist.AssistParameters, atRas=None) -> dwiassist.AssistResult:
+        """What the DWI assist would do to the current mask (nothing changes until :meth:`applyAssist`).
+
+        The DWI contrast is measured once per mask and kept while a slider moves.
+
+        :param atRas: work on the lesion at this RAS point only (mm), or None for the whole mask.
+        """
+        mask = self.lesionMask()
+        digest = maskDigest(mask)
+        if self._contrast is None or digest != self._contrastDigest:
+            loaded = self.loaded
+            self._contrast = dwicontrast.measureDwiContrast(loaded.dwi, loaded.adcMicro(), loaded.brainMask, parameters.referenceSigmaMm,
+                                                            exclude=mask)
+            self._contrastDigest = digest
+        region = None
+        if atRas is not None:
+            # The lesion under the point, or touching the voxels right around it.
+            region = np.zeros_like(mask)
+            centre = np.round(rasToVoxel(self.loaded.dwi.ijkToRas, atRas)).astype(int)
+            low, high = np.maximum(centre - 1, 0), np.minimum(centre + 2, mask.shape)
+            if (low < high).all():
+                region[low[0]:high[0], low[1]:high[1], low[2]:high[2]] = True
+        return dwiassist.assistOnDwi(self.loaded, mask, parameters, region, self._contrast)
+
+    def showAssistPreview(self, result: dwiassist.AssistResult) -> None:
+        """Show what the assist would add in its own segment (the lesion segment is unchanged)."""
+        segmentation.ensureLesionSegment(self.segmentationNode, ASSIST_PREVIEW_SEGMENT_ID, "DWI assist preview", ASSIST_PREVIEW_COLOR)
+        segmentation.setSegmentFromMask(self.segmentationNode, result.added, self.dwiNode, ASSIST_PREVIEW_SEGMENT_ID)
+
+    def clearAssistPreview(self) -> None:
+        """Remove the preview segment."""
+        if self.segmentationNode.GetSegmentation().GetSegment(ASSIST_PREVIEW_SEGMENT_ID) is not None:
+            self.segmentationNode.GetSegmentation().RemoveSegment(ASSIST_PREVIEW_SEGMENT_ID)
+
+    def applyAssist(self, result: dwiassist.AssistResult) -> None:
+        """Put the assisted mask into the lesion segment and remove the preview."""
+        segmentation.setSegmentFromMask(self.segmentationNode, result.mask, self.dwiNode)
+        self.clearAssistPreview()
 
     def hints(self) -> list:
         """Hints on the current mask (:func:`AISCommonLib.core.hints.computeHints`)."""

@@ -230,6 +230,21 @@ class _StepLog:
         return after
 
 
+def componentLabels(mask: np.ndarray) -> np.ndarray:
+    """26-connected components of ``mask`` numbered as in :func:`componentTable` (1 = largest; ties by raster order).
+
+    :return: int32 ``[k, j, i]``, 0 outside the mask.
+    """
+    labels, count = _components(mask)
+    if count == 0:
+        return labels.astype(np.int32)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    order = np.argsort(-sizes[1:], kind="stable") + 1
+    renumber = np.zeros(count + 1, dtype=np.int32)
+    renumber[order] = np.arange(1, count + 1, dtype=np.int32)
+    return renumber[labels]
+
+
 def componentTable(mask: np.ndarray, loaded: LoadedCase, adcMicro: np.ndarray, contrast=None) -> list[dict]:
     """Per 26-connected component of ``mask``, largest first: what a reader needs to drop a speck with one click.
 
@@ -237,18 +252,18 @@ def componentTable(mask: np.ndarray, loaded: LoadedCase, adcMicro: np.ndarray, c
         ``left``/``right`` of the brain's centre, or ``midline``), ``slice`` (k index of the centroid, 0-based),
         ``meanAdcMicro`` and, with ``contrast``, ``dwiRobustZ`` (mean DWI contrast in robust SDs).
     """
-    labels, count = _components(mask)
+    labels = componentLabels(mask)
+    count = int(labels.max())
     if count == 0:
         return []
     voxelMm3 = loaded.dwi.voxelVolumeMm3
     brainCentre = voxelToRas(loaded.dwi.ijkToRas, np.argwhere(loaded.brainMask).mean(axis=0)) if loaded.brainMask.any() else np.zeros(3)
-    flat = labels.ravel()
-    sizes = np.bincount(flat, minlength=count + 1)
-    order = np.argsort(-sizes[1:], kind="stable") + 1
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
     indices = np.argwhere(labels > 0)
     labelAt = labels[tuple(indices.T)]
     rows = []
-    for rank, label in enumerate(order, start=1):
+    for rank in range(1, count + 1):
+        label = rank
         voxels = indices[labelAt == label]
         centroid = voxelToRas(loaded.dwi.ijkToRas, voxels.mean(axis=0))
         offset = float(centroid[0] - brainCentre[0])
