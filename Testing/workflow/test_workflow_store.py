@@ -75,7 +75,7 @@ def test_full_path_discordant_review_keeps_decided_regions(store):
     assert np.array_equal(final, first | second)
     actions = [event["action"] for event in store.events(MANAGER, CASE)]
     assert actions == ["register", "claim", "submit", "claim", "submit", "compare", "claim", "review"]
-    assert all(row["status"] == "ok" for row in store.verify())
+    assert store.verify()["ok"]
 
 
 def test_concordant_case_goes_to_confirm_queue_and_needs_a_review(store):
@@ -286,7 +286,7 @@ def test_verify_reports_missing_and_changed_files(store):
     path.write_bytes(path.read_bytes() + b"x")
     flair = store.root / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01_FLAIR.nii.gz"
     flair.unlink()
-    problems = {row["path"]: row["status"] for row in store.verify() if row["status"] != "ok"}
+    problems = {row["path"]: row["status"] for row in store.verify()["files"] if row["status"] != "ok"}
     assert problems == {read["mask_path"]: "changed", "sub-01/ses-01/anat/sub-01_ses-01_FLAIR.nii.gz": "missing"}
 
 

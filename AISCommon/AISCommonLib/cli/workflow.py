@@ -109,7 +109,16 @@ def addWorkflowCommand(subparsers) -> None:
     log = add("log", "the audit trail (of one case with --case)", _runLog)
     log.add_argument("--case", metavar="CASE")
 
-    add("verify", "re-hash every recorded file and report missing or changed ones (exit 1 if any)", _runVerify)
+    verify = add("verify", "check the audit trail's hash chain, its anchor and guards, and re-hash every recorded file (exit 1 on any problem)",
+                 _runVerify)
+    verify.add_argument("--public-key", metavar="PEM", help="also check the manager's signatures with this public key")
+    sign = add("sign", "sign the verified chain head with a manager's private key (kept off this machine)", _runSign)
+    sign.add_argument("--key", required=True, metavar="PEM", help="Ed25519 private key (from 'ais workflow keygen')")
+    keygen = commands.add_parser("keygen", help="make an Ed25519 key pair for signing the audit trail (no database needed)",
+                                 description="Make an Ed25519 key pair for signing the audit trail; keep the private key off the workstation.")
+    keygen.add_argument("--private", required=True, metavar="PEM", help="private key file to write (0600, never overwritten)")
+    keygen.add_argument("--public", required=True, metavar="PEM", help="public key file to write")
+    keygen.set_defaults(handler=_runKeygen)
 
     export = add("export", "write cases, reads, decisions and events as JSON and CSV", _runExport)
     export.add_argument("--out", required=True, metavar="DIR")
@@ -357,11 +366,29 @@ def _runLog(args) -> int:
 
 def _runVerify(args) -> int:
     with _store(args) as store:
-        rows = store.verify(progress=stderrProgress)
-    problems = [row for row in rows if row["status"] != "ok"]
-    _emit(args, {"files": len(rows), "problems": problems}, problems or None, ["path", "status"],
-          text=f"{len(rows)} recorded file(s), {len(problems)} missing or changed.")
-    return EXIT_PROBLEMS if problems else 0
+        report = store.verify(progress=stderrProgress, publicKeyPath=args.public_key)
+    problems = [row for row in report["files"] if row["status"] != "ok"]
+    head = report["head"]
+    lines = [f"Audit trail: {head['events']} event(s), chain head {head['event']} {head['hash'][:16]}...",
+             *(f"  {problem['message']}" for problem in report["chain"]),
+             f"{len(report['files'])} recorded file(s), {len(problems)} missing or changed."]
+    _emit(args, {**report, "problems": problems}, problems or None, ["path", "status"], text="\n".join(lines))
+    return 0 if report["ok"] else EXIT_PROBLEMS
+
+
+def _runSign(args) -> int:
+    with _store(args) as store:
+        entry = store.signChainHead(args.user, Path(args.key))
+    _emit(args, entry, text=f"Signed event {entry['event']} ({entry['hash'][:16]}...) with key {entry['key']}.")
+    return 0
+
+
+def _runKeygen(args) -> int:
+    from ..workflow.signing import generateKeyPair
+
+    identifier = generateKeyPair(Path(args.private), Path(args.public))
+    sys.stdout.write(f"Key {identifier}: private key {args.private} (keep it off this machine), public key {args.public}.\n")
+    return 0
 
 
 def _runExport(args) -> int:

@@ -132,14 +132,19 @@ def _sourceHashes(datasetRoot, case: Case) -> list[dict]:
 def writeMaskWithSidecar(path: Path, mask: np.ndarray, dwi: Volume, sidecar: dict) -> Path:
     """Write a binary mask on the DWI grid and its sidecar; refuses to overwrite either.
 
-    The mask is written first; a crash between the two writes leaves a mask without sidecar, which no
+    The mask is written first; when the sidecar cannot be written (a full disk) the mask is removed again, so
+    there is never a mask without its sidecar. A crash between the two writes may still leave one, which no
     listing counts as a read and ``ais validate`` reports.
     """
     data = _binaryOnGrid(mask, dwi)
     if path.exists() or sidecarPathFor(path).exists():
         raise OutputExistsError(f"Refusing to overwrite '{path}': masks are versioned, never replaced.")
     writeNifti(data, dwi.ijkToRas, path, overwrite=False)
-    writeJsonAtomic(sidecarPathFor(path), sidecar, overwrite=False)
+    try:
+        writeJsonAtomic(sidecarPathFor(path), sidecar, overwrite=False)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return path
 
 

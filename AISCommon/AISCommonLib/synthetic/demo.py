@@ -210,7 +210,7 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None,
         seeds = _read(store, root, phantoms, parameters, progress)
         _reviewAndArbitrate(store, phantoms)
         verified = store.verify()
-        problems = [row for row in verified if row["status"] != "ok"]
+        problems = [row for row in verified["files"] if row["status"] != "ok"] + verified["chain"]
         exported = store.export(outDir / "workflow-export")
         rows = [_caseRow(store, store.case(case["case_id"]), phantoms[case["case_id"]], seeds.get(case["case_id"])) for case in store.cases()]
         databaseUrl = store.url
@@ -223,7 +223,7 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None,
         "derivatives": str(root / "derivatives" / "lesions"),
         "workflowDatabase": databaseUrl,
         "workflowExport": [str(path) for path in exported],
-        "verifiedFiles": len(verified),
+        "verifiedFiles": len(verified["files"]),
         "verifyProblems": problems,
         "validation": {"errors": sum(f.severity == "error" for f in findings), "warnings": sum(f.severity == "warning" for f in findings)},
         "seedParameters": dataclasses.asdict(parameters),

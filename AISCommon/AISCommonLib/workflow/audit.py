@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 
 from ..core.atomicio import sha256File, writeTextAtomic
-from . import schema, states
+from . import chain, schema, states
+from .errors import WorkflowError
 
 
 class AuditMixin:
@@ -86,12 +87,44 @@ class AuditMixin:
 
         return self._read(run)
 
-    def verify(self, progress=None) -> list[dict]:
-        """Re-hash every recorded file (source images, reads, sidecars, final and reference masks).
+    def signChainHead(self, userId: str, privateKeyPath) -> dict:
+        """Sign the verified chain head with a manager's private key and keep the signature in the anchor file.
+
+        :return: the anchor entry (event, hash, key id, signature).
+        :raises PermissionDeniedError: not a manager.
+        :raises WorkflowError: the trail does not verify (a broken trail is never signed).
+        """
+        from .signing import signHead
+
+        self._read(lambda connection: self._user(connection, userId, (states.ROLE_MANAGER,)))
+        report = self.verify()
+        if report["chain"]:
+            raise WorkflowError(f"The audit trail does not verify ({report['chain'][0]['message']}); it is not signed.")
+        return signHead(self.datasetRoot, report["head"], privateKeyPath)
+
+    def verify(self, progress=None, publicKeyPath=None) -> dict:
+        """Check the whole audit trail: the hash chain and the records it covers, the anchor kept outside the
+        database, the log's append-only guards, and every recorded file re-hashed.
 
         :param progress: optional ``(fraction, message)`` callable.
-        :return: one row per file: ``path``, ``status`` (``ok``, ``missing``, ``changed``), ``expected``, ``actual``.
+        :param publicKeyPath: also check the manager's signatures in the anchor file with this public key.
+        :return: ``{"ok", "chain": [problem dicts], "head": {"event", "hash", "events"}, "files": [rows]}``; a file row
+            has ``path``, ``status`` (``ok``, ``missing``, ``changed``), ``expected``, ``actual``.
         """
+        anchors = chain.readAnchors(self.datasetRoot)
+
+        def check(connection):
+            problems, head = chain.verifyChain(connection, anchors)
+            return problems + chain.guardProblems(connection), head
+
+        problems, head = self._read(check)
+        if publicKeyPath is not None:
+            from .signing import checkSignatures
+
+            problems.extend(checkSignatures(anchors, publicKeyPath))
+        if anchors is None and head["events"]:
+            problems.append(chain.ChainProblem(None, "no-anchor", f"The anchor file {chain.anchorPath(self.datasetRoot)} is missing: a rewrite "
+                                               "of the whole log could not be told from the original."))
         rows = []
         recorded = sorted(self.recordedFiles().items())
         for index, (path, digests) in enumerate(recorded):
@@ -106,7 +139,8 @@ class AuditMixin:
                          "expected": sorted(digests), "actual": actual})
         if progress:
             progress(1.0, "Verified")
-        return rows
+        chainProblems = [problem.toDict() for problem in problems]
+        return {"ok": not chainProblems and all(row["status"] == "ok" for row in rows), "chain": chainProblems, "head": head, "files": rows}
 
     def snapshot(self) -> dict[str, list[dict]]:
         """Every row of every table (JSON-ready), by table name in dependency order."""
@@ -131,7 +165,10 @@ class AuditMixin:
         """
         data = self.snapshot()
         outDir = Path(outDir)
-        document = {"schema_version": schema.SCHEMA_VERSION, "exported_at": schema.utcNow(), "backend": self.backend, "tables": data}
+        headId, headHash = self._read(chain.lastEvent)
+        # The chain head travels with the export: a later rewrite of the database no longer matches it.
+        document = {"schema_version": schema.SCHEMA_VERSION, "exported_at": schema.utcNow(), "backend": self.backend,
+                    "chain_head": {"event": headId, "hash": headHash}, "tables": data}
         written = [outDir / "workflow.json"]
         writeTextAtomic(written[0], json.dumps(document, indent=2, default=str) + "\n")
         for name, rows in data.items():

@@ -18,7 +18,8 @@ from .errors import SchemaVersionError
 #: training scores, who qualified a reader when and any override reason).
 #: Version 3: what a review or ruling changed (derived outcome per region and for the agreed voxels) and
 #: the starting final the reviewer chose.
-SCHEMA_VERSION = 3
+#: Version 4: the hash chain over the event log (``prev_hash``, ``hash``, ``payload``: see :mod:`chain`).
+SCHEMA_VERSION = 4
 
 
 def utcNow() -> str:
@@ -179,6 +180,7 @@ def _tables(version: int):
         Column("revision", Integer),
         Column("note", Text),
         Column("files", Text, nullable=False),
+        *since(4, Column("payload", Text), Column("prev_hash", String(64)), Column("hash", String(64))),
     )
     trainingScores = Table(
         "training_scores",
@@ -257,9 +259,14 @@ def _upgradeTo3(connection) -> None:
     _addColumns(connection, 3)
 
 
+def _upgradeTo4(connection) -> None:
+    # The hash chain; events recorded before it keep empty hashes and are reported as not covered.
+    _addColumns(connection, 4)
+
+
 #: version n -> function upgrading a version-n database to n + 1. A new database is created at version 1
 #: and taken through every step, so the upgrade path runs on every store the tests create.
-_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3}
+_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3, 3: _upgradeTo4}
 
 
 def storedVersion(connection) -> int | None:

@@ -58,7 +58,8 @@ class StaffMixin:
                 )
             )
             connection.execute(t.userRoles.insert().values(user_id=managerId, role=states.ROLE_MANAGER, granted_by=managerId, granted_at=now))
-            self._event(connection, managerId, states.ACTION_INITIALISE, note=_dumps({"dataset_root": str(root), "concordance": rules, "training": trainingBar}))
+            self._event(connection, managerId, states.ACTION_INITIALISE, note=_dumps({"dataset_root": str(root), "concordance": rules, "training": trainingBar}),
+                        users=[managerId], settings=True)
             return True
 
         done = self._write(run)
@@ -97,7 +98,8 @@ class StaffMixin:
                         value = AgreementParameters.fromRule(value).ruleDict()
                     connection.execute(t.settings.update().where(t.settings.c.key == key).values(value=_dumps(value)))
                     current[key] = value
-            self._event(connection, userId, states.ACTION_SETTINGS, note=_dumps({"reason": reason, "concordance": concordance, "training": training}))
+            self._event(connection, userId, states.ACTION_SETTINGS, note=_dumps({"reason": reason, "concordance": concordance, "training": training}),
+                        settings=True)
             if training:
                 for traineeId in self._traineeIds(connection):
                     self._qualifyIfBarMet(connection, userId, traineeId)
@@ -130,7 +132,7 @@ class StaffMixin:
             )
             self._event(connection, actingUser, states.ACTION_ADD_USER, note=_dumps({"user": userId, **{
                 "title": qualification.title, "years_imaging": qualification.yearsImaging,
-                "years_neuroimaging": qualification.yearsNeuroimaging}}))
+                "years_neuroimaging": qualification.yearsNeuroimaging}}), users=[userId])
 
         self._write(run)
 
@@ -168,7 +170,8 @@ class StaffMixin:
                     connection.execute(t.users.update().where(t.users.c.user_id == userId).values(
                         reader_qualified=True, qualified_note="training not required by the workflow settings"))
             self._event(connection, actingUser, states.ACTION_GRANT_ROLE,
-                        note=_dumps({"user": userId, "role": role, "shortfalls": shortfalls, "override_reason": reason if shortfalls else None}))
+                        note=_dumps({"user": userId, "role": role, "shortfalls": shortfalls, "override_reason": reason if shortfalls else None}),
+                        users=[userId])
             return shortfalls
 
         return self._write(run)
@@ -195,7 +198,7 @@ class StaffMixin:
                 if managers <= 1:
                     raise PermissionDeniedError("The last manager cannot lose the manager role.")
             connection.execute(t.userRoles.delete().where(t.userRoles.c.user_id == userId, t.userRoles.c.role == role))
-            self._event(connection, actingUser, states.ACTION_REVOKE_ROLE, note=_dumps({"user": userId, "role": role, "reason": reason}))
+            self._event(connection, actingUser, states.ACTION_REVOKE_ROLE, note=_dumps({"user": userId, "role": role, "reason": reason}), users=[userId])
 
         self._write(run)
 

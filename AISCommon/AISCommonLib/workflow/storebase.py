@@ -12,6 +12,7 @@ users and roles, slots, recorded paths, audit events, and the agreement engine o
 
 import contextlib
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -21,9 +22,11 @@ from ..core.agreement import AgreementParameters, AgreementResult, compareFiles
 from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
-from . import people, schema, states
+from . import chain, people, schema, states
 from .database import TRANSIENT_RETRIES, createEngine, dumps, isTransient
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
+
+logger = logging.getLogger(__name__)
 
 
 class StoreBase:
@@ -64,7 +67,12 @@ class StoreBase:
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 with self._engine.begin() as connection:
-                    return function(connection, *args)
+                    connection.info.pop("aisChainHead", None)
+                    result = function(connection, *args)
+                    head = connection.info.pop("aisChainHead", None)
+                if head is not None:
+                    self._anchor(head)
+                return result
             except DBAPIError as error:
                 if isTransient(error) and attempt + 1 < TRANSIENT_RETRIES:
                     time.sleep(0.01 * (attempt + 1))
@@ -72,7 +80,16 @@ class StoreBase:
                 message = str(getattr(error, "orig", error)).strip().splitlines()[0] if str(getattr(error, "orig", error)).strip() else type(error).__name__
                 raise DatabaseError(f"The workflow database refused the operation ({message}); nothing was changed.") from None
 
-    _read = _write
+    def _read(self, function, *args):
+        """Run ``function(connection, *args)`` in one transaction that writes nothing (no anchor to keep)."""
+        return self._write(function, *args)
+
+    def _anchor(self, head: tuple[int, str]) -> None:
+        """Keep the new chain head outside the database; a failure to write it is logged, never hides the action."""
+        try:
+            chain.appendAnchor(self.datasetRoot, head)
+        except (OSError, WorkflowError) as error:
+            logger.warning("The audit trail's anchor file could not be written (%s); 'ais workflow verify' will say so.", error)
 
     @property
     def datasetRoot(self) -> Path:
@@ -99,20 +116,25 @@ class StoreBase:
         return path if path.is_absolute() else self.datasetRoot / path
 
     @staticmethod
-    def _event(connection, userId, action, caseId=None, fromState=None, toState=None, revision=None, note=None, files=None):
-        connection.execute(
-            schema.tables().events.insert().values(
-                at=schema.utcNow(),
-                user_id=userId,
-                case_id=caseId,
-                action=action,
-                from_state=fromState,
-                to_state=toState,
-                revision=revision,
-                note=note,
-                files=dumps(files or {}),
-            )
-        )
+    def _event(connection, userId, action, caseId=None, fromState=None, toState=None, revision=None, note=None, files=None,
+               cases=(), users=(), settings: bool = False):
+        """Append one event to the hash chain, with the rows of every record it concerns (see :mod:`chain`).
+
+        :param cases: further cases the action changed (``caseId`` is always included).
+        :param users: people whose records the action changed.
+        :param settings: the action changed the workflow settings.
+        """
+        if connection.dialect.name == "postgresql":
+            # One chain: event inserts take turns (SQLite's write lock already serialises whole transactions).
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({chain.CHAIN_LOCK_KEY})")
+        lastId, lastHash = chain.lastEvent(connection)
+        payload = chain.snapshot(connection, caseIds=[*([caseId] if caseId else []), *cases], userIds=list(users), settings=settings)
+        event = {"id": lastId + 1, "at": schema.utcNow(), "user_id": userId, "case_id": caseId, "action": action, "from_state": fromState,
+                 "to_state": toState, "revision": revision, "note": note, "files": dumps(files or {}), "payload": chain.canonical(payload)}
+        event["prev_hash"] = lastHash
+        event["hash"] = chain.eventHash(lastHash, event)
+        connection.execute(schema.tables().events.insert().values(**event))
+        connection.info["aisChainHead"] = (event["id"], event["hash"])
 
     @staticmethod
     def _user(connection, userId, roles=None):

@@ -150,7 +150,8 @@ class TrainingMixin:
         for slot in released:
             self._freeSlot(connection, slot)
         self._event(connection, actingUser, states.ACTION_QUALIFY,
-                    note=_dumps({"user": traineeId, "override_reason": overrideReason, "released_trial_cases": [slot["case_id"] for slot in released], **details}))
+                    note=_dumps({"user": traineeId, "override_reason": overrideReason, "released_trial_cases": [slot["case_id"] for slot in released], **details}),
+                    users=[traineeId], cases=[slot["case_id"] for slot in released])
 
     @staticmethod
     def _openTrialSlots(connection, traineeId) -> list[dict]:
