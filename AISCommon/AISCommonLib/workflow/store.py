@@ -15,9 +15,10 @@ qualification) and :mod:`audit` (event log, verification, export). The state mac
 - **Audit trail**: one append-only ``events`` row per action, in the same transaction as the change.
 """
 
+import logging
 from pathlib import Path
 
-from ..core.errors import InputError
+from ..core.errors import AISError, InputError
 from .audit import AuditMixin
 from .claims import ClaimsMixin
 from .database import resolveDatabaseUrl
@@ -27,6 +28,8 @@ from .registration import RegistrationMixin
 from .staff import StaffMixin
 from .storebase import StoreBase
 from .training import TrainingMixin
+
+logger = logging.getLogger(__name__)
 
 
 class WorkflowStore(StaffMixin, RegistrationMixin, ClaimsMixin, ReadsMixin, DecisionsMixin, TrainingMixin, AuditMixin, StoreBase):
@@ -50,4 +53,10 @@ def openStore(database=None, datasetRoot=None, create: bool = False) -> Workflow
     sqlitePath = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     if sqlitePath is not None and not create and not sqlitePath.is_file():
         raise InputError(f"There is no workflow database at '{sqlitePath}'; create it with 'ais workflow init' or check --db.")
-    return WorkflowStore(url, datasetRoot=datasetRoot)
+    store = WorkflowStore(url, datasetRoot=datasetRoot)
+    if store.settings().get("dataset_root") or datasetRoot is not None:
+        try:
+            store.recoverFinalFiles()
+        except (AISError, OSError) as error:
+            logger.warning("Interrupted finalisations could not be checked (%s).", error)
+    return store

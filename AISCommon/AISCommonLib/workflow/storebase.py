@@ -22,7 +22,7 @@ from ..core.agreement import AgreementParameters, AgreementResult, compareFiles
 from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
-from . import chain, people, schema, states
+from . import chain, finalfiles, people, schema, states
 from .database import TRANSIENT_RETRIES, createEngine, dumps, isTransient
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
 
@@ -268,6 +268,19 @@ class StoreBase:
         t = schema.tables()
         stored = connection.execute(select(t.settings.c.value).where(t.settings.c.key == "training")).scalar()
         return {**people.DEFAULT_TRAINING, **(json.loads(stored) if stored else {})}
+
+    def recoverFinalFiles(self) -> list[str]:
+        """Finish finalisations a crash interrupted after their commit; clear staging files of ones that never
+        committed (see :mod:`finalfiles`). Run by every command that opens the store.
+
+        :return: one sentence per file renamed or removed.
+        """
+        from sqlalchemy import select
+
+        t = schema.tables()
+        rows = self._read(lambda connection: connection.execute(
+            select(t.cases.c.final_mask_path, t.cases.c.final_sha256).where(t.cases.c.final_mask_path.is_not(None))).all())
+        return finalfiles.recover(self.datasetRoot, {path: digest for path, digest in rows}, self._relative)
 
     def agreementParameters(self) -> AgreementParameters:
         """The comparison settings of this workflow (its concordance rule and review size limit).
