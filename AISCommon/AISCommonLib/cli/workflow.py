@@ -197,7 +197,7 @@ def _emit(args, data, rows=None, columns=None, text=None) -> None:
 
 def _runInit(args) -> int:
     from ..workflow.people import Qualification
-    from ..workflow.store import openStore
+    from ..workflow.store import createWorkflow
 
     if not args.root:
         raise InputError("init needs --root, the BIDS dataset the workflow is for.")
@@ -205,9 +205,9 @@ def _runInit(args) -> int:
 
     concordance = AgreementParameters.fromRule(
         {"min_dice": args.min_dice, "max_missed_lesions": args.max_missed_lesions, "min_extent_mm3": args.min_extent_mm3}).ruleDict()
-    with openStore(args.db, args.root, create=True) as store:
-        created = store.initialise(args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
-                                   concordance=concordance, training={"required": bool(args.require_training)})
+    store, created = createWorkflow(args.db, args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
+                                    concordance=concordance, training={"required": bool(args.require_training)})
+    with store:
         _emit(args, {"initialised": created, "database": store.url, "settings": store.settings()},
               text=("Initialised" if created else "Already initialised") + f" the workflow database {store.url}.")
     return 0

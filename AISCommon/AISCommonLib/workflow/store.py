@@ -60,3 +60,36 @@ def openStore(database=None, datasetRoot=None, create: bool = False) -> Workflow
         except (AISError, OSError) as error:
             logger.warning("Interrupted finalisations could not be checked (%s).", error)
     return store
+
+
+def createWorkflow(database, datasetRoot, managerId: str, qualification, concordance=None, training=None) -> tuple["WorkflowStore", bool]:
+    """Create (or reopen) the workflow of a dataset and register its first manager, all or nothing.
+
+    Everything that can be checked is checked before a database is touched; a new SQLite file that the
+    initialisation then fails in is removed again, so a failed ``init`` never leaves an empty workflow behind.
+
+    :return: ``(store, created now)``; the caller closes the store.
+    :raises InputError: a bad manager ID, qualification, dataset root or rule (nothing created).
+    """
+    from . import people
+
+    people.validateUserId(managerId)
+    qualification.validate()
+    root = Path(datasetRoot)
+    if not root.is_dir():
+        raise InputError(f"The dataset root '{root}' is not a folder.")
+    url = resolveDatabaseUrl(database, root)
+    sqlitePath = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    newFile = sqlitePath is not None and not sqlitePath.exists()
+    store = None
+    try:
+        store = openStore(database, root, create=True)
+        created = store.initialise(root, managerId, qualification, concordance=concordance, training=training)
+        return store, created
+    except BaseException:
+        if store is not None:
+            store.close()
+        if newFile:
+            for path in (sqlitePath, Path(f"{sqlitePath}-wal"), Path(f"{sqlitePath}-shm"), sqlitePath.with_name(sqlitePath.name + "-journal")):
+                path.unlink(missing_ok=True)
+        raise

@@ -23,7 +23,7 @@ from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
 from . import chain, finalfiles, people, schema, states
-from .database import TRANSIENT_RETRIES, createEngine, dumps, isTransient
+from .database import LOCK_RETRIES, LOCK_WAIT_S, TRANSIENT_RETRIES, createEngine, dumps, isLockWait, isTransient, lockHolders
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class StoreBase:
         """Run ``function(connection, *args)`` in one transaction, retrying transient lock failures."""
         from sqlalchemy.exc import DBAPIError
 
+        lockWaits = 0
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 with self._engine.begin() as connection:
@@ -77,6 +78,14 @@ class StoreBase:
                 if isTransient(error) and attempt + 1 < TRANSIENT_RETRIES:
                     time.sleep(0.01 * (attempt + 1))
                     continue
+                if isLockWait(error):
+                    lockWaits += 1
+                    if lockWaits < LOCK_RETRIES:
+                        continue
+                    holders = lockHolders(self._engine)
+                    raise DatabaseError(f"The workflow database stayed locked for {lockWaits * LOCK_WAIT_S:.0f} s"
+                                        f"{' by ' + '; '.join(holders) if holders else ' by another program'}; nothing was changed. "
+                                        "Try again when it is free.") from None
                 message = str(getattr(error, "orig", error)).strip().splitlines()[0] if str(getattr(error, "orig", error)).strip() else type(error).__name__
                 raise DatabaseError(f"The workflow database refused the operation ({message}); nothing was changed.") from None
 
