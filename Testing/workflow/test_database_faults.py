@@ -58,3 +58,29 @@ def test_bad_folder_labels_are_refused_before_any_write(tmp_path):
         store.registerCases(MANAGER)
     assert store.cases() == [] and len(store.events(MANAGER)) == before
     store.close()
+
+
+def test_a_postgresql_row_lock_names_the_session_holding_it(tmp_path, monkeypatch):
+    import psycopg
+    from workflow_fixtures import databaseUrl
+
+    monkeypatch.setattr(database, "LOCK_WAIT_S", 0.5)
+    monkeypatch.setattr(storebase, "LOCK_WAIT_S", 0.5)
+    root = makeDataset(tmp_path / "bids", 1)
+    url = databaseUrl("postgresql", tmp_path)
+    store = openStore(url, root)
+    staff(store, root)
+    store.registerCases(MANAGER)
+    schemaName = url.rsplit("%3D", 1)[1]
+    server = url.split("@", 1)[1].split("/", 1)[0]
+    host, port = server.split(":")
+    with psycopg.connect(f"host={host} port={port} user=postgres dbname=postgres application_name=someone-elses-tool") as holder:
+        holder.execute(f'SET search_path TO "{schemaName}"')
+        holder.execute("SELECT * FROM cases FOR UPDATE")
+        try:
+            with pytest.raises(DatabaseError, match="stayed locked for 1 s by session .* of postgres \\(someone-elses-tool"):
+                store.exclude(MANAGER, "sub-01_ses-01", "motion_artifact")
+        finally:
+            holder.rollback()
+    assert store.case("sub-01_ses-01")["state"] == "awaiting_reads"
+    store.close()

@@ -80,7 +80,9 @@ def createEngine(url: str):
         return engine
     if backend == "postgresql":
         try:
-            return create_engine(url, pool_pre_ping=True, connect_args={"options": f"-c lock_timeout={int(LOCK_WAIT_S * 1000)}"})
+            # Keep the URL's own server options (e.g. a search_path) and add the lock wait.
+            options = " ".join(filter(None, [parsed.query.get("options", ""), f"-c lock_timeout={int(LOCK_WAIT_S * 1000)}"]))
+            return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
         except NoSuchModuleError:
             raise InputError("PostgreSQL needs the psycopg driver: install 'psycopg[binary]' and use postgresql+psycopg:// URLs.") from None
     raise InputError(f"Database backend '{backend}' is not supported; use a SQLite file or a postgresql+psycopg:// URL.")
