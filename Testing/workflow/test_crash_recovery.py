@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 from workflow_fixtures import BACKENDS, MANAGER, databaseUrl, makeDataset, openStore, readerMasks, staff
 
+from AISCommonLib.core.atomicio import sha256File
+from AISCommonLib.core.cases import Case
+from AISCommonLib.core.derivatives import latestReaderMasks
 from AISCommonLib.core.image import loadVolume
-from AISCommonLib.workflow import finalfiles, states
+from AISCommonLib.workflow import finalfiles, sealedreads, states
 from AISCommonLib.workflow.store import openStore as openRealStore
 
 CASE = "sub-01_ses-01"
@@ -37,6 +40,7 @@ def stagingFiles(root):
 def test_a_crash_before_the_commit_leaves_nothing_in_the_way(underReview, monkeypatch):
     store = underReview
     monkeypatch.setattr(store, "_removeWritten", lambda paths: None)  # a killed process cleans nothing up
+    monkeypatch.setattr(sealedreads, "discard", lambda publications: None)
 
     def powerCut(*arguments, **keywords):
         raise KeyboardInterrupt("power cut")
@@ -46,7 +50,7 @@ def test_a_crash_before_the_commit_leaves_nothing_in_the_way(underReview, monkey
         store.review("V01", CASE, {}, defaultDecision="keep")
     monkeypatch.undo()
     leftovers = stagingFiles(store.root)
-    assert len(leftovers) == 2 and store.case(CASE)["state"] == states.REVIEW_ADJUDICATE
+    assert len(leftovers) == 6 and store.case(CASE)["state"] == states.REVIEW_ADJUDICATE
     result = store.review("V01", CASE, {}, defaultDecision="keep")  # not stuck
     assert result["state"] == states.FINAL and store.absolutePath(result["final_mask_path"]).is_file()
     for path in leftovers:  # once old enough to be nobody's work in progress, the next command clears them
@@ -63,9 +67,11 @@ def test_a_crash_after_the_commit_is_finished_by_the_next_command(underReview, m
     monkeypatch.undo()
     case = store.case(CASE)
     final = store.absolutePath(case["final_mask_path"])
-    assert case["state"] == states.FINAL and not final.exists() and len(stagingFiles(store.root)) == 2
+    assert case["state"] == states.FINAL and not final.exists() and len(stagingFiles(store.root)) == 6
     with openRealStore(store.url if store.backend == "postgresql" else store.url.removeprefix("sqlite:///"), store.root) as again:
         assert final.is_file() and stagingFiles(store.root) == []
+        published = {reader: record.path for reader, record in latestReaderMasks(store.root, Case("01", "01", store.root)).items()}
+        assert {reader: sha256File(path) for reader, path in published.items()} == {read["user_id"]: read["sha256"] for read in again.readsVisibleTo(MANAGER, CASE)}
         first, second = readerMasks(store.root, CASE, concordant=False)
         assert np.array_equal(loadVolume(final).array.astype(bool), first | second)
         assert again.verify()["ok"]

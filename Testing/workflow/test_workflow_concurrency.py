@@ -70,6 +70,6 @@ def test_concurrent_clients_never_double_assign_or_lose_events(backend, tmp_path
         changes = sum(1 for event in snapshot["events"] if event["case_id"] == caseId and event["from_state"] != event["to_state"] and event["from_state"])
         assert row["revision"] == 1 + changes == 4
     assert store.verify()["ok"]
-    onDisk = {path.relative_to(root).as_posix() for path in (root / "derivatives" / "lesions").rglob("sub-*") if path.is_file()}
+    onDisk = {path.relative_to(root).as_posix() for path in (root / "derivatives" / "lesions").rglob("*") if path.is_file() and path.name not in ("dataset_description.json", "workflow-anchor.jsonl")}
     assert onDisk == {path for path in store.recordedFiles() if path.startswith("derivatives/")}  # refused writes were removed
     store.close()

@@ -136,7 +136,7 @@ def test_blinding_until_both_reads_are_in(store):
     assert submitEvents and all(event["files"] == {} for event in submitEvents)
     assert [read["user_id"] for read in store.readsVisibleTo("R01", caseId)] == ["R01"]
     store.submitRead("R02", caseId, masks[1])
-    assert {read["user_id"] for read in store.readsVisibleTo("R02", caseId)} == {"R01", "R02"}
+    assert {read["user_id"] for read in store.readsVisibleTo("R02", caseId)} == {"another reader", "R02"}  # never who
     assert store.readMaskPath("R02", result["read_id"]).is_file()
 
 
@@ -292,7 +292,7 @@ def test_verify_reports_missing_and_changed_files(store):
 
 def test_export_writes_json_and_csv(store, tmp_path):
     readBoth(store)
-    written = store.export(tmp_path / "export")
+    written = store.export("M01", tmp_path / "export")
     names = sorted(path.name for path in written)
     assert {"workflow.json", "cases.csv", "reads.csv", "decisions.csv", "events.csv"} <= set(names)
     document = json.loads((tmp_path / "export" / "workflow.json").read_text())

@@ -334,16 +334,14 @@ def _runStatus(args) -> int:
     with _store(args) as store:
         store.settleComparisons(args.user)
         if args.case:
-            case = store.case(args.case)
+            case = store.case(args.case, viewer=args.user)
             case["reads"] = store.readsVisibleTo(args.user, args.case)
             comparison = case.pop("comparison") or {}
             case["comparison"] = {key: comparison.get(key) for key in ("dice", "missed_lesions", "concordant", "discordant_regions")} if comparison else None
-            slots = [{**slot, "user_id": slot["user_id"] if slot["kind"] != "read" or case["state"] != "awaiting_reads" else "(blinded)"} for slot in case["slots"]]
-            case["slots"] = slots
             text = json.dumps({key: case[key] for key in ("case_id", "state", "revision", "exclusion_reason", "final_mask_path")}, indent=1)
             regions = (case["comparison"] or {}).get("discordant_regions") or []
             regionRows = [{key: region.get(key) for key in ("id", "kind", "type", "voxels", "volume_ml")} for region in regions]
-            _emit(args, case, slots, ["kind", "slot_index", "status", "user_id", "claimed_at"],
+            _emit(args, case, case["slots"], ["kind", "slot_index", "status", "user_id", "claimed_at"],
                   text=text + ("\n" + formatTable(regionRows, ["id", "kind", "type", "voxels", "volume_ml"]) if regionRows else ""))
             return 0
         cases = store.cases()
@@ -366,7 +364,7 @@ def _runLog(args) -> int:
 
 def _runVerify(args) -> int:
     with _store(args) as store:
-        report = store.verify(progress=stderrProgress, publicKeyPath=args.public_key)
+        report = store.verify(progress=stderrProgress, publicKeyPath=args.public_key, userId=args.user)
     problems = [row for row in report["files"] if row["status"] != "ok"]
     head = report["head"]
     lines = [f"Audit trail: {head['events']} event(s), chain head {head['event']} {head['hash'][:16]}...",
@@ -393,7 +391,7 @@ def _runKeygen(args) -> int:
 
 def _runExport(args) -> int:
     with _store(args) as store:
-        written = store.export(args.out)
+        written = store.export(args.user, args.out)
     _emit(args, {"written": [str(path) for path in written]}, text=f"Wrote {len(written)} files into {args.out}.")
     return 0
 

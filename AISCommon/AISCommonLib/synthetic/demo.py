@@ -209,9 +209,9 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None,
     try:
         seeds = _read(store, root, phantoms, parameters, progress)
         _reviewAndArbitrate(store, phantoms)
-        verified = store.verify()
+        verified = store.verify(userId=MANAGER)
         problems = [row for row in verified["files"] if row["status"] != "ok"] + verified["chain"]
-        exported = store.export(outDir / "workflow-export")
+        exported = store.export(MANAGER, outDir / "workflow-export")
         rows = [_caseRow(store, store.case(case["case_id"]), phantoms[case["case_id"]], seeds.get(case["case_id"])) for case in store.cases()]
         databaseUrl = store.url
     finally:

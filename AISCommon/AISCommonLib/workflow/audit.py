@@ -18,7 +18,9 @@ class AuditMixin:
     """The audit trail, re-hashing of recorded files, and export."""
 
     def events(self, userId: str, caseId: str | None = None) -> list[dict]:
-        """The audit trail, oldest first; the files of other readers' submissions are hidden while blinded.
+        """The audit trail, oldest first: a manager's is whole; anyone else sees the events of cases they hold or held a
+        slot of and the events about themselves, with the files of other readers' submissions hidden while blinded and
+        the other reader of their case never named.
 
         Trial cases: the reference mask (register and score events) is hidden from a trainee until they
         submitted their read; training scores and qualifications are shown to managers and the reader concerned.
@@ -39,9 +41,21 @@ class AuditMixin:
             references: dict[str, bool] = {}
             trialCases = dict(connection.execute(select(t.cases.c.case_id, t.cases.c.reference_mask_path).where(t.cases.c.training.is_(True))).all())
             manager = states.ROLE_MANAGER in user["roles"]
+            partners = self._otherReaders(connection, userId) if not manager else {}
+            mine = None if manager else set(connection.execute(select(t.slots.c.case_id).where(t.slots.c.user_id == userId)).scalars())
             result = []
             for row in rows:
+                if mine is not None and not _concerns(row, userId, mine):
+                    continue  # need to know: the staff list and other cases would name the other reader
+                # The payload (every record's rows) is for verify; it would show a blinded read's path and hash.
+                row.pop("payload", None)
                 row["files"] = json.loads(row["files"])
+                others = partners.get(row["case_id"], set())
+                if others:  # a reader never learns who the other reader of their case is
+                    for other in others:
+                        row["note"] = (row["note"] or "").replace(other, "another reader") or None
+                    if row["user_id"] in others:
+                        row["user_id"] = "another reader"
                 if row["action"] in (states.ACTION_TRAINING_SCORE, states.ACTION_QUALIFY) and not manager:
                     if json.loads(row["note"] or "{}").get("user") != userId:
                         row["files"], row["note"] = {}, "another reader's training: managers only"
@@ -64,6 +78,21 @@ class AuditMixin:
             return result
 
         return self._read(run)
+
+    def _otherReaders(self, connection, userId: str) -> dict[str, set]:
+        """Per case that ``userId`` reads (or read), the IDs of the other readers of it (never shown to them)."""
+        from sqlalchemy import select
+
+        t = schema.tables()
+        readKinds = (states.SLOT_READ, states.SLOT_TRIAL)
+        mine = set(connection.execute(select(t.slots.c.case_id).where(t.slots.c.user_id == userId, t.slots.c.kind.in_(readKinds))).scalars())
+        others: dict[str, set] = {}
+        if mine:
+            query = select(t.slots.c.case_id, t.slots.c.user_id).where(t.slots.c.case_id.in_(mine), t.slots.c.kind.in_(readKinds),
+                                                                      t.slots.c.user_id.is_not(None), t.slots.c.user_id != userId)
+            for caseId, other in connection.execute(query).all():
+                others.setdefault(caseId, set()).add(other)
+        return others
 
     def recordedFiles(self) -> dict[str, set]:
         """Every file path the store recorded, with every SHA-256 recorded for it."""
@@ -102,15 +131,18 @@ class AuditMixin:
             raise WorkflowError(f"The audit trail does not verify ({report['chain'][0]['message']}); it is not signed.")
         return signHead(self.datasetRoot, report["head"], privateKeyPath)
 
-    def verify(self, progress=None, publicKeyPath=None) -> dict:
+    def verify(self, progress=None, publicKeyPath=None, userId: str | None = None) -> dict:
         """Check the whole audit trail: the hash chain and the records it covers, the anchor kept outside the
         database, the log's append-only guards, and every recorded file re-hashed.
 
         :param progress: optional ``(fraction, message)`` callable.
         :param publicKeyPath: also check the manager's signatures in the anchor file with this public key.
+        :param userId: who asks; when given, only a manager may (the report lists every read's file).
         :return: ``{"ok", "chain": [problem dicts], "head": {"event", "hash", "events"}, "files": [rows]}``; a file row
             has ``path``, ``status`` (``ok``, ``missing``, ``changed``), ``expected``, ``actual``.
         """
+        if userId is not None:  # the command line asks as a person: the audit is a manager's (it lists every read)
+            self._read(lambda connection: self._user(connection, userId, (states.ROLE_MANAGER,)))
         anchors = chain.readAnchors(self.datasetRoot)
 
         def check(connection):
@@ -158,12 +190,26 @@ class AuditMixin:
 
         return self._read(run)
 
-    def export(self, outDir) -> list[Path]:
-        """Write the whole state as ``workflow.json`` and one CSV per table into ``outDir`` (atomic writes).
+    def export(self, userId: str, outDir) -> list[Path]:
+        """Write the whole state as ``workflow.json`` and one CSV per table into ``outDir`` (atomic writes). Managers only.
+
+        A manager who is also a reader of a case still waiting for its reads gets that case without the other
+        read and without the event payloads that would show it (blinding holds for everyone who reads).
 
         :return: the files written.
+        :raises PermissionDeniedError: not a manager.
         """
+        self._read(lambda connection: self._user(connection, userId, (states.ROLE_MANAGER,)))
         data = self.snapshot()
+        blinded = self._read(lambda connection: {caseId for caseId in self._otherReaders(connection, userId)
+                                                 if len(self._visibleReads(connection, self._user(connection, userId), caseId))
+                                                 < len(self._readRows(connection, caseId))})
+        data["reads"] = [row for row in data["reads"] if row["case_id"] not in blinded or row["user_id"] == userId]
+        for row in data["events"]:
+            if row["case_id"] in blinded:
+                row["payload"] = None
+                if row["action"] == states.ACTION_SUBMIT and row["user_id"] != userId:
+                    row["files"], row["note"] = "{}", "blinded until both reads are in"
         outDir = Path(outDir)
         headId, headHash = self._read(chain.lastEvent)
         # The chain head travels with the export: a later rewrite of the database no longer matches it.
@@ -181,3 +227,14 @@ class AuditMixin:
             writeTextAtomic(path, buffer.getvalue())
             written.append(path)
         return written
+
+
+def _concerns(event: dict, userId: str, cases: set) -> bool:
+    """Whether a non-manager may see ``event``: theirs, about them, or of a case they hold or held a slot of."""
+    if event["user_id"] == userId or event["case_id"] in cases:
+        return True
+    try:
+        subject = json.loads(event["note"] or "{}")
+    except ValueError:
+        return False
+    return isinstance(subject, dict) and subject.get("user") == userId

@@ -11,7 +11,7 @@ from ..core.atomicio import sha256File
 from ..core.derivatives import consensusMaskPath, sidecarPathFor, writeMaskWithSidecar
 from ..core.errors import InputError
 from ..core.image import loadVolume
-from . import finalfiles, schema, states
+from . import finalfiles, schema, sealedreads, states
 from .database import dumps as _dumps
 from .errors import (
     PermissionDeniedError,
@@ -101,12 +101,16 @@ class DecisionsMixin:
                              "confirm that there is no lesion (--allow-empty) or correct the mask.")
         default = None if editedMask is not None else (defaultDecision or reviewrule.DECISION_DROP)
         target = consensusMaskPath(self.datasetRoot, case)
+        self.recoverFinalFiles()
+        # The reads leave the sealed folder with the final mask: staged now, renamed after the commit.
+        publications = sealedreads.stagePublication(self.datasetRoot, case, reads, self.absolutePath)
+        publishedPath = {publication.read["id"]: self._relative(publication.target) for publication in publications}
         sidecar = {
             "Type": "consensus",
             "Case": caseId,
             "FinalisedBy": {"User": userId, "Role": role},
             "Created": schema.utcNow(),
-            "Reads": [{"Reader": read["user_id"], "Path": read["mask_path"], "SHA256": read["sha256"]} for read in reads],
+            "Reads": [{"Reader": read["user_id"], "Path": publishedPath.get(read["id"], read["mask_path"]), "SHA256": read["sha256"]} for read in reads],
             "RegionDecisions": {str(key): value for key, value in sorted(checked.items())},
             "DefaultDecision": default,
             "Source": "reviewer mask" if editedMask is not None else "decisions",
@@ -114,13 +118,20 @@ class DecisionsMixin:
             "Outcome": outcome.toDict(),
             "Voxels": outcome.finalVoxels,
         }
-        self.recoverFinalFiles()
         staging = finalfiles.stagingPath(target)
-        writeMaskWithSidecar(staging, final, grid, sidecar)
+        try:
+            writeMaskWithSidecar(staging, final, grid, sidecar)
+        except BaseException:
+            sealedreads.discard(publications)
+            raise
         written = [staging, sidecarPathFor(staging)]
         # Recorded under the final names: the staging files take them right after the commit.
         files = {self._relative(target): sha256File(staging), self._relative(sidecarPathFor(target)): sha256File(sidecarPathFor(staging))}
         files.update({read["mask_path"]: read["sha256"] for read in reads})
+        for publication in publications:
+            copy = publication.staging or publication.target
+            files[self._relative(publication.target)] = sha256File(copy)
+            files[self._relative(sidecarPathFor(publication.target))] = sha256File(sidecarPathFor(copy))
         t = schema.tables()
 
         def run(connection):
@@ -146,8 +157,10 @@ class DecisionsMixin:
             result = self._write(run)
         except BaseException:
             self._removeWritten(written)
+            sealedreads.discard(publications)
             raise
         finalfiles.promote(staging, target)
+        sealedreads.promoteAll(publications)
         return result
 
     def escalate(self, userId: str, caseId: str, reason: str, expectedRevision: int | None = None) -> dict:

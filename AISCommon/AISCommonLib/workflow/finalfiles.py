@@ -1,9 +1,9 @@
-"""Finishing a case as one recoverable step: the final mask is written under a staging name, the database
-commits, then the staging files take the final name.
+"""Finishing a case as one recoverable step: the final mask (and the published copies of its reads) are written
+under staging names, the database commits, then the staging files take their final names.
 
 A crash before the commit leaves only staging files, which the next command removes once they are old enough
 to be nobody's work in progress; a crash after the commit leaves a final case whose mask still carries the
-staging name, which the next command renames (the database says which hash it must have). The final name is
+staging name, which the next command renames (the recorded events say which hash it must have). The final name is
 never taken by an unrecorded file, so a case is never stuck behind "Refusing to overwrite".
 """
 
@@ -51,10 +51,11 @@ def promote(staging: Path, target: Path) -> None:
             raise AISError(f"Cannot give the final mask its name '{destination}': {error.strerror}.") from None
 
 
-def recover(datasetRoot: Path, finalHashes: dict[str, str], relative) -> list[str]:
+def recover(datasetRoot: Path, recordedHashes, relative) -> list[str]:
     """Finish interrupted finalisations and clear abandoned staging files.
 
-    :param finalHashes: dataset-relative final mask path -> its recorded SHA-256, for every final case.
+    :param recordedHashes: callable giving dataset-relative path -> the SHA-256s recorded for it (called only
+        when a staging file is found: most commands find none).
     :param relative: the store's function from an absolute path to its recorded (dataset-relative) form.
     :return: one sentence per file renamed or removed (also logged).
     """
@@ -62,10 +63,11 @@ def recover(datasetRoot: Path, finalHashes: dict[str, str], relative) -> list[st
     if not folder.is_dir():
         return []
     done = []
+    recorded = None
     for staging in sorted(folder.rglob(f".*{STAGING_MARK}*.nii.gz")):
         target = finalPathOf(staging)
-        recorded = finalHashes.get(relative(target))
-        if recorded is not None and not target.exists() and sha256File(staging) == recorded:
+        recorded = recorded if recorded is not None else recordedHashes()
+        if not target.exists() and sha256File(staging) in recorded.get(relative(target), ()):
             promote(staging, target)
             done.append(f"Finished the interrupted finalisation of '{target.name}'.")
         elif time.time() - staging.stat().st_mtime > STALE_AFTER_S:

@@ -17,6 +17,7 @@ from .errors import (
     BlindingError,
     UnknownCaseError,
 )
+from .sealedreads import sealedReadPath
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ class ReadsMixin:
                    parameters: dict | None = None) -> dict:
         """Submit the reader's mask for their claimed read slot of ``caseId``.
 
-        The mask is written as the reader's next mask version (never overwriting), hashed and recorded.
+        The mask is written as the reader's next mask version (never overwriting), sealed until the case is final
+        (see :mod:`sealedreads`), hashed and recorded.
         The second read is compared with the first at once (agreement engine, the workflow's concordance rule)
         and the case is queued for review; if that step is interrupted the case waits in ``awaiting_comparison``
         for :meth:`settleComparisons`.
@@ -63,7 +65,8 @@ class ReadsMixin:
         array = self._maskOnGrid(mask, grid)
         for attempt in range(5):
             try:
-                record = writeReaderMask(self.datasetRoot, case, array, grid, userId, method, parameters or {})
+                record = writeReaderMask(self.datasetRoot, case, array, grid, userId, method, parameters or {},
+                                         into=sealedReadPath(self.datasetRoot))
                 break
             except OutputExistsError:
                 # The same reader submitting from two clients at once took this version's name: take the next.
@@ -198,12 +201,16 @@ class ReadsMixin:
         if connection.execute(select(t.cases.c.training).where(t.cases.c.case_id == caseId)).scalar():
             # Trial case: read by any number of trainees, each scored against the reference; a trainee sees
             # the others' reads (like the reference) only after submitting their own, so none can copy.
-            unblinded = states.ROLE_MANAGER in user["roles"] or any(read["user_id"] == user["user_id"] for read in reads)
+            readerOfCase = any(read["user_id"] == user["user_id"] for read in reads)
+            unblinded = states.ROLE_MANAGER in user["roles"] or readerOfCase
         else:
             readerOfCase = any(slot["user_id"] == user["user_id"] for slot in self._slots(connection, caseId, states.SLOT_READ))
             unblinded = len(reads) >= states.READS_PER_CASE or (states.ROLE_MANAGER in user["roles"] and not readerOfCase)
+        # A reader never learns who the other reader is, even after blinding of the masks ends.
+        anonymous = readerOfCase and states.ROLE_MANAGER not in user["roles"]
         return [
-            {"read_id": read["id"], "user_id": read["user_id"], "mask_path": read["mask_path"], "sha256": read["sha256"],
+            {"read_id": read["id"], "user_id": read["user_id"] if read["user_id"] == user["user_id"] or not anonymous else "another reader",
+             "mask_path": read["mask_path"], "sha256": read["sha256"],
              "version": read["version"], "submitted_at": read["submitted_at"], "duration_seconds": read["duration_seconds"]}
             for read in reads
             if unblinded or read["user_id"] == user["user_id"]

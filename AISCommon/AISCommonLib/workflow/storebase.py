@@ -284,12 +284,7 @@ class StoreBase:
 
         :return: one sentence per file renamed or removed.
         """
-        from sqlalchemy import select
-
-        t = schema.tables()
-        rows = self._read(lambda connection: connection.execute(
-            select(t.cases.c.final_mask_path, t.cases.c.final_sha256).where(t.cases.c.final_mask_path.is_not(None))).all())
-        return finalfiles.recover(self.datasetRoot, {path: digest for path, digest in rows}, self._relative)
+        return finalfiles.recover(self.datasetRoot, self.recordedFiles, self._relative)
 
     def agreementParameters(self) -> AgreementParameters:
         """The comparison settings of this workflow (its concordance rule and review size limit).
