@@ -22,6 +22,7 @@ from .audit import AuditMixin
 from .claims import ClaimsMixin
 from .database import resolveDatabaseUrl
 from .decisions import DecisionsMixin
+from .identity import IdentityMixin
 from .reads import ReadsMixin
 from .registration import RegistrationMixin
 from .staff import StaffMixin
@@ -29,7 +30,8 @@ from .storebase import StoreBase
 from .training import TrainingMixin
 
 
-class WorkflowStore(StaffMixin, RegistrationMixin, ClaimsMixin, ReadsMixin, DecisionsMixin, TrainingMixin, AuditMixin, StoreBase):
+class WorkflowStore(StaffMixin, RegistrationMixin, ClaimsMixin, ReadsMixin, DecisionsMixin, TrainingMixin, AuditMixin, IdentityMixin,
+                    StoreBase):
     """Cases, people, reads, decisions and the audit trail of one dataset's consensus workflow.
 
     :param url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``); see :func:`resolveDatabaseUrl`.

@@ -22,7 +22,7 @@ from ..core.agreement import AgreementParameters, AgreementResult, compareFiles
 from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
-from . import chain, people, schema, states
+from . import chain, people, pgsecurity, schema, states
 from .database import TRANSIENT_RETRIES, createEngine, dumps, isTransient
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
 
@@ -77,6 +77,9 @@ class StoreBase:
                 if isTransient(error) and attempt + 1 < TRANSIENT_RETRIES:
                     time.sleep(0.01 * (attempt + 1))
                     continue
+                refused = pgsecurity.refusal(error)
+                if refused is not None:
+                    raise refused from None
                 message = str(getattr(error, "orig", error)).strip().splitlines()[0] if str(getattr(error, "orig", error)).strip() else type(error).__name__
                 raise DatabaseError(f"The workflow database refused the operation ({message}); nothing was changed.") from None
 
@@ -137,14 +140,18 @@ class StoreBase:
         connection.info["aisChainHead"] = (event["id"], event["hash"])
 
     @staticmethod
-    def _user(connection, userId, roles=None):
+    def _user(connection, userId, roles=None, acting: bool = True):
         """The active user row with a ``roles`` set; with ``roles``, require one of them.
 
+        :param acting: ``userId`` is the one acting (not a person acted on): in team mode the database session must
+            be that person's login (see :func:`pgsecurity.requireActor`).
         :raises UnknownUserError: not registered or deactivated.
-        :raises PermissionDeniedError: none of ``roles``.
+        :raises PermissionDeniedError: none of ``roles``, or logged in to the database as someone else.
         """
         from sqlalchemy import select
 
+        if acting and connection.dialect.name == "postgresql":
+            pgsecurity.requireActor(connection, str(userId))
         t = schema.tables()
         row = connection.execute(select(t.users).where(t.users.c.user_id == str(userId))).mappings().first()
         if row is None or not row["active"]:
