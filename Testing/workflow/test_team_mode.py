@@ -24,7 +24,7 @@ from workflow_fixtures import (
 
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.workflow import pgsecurity
-from AISCommonLib.workflow.errors import PermissionDeniedError, UnknownUserError
+from AISCommonLib.workflow.errors import PermissionDeniedError, UnknownUserError, WorkflowError
 from AISCommonLib.workflow.people import Qualification
 
 CASE = "sub-01_ses-01"
@@ -94,7 +94,13 @@ def test_each_person_acts_as_their_own_login(team):
         with pytest.raises(InputError, match="owns the workflow but is no workflow user"):
             owner.actingUser()
         assert owner.actingUser("R01") == "R01"
-        assert pgsecurity.guardProblems(owner._engine.connect()) == []
+        with owner._engine.begin() as connection:
+            assert pgsecurity.guardProblems(connection) == []
+            connection.exec_driver_sql("ALTER TABLE events DISABLE TRIGGER events_no_truncate")
+            connection.exec_driver_sql("ALTER TABLE slots DISABLE ROW LEVEL SECURITY")
+            problems = pgsecurity.guardProblems(connection)
+            connection.rollback()
+        assert problems == ["The guard trigger 'events_no_truncate' on events is missing or disabled.", "Row-level security is off on the table slots."]
 
 
 def test_the_store_refuses_acting_as_someone_else(team):
@@ -243,6 +249,12 @@ def test_an_owner_without_superuser_creates_the_workflow_and_the_logins(tmp_path
         admin.execute(f'CREATE ROLE "{owner}" LOGIN CREATEROLE PASSWORD \'{PASSWORD}\'')
         admin.execute(f'DROP SCHEMA "{schemaName}"')
         admin.execute(f'CREATE SCHEMA "{schemaName}" AUTHORIZATION "{owner}"')
+    with psycopg.connect(host="127.0.0.1", port=postgresServer().port, dbname="postgres", user="postgres", autocommit=True) as admin:
+        admin.execute(f'ALTER ROLE "{owner}" NOCREATEROLE')
+    with pytest.raises(WorkflowError, match="needs CREATEROLE"):
+        openStore(loginUrl(url, owner), root)
+    with psycopg.connect(host="127.0.0.1", port=postgresServer().port, dbname="postgres", user="postgres", autocommit=True) as admin:
+        admin.execute(f'ALTER ROLE "{owner}" CREATEROLE')
     team = teamDatabase(root, loginUrl(url, owner))
     with openStore(team["urls"]["R01"], root) as reader:
         assert reader.authenticated and reader.actingUser() == "R01"
