@@ -45,10 +45,7 @@ DEFAULT_ASSIST_PARAMETERS = dwiassist.AssistParameters()
 REFINEMENT_EFFECTS = ["Paint", "Draw", "Erase", "Scissors", "Islands", "Smoothing"]
 #: Singleton tag of the module's own Segment Editor parameter node (Segment Editor module keeps its own).
 SEGMENT_EDITOR_NODE_TAG = "AISAnnotatorSegmentEditor"
-#: Keyboard shortcuts on the main window while the module is shown (the Segment Editor uses digits,
-#: Space, Escape, z, y, q, w, i, comma, period; Slicer uses Ctrl+digits).
-NEXT_LESION_KEY = actions.NEXT_LESION_KEY
-PREVIOUS_LESION_KEY = actions.PREVIOUS_LESION_KEY
+#: Layout shortcuts on the main window while the module is shown (lesion keys: ``gui.actions``).
 LAYOUT_KEYS = {"2x2": "Alt+1", "4x3": "Alt+2", "dwi-adc": "Alt+3"}
 
 logger = logging.getLogger(__name__)
@@ -246,7 +243,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         mainWindow = slicer.util.mainWindow()
         if mainWindow is None:
             return
-        bindings = [(NEXT_LESION_KEY, self.onNextLesion), (PREVIOUS_LESION_KEY, self.onPreviousLesion)]
+        bindings = [(actions.NEXT_LESION_KEY, self.onNextLesion), (actions.PREVIOUS_LESION_KEY, self.onPreviousLesion)]
         for layout in ReadingLayout:
             bindings.append((LAYOUT_KEYS[layout.value], lambda layout=layout: self._chooseLayout(layout)))
         for key, callback in bindings:
@@ -500,10 +497,8 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _stepLesion(self, direction: int) -> None:
         region, count = self.logic.stepLesion(self._parameterNode, direction)
-        if region is None:
-            self._setStatus(_("The lesion segment is empty."))
-        else:
-            self._setStatus(_("Lesion {index} of {count}: {volumeMl:.2f} ml.").format(index=region.regionId, count=count, volumeMl=region.volumeMl))
+        self._setStatus(_("The lesion segment is empty.") if region is None else _("Lesion {index} of {count}: {volumeMl:.2f} ml.").format(
+            index=region.regionId, count=count, volumeMl=region.volumeMl))
 
     # ------------------------------------------------------------------------------------------
     # Seed
@@ -516,6 +511,9 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             )
         ):
             return
+        conflict = self.logic.unitConflict(self._parameterNode)
+        if conflict and not slicer.util.confirmYesNoDisplay(_("{conflict} Seed with this unit anyway?").format(conflict=conflict)):
+            return
         progressDialog = None
         try:
             with slicer.util.tryWithErrorDisplay(_("Could not compute the seed."), waitCursor=True):
@@ -524,7 +522,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.segmentEditorWidget.saveStateForUndo()
                 progressDialog = slicer.util.createProgressDialog(windowTitle=_("Seeding"), labelText=_("Seeding..."), maximum=100)
                 try:
-                    result = self.logic.seed(self._parameterNode, progress=progress.progressReporter(progressDialog))
+                    result = self.logic.seed(self._parameterNode, progress=progress.progressReporter(progressDialog), force=bool(conflict))
                 except OperationCancelled:
                     self._setStatus(_("Seeding cancelled; the lesion segment is unchanged."))
                     return
@@ -867,7 +865,11 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         folder = pathlib.Path(slicer.app.temporaryPath) / "AISAnnotator-drafts"
         return self._requireReading(parameterNode).writeDraft(folder, parameterNode.readerId.strip())
 
-    def seed(self, parameterNode: AISAnnotatorParameterNode, progress=None):
+    def unitConflict(self, parameterNode: AISAnnotatorParameterNode) -> str:
+        """Why the chosen ADC unit contradicts the data ("" when it does not)."""
+        return self._requireReading(parameterNode).unitConflict(parameterNode.adcUnit.unitKey)
+
+    def seed(self, parameterNode: AISAnnotatorParameterNode, progress=None, force: bool = False):
         """Compute the ADC-threshold seed of the loaded case and make (or replace) the lesion segment with it.
 
         :param progress: optional ``(fraction, message)`` callable; it may raise ``OperationCancelled``.
@@ -880,7 +882,7 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
             dwiMinRobustZ=parameterNode.dwiGateRobustZ,
             minComponentMm3=parameterNode.minimumComponentMm3,
         )
-        return self._requireReading(parameterNode).seed(parameters, parameterNode.adcUnit.unitKey, progress)
+        return self._requireReading(parameterNode).seed(parameters, parameterNode.adcUnit.unitKey, progress, force)
 
     def dropSeedComponent(self, parameterNode: AISAnnotatorParameterNode, componentId: int) -> int:
         """Erase one region of the last seed from the lesion segment; :return: voxels removed."""

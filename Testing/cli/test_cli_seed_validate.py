@@ -116,12 +116,18 @@ def test_empty_root_bad_reader_and_bad_parameters(tmp_path, capsys):
     assert maskFiles(tmp_path) == []
 
 
-def test_a_forced_unit_that_contradicts_the_data_is_warned_about(tmp_path, capsys):
+def test_a_forced_unit_that_contradicts_the_data_writes_nothing_unless_forced(tmp_path, capsys):
     writeSimpleCase(tmp_path)
-    code, out, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--adc-unit", "mm2/s", "--json")
+    code, _, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--adc-unit", "mm2/s")
+    assert code == 1 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("ais: error:")]
+    assert len(errors) == 1 and "was forced, but the values look like x 1e-6 mm^2/s" in errors[0] and "--force" in errors[0]
+    assert maskFiles(tmp_path) == []
+    code, out, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--adc-unit", "mm2/s", "--force", "--json")
     assert code == 0
-    assert "was forced, but the values look like x 1e-6 mm^2/s" in err
-    assert json.loads(out)["seeded"][0]["adcUnit"]["overridden"] is True
+    assert "ais: warning: sub-01_ses-01: ADC unit mm^2/s was forced, but the values look like x 1e-6 mm^2/s" in err
+    seeded = json.loads(out)["seeded"][0]
+    assert seeded["adcUnit"]["overridden"] is True and len(maskFiles(tmp_path)) == 1
 
 
 def test_an_unknown_adc_unit_is_refused_once_before_any_case(tmp_path, capsys):

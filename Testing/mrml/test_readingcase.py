@@ -116,3 +116,15 @@ def test_drop_a_seed_component_and_assist_with_preview(reading):
     case.applyAssist(result)
     assert np.array_equal(case.lesionMask(), result.mask)
     assert case.segmentationNode.GetSegmentation().GetSegment(readingcase.ASSIST_PREVIEW_SEGMENT_ID) is None
+
+
+def test_a_forced_unit_that_contradicts_the_data_is_refused_unless_forced(reading):
+    from AISCommonLib.core.errors import AdcUnitError
+
+    _, case, _ = reading
+    assert case.unitConflict(None) == "" and case.unitConflict("1e-6") == ""
+    assert "look like" in case.unitConflict("mm2/s")
+    with pytest.raises(AdcUnitError, match="Nothing was written"):
+        case.seed(SeedParameters(), "mm2/s")
+    assert not case.lesionMask().any()
+    case.seed(SeedParameters(), "mm2/s", force=True)

@@ -7,6 +7,8 @@ from slicer.i18n import tr as _
 from AISCommonLib.core import sequences
 from AISCommonLib.workflow import database as workflowdatabase
 
+#: Keys free on the main window while the module is shown (the Segment Editor uses digits, Space, Escape, z, y,
+#: q, w, i, comma, period; Slicer uses Ctrl+digits).
 NEXT_LESION_KEY = "]"
 PREVIOUS_LESION_KEY = "["
 

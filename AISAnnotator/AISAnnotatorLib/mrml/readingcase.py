@@ -95,18 +95,27 @@ class ReadingCase:
         """Remember the mask that was just submitted (edits after it count as unsaved)."""
         self._submittedDigest = maskDigest(mask)
 
-    def seed(self, parameters: seeding.SeedParameters, adcUnitKey: str | None, progress=None) -> seeding.SeedResult:
+    def unitConflict(self, adcUnitKey: str | None) -> str:
+        """Why the ADC unit the reader chose contradicts the data ("" when it does not, or none is forced)."""
+        if adcUnitKey is None:
+            return ""
+        return sequences.loadCase(self.loaded.case, adcUnitKey).adcUnit.conflictSentence()
+
+    def seed(self, parameters: seeding.SeedParameters, adcUnitKey: str | None, progress=None, force: bool = False) -> seeding.SeedResult:
         """Seed the case and make (or replace) the lesion segment with the seed.
 
         :param adcUnitKey: the ADC unit the reader chose, or None to detect it; a choice that differs from the
             one used at loading re-reads the case so the library decides again from the files.
         :param progress: optional ``(fraction, message)`` callable; it may raise ``OperationCancelled``.
+        :param force: seed with a forced unit even when it contradicts the data.
+        :raises AdcUnitError: the forced unit contradicts the data and ``force`` is False (nothing changes).
         """
         loaded = self.loaded
         usedKey = loaded.adcUnit.unit.key if loaded.adcUnit.overridden else None
         if adcUnitKey != usedKey:
             loaded = sequences.loadCase(loaded.case, adcUnitKey)
             self.caseNodes = dataclasses.replace(self.caseNodes, loaded=loaded)
+        loaded.adcUnit.requireConsistent(loaded.case.caseId, force)
         result = seeding.seedLesion(loaded, parameters, progress)
         segmentation.seedSegment(self.segmentationNode, result, self.dwiNode)
         self.seedSummary = result.summary

@@ -15,6 +15,8 @@ def addSeedCommand(subparsers) -> None:
     seed.add_argument("--participant-label", nargs="+", metavar="LABEL", help="only these subjects")
     seed.add_argument("--session-label", nargs="+", metavar="LABEL", help="only these sessions")
     addSeedParameterArguments(seed)
+    seed.add_argument("--force", action="store_true",
+                      help="write the seed even when a forced --adc-unit contradicts the data (otherwise nothing is written)")
     seed.add_argument("--json", action="store_true", help="print one summary per case as JSON")
     seed.set_defaults(handler=runSeed)
 
@@ -81,7 +83,7 @@ def runSeed(args) -> int:
     for index, case in enumerate(cases):
         stderrProgress(index / len(cases), f"Seeding {case.caseId}")
         try:
-            summary = seedAndWriteCase(args.bidsRoot, case, args.reader, parameters, args.adc_unit)
+            summary = seedAndWriteCase(args.bidsRoot, case, args.reader, parameters, args.adc_unit, force=args.force)
             for warning in summary["warnings"]:
                 print(f"ais: warning: {case.caseId}: {warning}", file=sys.stderr)
             summaries.append(summary)

@@ -256,13 +256,16 @@ def _password(args, login: str | None, ask: bool = False) -> str | None:
     return first
 
 
-def _login(args, store, userId: str) -> str | None:
-    """The login role to create for ``userId`` (team mode, unless --no-login), else None."""
+def _login(args, backend: str, userId: str) -> str | None:
+    """The login role to create for ``userId`` (team mode, unless --no-login), else None.
+
+    :param backend: ``sqlite`` or ``postgresql``.
+    """
     from ..workflow.pgsecurity import defaultLogin
 
-    if store.backend != "postgresql" or args.no_login:
+    if backend != "postgresql" or args.no_login:
         if args.login:
-            raise InputError("--login names a database login, which exists in team mode (PostgreSQL) only." if store.backend != "postgresql"
+            raise InputError("--login names a database login, which exists in team mode (PostgreSQL) only." if backend != "postgresql"
                              else "--login and --no-login contradict each other.")
         return None
     return args.login or defaultLogin(userId)
@@ -279,8 +282,9 @@ def _emit(args, data, rows=None, columns=None, text=None) -> None:
 
 
 def _runInit(args) -> int:
+    from ..workflow.database import resolveDatabaseUrl
     from ..workflow.people import Qualification
-    from ..workflow.store import openStore
+    from ..workflow.store import createWorkflow
 
     if not args.root:
         raise InputError("init needs --root, the BIDS dataset the workflow is for.")
@@ -290,11 +294,12 @@ def _runInit(args) -> int:
 
     concordance = AgreementParameters.fromRule(
         {"min_dice": args.min_dice, "max_missed_lesions": args.max_missed_lesions, "min_extent_mm3": args.min_extent_mm3}).ruleDict()
-    with openStore(args.db, args.root, create=True) as store:
-        login = _login(args, store, args.user)
-        created = store.initialise(args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
-                                   concordance=concordance, training={"required": bool(args.require_training)},
-                                   login=login, password=_password(args, login))
+    backend = "postgresql" if resolveDatabaseUrl(args.db, args.root).startswith("postgresql") else "sqlite"
+    login = _login(args, backend, args.user)
+    password = _password(args, login)
+    store, created = createWorkflow(args.db, args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
+                                    concordance=concordance, training={"required": bool(args.require_training)}, login=login, password=password)
+    with store:
         text = ("Initialised" if created else "Already initialised") + f" the workflow database {store.url}."
         if created and login:
             text += f" The manager {args.user} logs in as the database role '{login}'."
@@ -311,11 +316,11 @@ def _runUsers(args) -> int:
         if args.add:
             if None in (args.title, args.years_imaging, args.years_neuroimaging):
                 raise InputError("Adding a user needs --title, --years-imaging and --years-neuroimaging.")
-            login = _login(args, store, args.add)
+            login = _login(args, store.backend, args.add)
             store.addUser(args.user, args.add, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
                           login=login, password=_password(args, login))
         elif args.create_login:
-            login = _login(args, store, args.create_login) if store.backend == "postgresql" else args.login
+            login = _login(args, store.backend, args.create_login) if store.backend == "postgresql" else args.login
             store.createLogin(args.user, args.create_login, login, _password(args, login))
         elif args.password_env or args.password_prompt:
             raise InputError("A password is set with --add or --create-login (a person changes their own with 'ais workflow password').")

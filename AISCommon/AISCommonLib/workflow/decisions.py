@@ -11,7 +11,7 @@ from ..core.atomicio import sha256File
 from ..core.derivatives import consensusMaskPath, sidecarPathFor, writeMaskWithSidecar
 from ..core.errors import InputError
 from ..core.image import loadVolume
-from . import schema, states
+from . import finalfiles, schema, states
 from .database import dumps as _dumps
 from .errors import (
     PermissionDeniedError,
@@ -114,9 +114,12 @@ class DecisionsMixin:
             "Outcome": outcome.toDict(),
             "Voxels": outcome.finalVoxels,
         }
-        writeMaskWithSidecar(target, final, grid, sidecar)
-        written = [target, sidecarPathFor(target)]
-        files = {self._relative(path): sha256File(path) for path in written}
+        self.recoverFinalFiles()
+        staging = finalfiles.stagingPath(target)
+        writeMaskWithSidecar(staging, final, grid, sidecar)
+        written = [staging, sidecarPathFor(staging)]
+        # Recorded under the final names: the staging files take them right after the commit.
+        files = {self._relative(target): sha256File(staging), self._relative(sidecarPathFor(target)): sha256File(sidecarPathFor(staging))}
         files.update({read["mask_path"]: read["sha256"] for read in reads})
         t = schema.tables()
 
@@ -140,10 +143,12 @@ class DecisionsMixin:
                     "outcome": outcome.toDict()}
 
         try:
-            return self._write(run)
+            result = self._write(run)
         except BaseException:
             self._removeWritten(written)
             raise
+        finalfiles.promote(staging, target)
+        return result
 
     def escalate(self, userId: str, caseId: str, reason: str, expectedRevision: int | None = None) -> dict:
         """Send a case under review to arbitration, with the reviewer's reason.

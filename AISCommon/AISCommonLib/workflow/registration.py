@@ -22,6 +22,24 @@ from .errors import (
 )
 
 
+def _checkLabels(cases) -> None:
+    """Refuse, before any database write, case folders whose labels the workflow's tables cannot hold.
+
+    :raises InputError: naming every such folder and the limit it breaks.
+    """
+    t = schema.tables()
+    limits = {"subject": t.cases.c.subject.type.length, "session": t.cases.c.session.type.length,
+              "case": t.cases.c.case_id.type.length, "folder": t.cases.c.relative_folder.type.length}
+    problems = []
+    for case in cases:
+        values = {"subject": case.subject, "session": case.session or "", "case": case.caseId, "folder": case.relativeFolder.as_posix()}
+        for name, value in values.items():
+            if len(value) > limits[name]:
+                problems.append(f"{case.relativeFolder.as_posix()[:60]}...: the {name} label is {len(value)} characters, too long (at most {limits[name]})")
+    if problems:
+        raise InputError("Nothing was registered; rename these folders first: " + "; ".join(problems) + ".")
+
+
 class RegistrationMixin:
     """Registering a dataset's cases (real and trial) and reading case records."""
 
@@ -47,6 +65,7 @@ class RegistrationMixin:
         :raises WorkflowError: a case given as a trial case is already registered as a real case.
         """
         cases = discoverCases(self.datasetRoot, participantLabels=participantLabels)
+        _checkLabels(cases)
         references = {str(key): Path(value) for key, value in (referenceMasks or {}).items()}
         sizeClasses = {str(key): people.validateSizeClass(value) for key, value in (sizeClasses or {}).items()}
         locations = {str(key): people.validateLocation(str(value).strip()) for key, value in (locations or {}).items()}

@@ -22,8 +22,8 @@ from ..core.agreement import AgreementParameters, AgreementResult, compareFiles
 from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
-from . import chain, people, pgsecurity, schema, states
-from .database import TRANSIENT_RETRIES, createEngine, dumps, isTransient
+from . import chain, finalfiles, people, pgsecurity, schema, states
+from .database import LOCK_RETRIES, LOCK_WAIT_S, TRANSIENT_RETRIES, createEngine, dumps, isLockWait, isTransient, lockHolders
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class StoreBase:
         """Run ``function(connection, *args)`` in one transaction, retrying transient lock failures."""
         from sqlalchemy.exc import DBAPIError
 
+        lockWaits = 0
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 with self._engine.begin() as connection:
@@ -80,6 +81,14 @@ class StoreBase:
                 refused = pgsecurity.refusal(error)
                 if refused is not None:
                     raise refused from None
+                if isLockWait(error):
+                    lockWaits += 1
+                    if lockWaits < LOCK_RETRIES:
+                        continue
+                    holders = lockHolders(self._engine)
+                    raise DatabaseError(f"The workflow database stayed locked for {lockWaits * LOCK_WAIT_S:.0f} s"
+                                        f"{' by ' + '; '.join(holders) if holders else ' by another program'}; nothing was changed. "
+                                        "Try again when it is free.") from None
                 message = str(getattr(error, "orig", error)).strip().splitlines()[0] if str(getattr(error, "orig", error)).strip() else type(error).__name__
                 raise DatabaseError(f"The workflow database refused the operation ({message}); nothing was changed.") from None
 
@@ -275,6 +284,19 @@ class StoreBase:
         t = schema.tables()
         stored = connection.execute(select(t.settings.c.value).where(t.settings.c.key == "training")).scalar()
         return {**people.DEFAULT_TRAINING, **(json.loads(stored) if stored else {})}
+
+    def recoverFinalFiles(self) -> list[str]:
+        """Finish finalisations a crash interrupted after their commit; clear staging files of ones that never
+        committed (see :mod:`finalfiles`). Run by every command that opens the store.
+
+        :return: one sentence per file renamed or removed.
+        """
+        from sqlalchemy import select
+
+        t = schema.tables()
+        rows = self._read(lambda connection: connection.execute(
+            select(t.cases.c.final_mask_path, t.cases.c.final_sha256).where(t.cases.c.final_mask_path.is_not(None))).all())
+        return finalfiles.recover(self.datasetRoot, {path: digest for path, digest in rows}, self._relative)
 
     def agreementParameters(self) -> AgreementParameters:
         """The comparison settings of this workflow (its concordance rule and review size limit).
