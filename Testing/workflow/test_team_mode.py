@@ -101,6 +101,19 @@ def test_each_person_acts_as_their_own_login(team):
             problems = pgsecurity.guardProblems(connection)
             connection.rollback()
         assert problems == ["The guard trigger 'events_no_truncate' on events is missing or disabled.", "Row-level security is off on the table slots."]
+        with owner._engine.begin() as connection:  # installing again (a later schema step may) changes nothing for anyone
+            pgsecurity.install(connection)
+            assert pgsecurity.guardProblems(connection) == []
+    assert team.store("R02").actingUser() == "R02"
+
+
+def test_role_names_fit_postgresql():
+    assert pgsecurity.workerRoleName("ais_workflow", "public") == "ais_ais_workflow_workers"
+    long = pgsecurity.workerRoleName("Stroke-Dataset " + "x" * 60, "site_" + "y" * 58)
+    assert len(long) <= 63 and pgsecurity.LOGIN_PATTERN.match(long) and long != pgsecurity.workerRoleName("Stroke-Dataset " + "x" * 60, "site_" + "y" * 57)
+    assert pgsecurity.defaultLogin("R01") == "r01"
+    with pytest.raises(InputError, match="does not make a database login name"):
+        pgsecurity.defaultLogin("1A")
 
 
 def test_the_store_refuses_acting_as_someone_else(team):
