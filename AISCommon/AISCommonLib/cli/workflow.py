@@ -3,10 +3,15 @@
 Every subcommand takes ``--user`` (who acts) and ``--db`` (a SQLite file or a ``postgresql+psycopg://``
 URL; default ``$AIS_DB_URL``, else ``<root>/derivatives/lesions/workflow.sqlite`` of ``--root``), prints
 a table or, with ``--json``, one JSON document. The rules themselves live in ``AISCommonLib.workflow``.
+
+In team mode (PostgreSQL) the acting user is the person the database login belongs to; ``--user`` may be left
+out and, when given, must be that person. On a single workstation (SQLite) ``--user`` is required (declared).
 """
 
 import argparse
+import getpass
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,7 +33,8 @@ def addWorkflowCommand(subparsers) -> None:
 
     defaults = AgreementParameters()
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--user", required=True, help="your user ID (pseudonymous, e.g. R01)")
+    common.add_argument("--user", help="your user ID (pseudonymous, e.g. R01); required on a single workstation (SQLite), "
+                                       "in team mode (PostgreSQL) taken from your database login and refused if it differs")
     common.add_argument("--db", help="SQLite file or postgresql+psycopg:// URL (default: $AIS_DB_URL, else the dataset's workflow.sqlite)")
     common.add_argument("--root", help="BIDS dataset root (locates the default SQLite database; overrides the recorded root)")
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -49,21 +55,50 @@ def addWorkflowCommand(subparsers) -> None:
         parser.add_argument("--years-imaging", type=float, required=True)
         parser.add_argument("--years-neuroimaging", type=float, required=True)
 
-    init = add("init", "create the workflow database for a dataset and register its first manager (--user)", _runInit)
+    def loginArguments(parser, who):
+        parser.add_argument("--login", metavar="ROLE", help=f"team mode: the database login role of {who} (default: the user ID in lower case)")
+        parser.add_argument("--no-login", action="store_true", help="team mode: create no database login now")
+        passwordArguments(parser, "the new login")
+
+    init = add("init", "create the workflow database for a dataset and register its first manager (--user); "
+                       "on PostgreSQL run it as the database owner, and it creates the manager's login", _runInit)
     qualificationArguments(init)
+    loginArguments(init, "the manager")
     init.add_argument("--min-dice", type=float, default=defaults.minDice, help="concordance rule: lowest Dice (default %(default)g)")
     init.add_argument("--max-missed-lesions", type=int, default=defaults.maxMissedLesions, help="concordance rule: most missed lesions (default %(default)d)")
     init.add_argument("--min-extent-mm3", type=float, default=defaults.minExtentMm3, help="hide extent regions smaller than this (default %(default)g)")
     init.add_argument("--require-training", action="store_true", help="readers read trial cases before real ones")
 
-    users = add("users", "list users, or add one (--add ID) or grant/revoke a role (--grant/--revoke ID ROLE)", _runUsers)
-    users.add_argument("--add", metavar="ID", help="register a person")
+    users = add("users", "list users, add one (--add ID, with their database login in team mode), grant/revoke a role, "
+                         "deactivate or reactivate a person", _runUsers)
+    users.add_argument("--add", metavar="ID", help="register a person (team mode: and create their database login)")
     users.add_argument("--title", choices=people.TITLES)
     users.add_argument("--years-imaging", type=float)
     users.add_argument("--years-neuroimaging", type=float)
+    loginArguments(users, "the person added (--add) or given a login (--create-login)")
+    users.add_argument("--create-login", metavar="ID", help="team mode: give a registered person their database login")
     users.add_argument("--grant", nargs=2, metavar=("ID", "ROLE"), help=f"give a role ({', '.join(states.ROLES)})")
     users.add_argument("--revoke", nargs=2, metavar=("ID", "ROLE"), help="take a role away (needs --reason)")
-    users.add_argument("--reason", help="override reason (role below its minimum) or revocation reason")
+    users.add_argument("--deactivate", metavar="ID", help="take a person out: inactive, open claims released, login disabled (needs --reason)")
+    users.add_argument("--reactivate", metavar="ID", help="bring a deactivated person back (needs --reason)")
+    users.add_argument("--reason", help="override reason (role below its minimum), or why a role is revoked or a person (de)activated")
+
+    whoami = add("whoami", "who you act as: your database login, your workflow user, whether the database authenticated it", _runWhoami)
+    whoami.set_defaults(identityOnly=True)
+    password = add("password", "team mode: change the password of your own database login (asked twice, never shown)", _runPassword)
+    passwordArguments(password, "your login")
+
+    setup = commands.add_parser("setup-postgres", help="print the steps that set up team mode (PostgreSQL) for a site; changes nothing",
+                                description="Print the exact steps a site's IT person runs to set up team mode: a PostgreSQL server, "
+                                            "the owner role, the workflow, each person's login and .pgpass line. Nothing is run or changed.")
+    setup.add_argument("--host", default="localhost", help="server host name as the workstations reach it (default %(default)s)")
+    setup.add_argument("--port", type=int, default=5432, help="server port (default %(default)d)")
+    setup.add_argument("--database", default="ais_workflow", help="database name (default %(default)s)")
+    setup.add_argument("--owner", default="ais_owner", help="owner role: owns the tables, creates the logins (default %(default)s)")
+    setup.add_argument("--manager", default="M01", help="the first manager's workflow ID (default %(default)s)")
+    setup.add_argument("--data-dir", help="a new server's data folder (initdb); leave out to use a running server")
+    setup.add_argument("--root", default="/path/to/bids", help="the BIDS dataset root as the workstations see it")
+    setup.set_defaults(handler=_runSetupPostgres)
 
     register = add("register", "register the dataset's cases (manager)", _runRegister)
     register.add_argument("--participant-label", nargs="+", metavar="LABEL", help="only these subjects")
@@ -126,6 +161,13 @@ def addWorkflowCommand(subparsers) -> None:
     _addTrainingCommand(commands, common)
 
 
+def passwordArguments(parser, what: str) -> None:
+    """``--password-prompt`` / ``--password-env VAR``: how a password is read (never from the command line)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--password-prompt", action="store_true", help=f"ask for the password of {what} (not shown)")
+    group.add_argument("--password-env", metavar="VAR", help=f"read the password of {what} from this environment variable")
+
+
 def _addTrainingCommand(commands, common) -> None:
     """``ais workflow training <report|register|label|bar|qualify|reference>``; trainees use ``next`` and ``submit``."""
     from ..workflow import people
@@ -180,9 +222,53 @@ def _addTrainingCommand(commands, common) -> None:
 
 
 def _store(args):
+    """The store, with ``args.user`` set to who acts (authenticated in team mode, declared on SQLite)."""
     from ..workflow.store import openStore
 
-    return openStore(args.db, args.root)
+    store = openStore(args.db, args.root)
+    try:
+        if not getattr(args, "identityOnly", False):
+            args.user = store.actingUser(args.user)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _password(args, login: str | None, ask: bool = False) -> str | None:
+    """The password given by ``--password-env`` or ``--password-prompt`` (asked twice; also without the flag when
+    ``ask``), or None.
+
+    :raises InputError: an empty variable, different answers, or a password where no login is made.
+    """
+    if not (args.password_env or args.password_prompt or ask):
+        return None
+    if login is None:
+        raise InputError("A password belongs to a database login (team mode, PostgreSQL); no login is made here.")
+    if args.password_env:
+        value = os.environ.get(args.password_env)
+        if not value:
+            raise InputError(f"The environment variable {args.password_env} holds no password.")
+        return value
+    first = getpass.getpass(f"Password for the database login '{login}': ")
+    if getpass.getpass("The same password again: ") != first:
+        raise InputError("The two passwords differ; nothing was changed.")
+    return first
+
+
+def _login(args, backend: str, userId: str) -> str | None:
+    """The login role to create for ``userId`` (team mode, unless --no-login), else None.
+
+    :param backend: ``sqlite`` or ``postgresql``.
+    """
+    from ..workflow.pgsecurity import defaultLogin
+
+    if backend != "postgresql" or args.no_login:
+        if args.login:
+            raise InputError("--login names a database login, which exists in team mode (PostgreSQL) only." if backend != "postgresql"
+                             else "--login and --no-login contradict each other.")
+        return None
+    return args.login or defaultLogin(userId)
 
 
 def _emit(args, data, rows=None, columns=None, text=None) -> None:
@@ -196,41 +282,103 @@ def _emit(args, data, rows=None, columns=None, text=None) -> None:
 
 
 def _runInit(args) -> int:
+    from ..workflow.database import resolveDatabaseUrl
     from ..workflow.people import Qualification
     from ..workflow.store import createWorkflow
 
     if not args.root:
         raise InputError("init needs --root, the BIDS dataset the workflow is for.")
+    if not args.user:
+        raise InputError("init needs --user, the ID of the workflow's first manager.")
     from ..core.agreement import AgreementParameters
 
     concordance = AgreementParameters.fromRule(
         {"min_dice": args.min_dice, "max_missed_lesions": args.max_missed_lesions, "min_extent_mm3": args.min_extent_mm3}).ruleDict()
+    backend = "postgresql" if resolveDatabaseUrl(args.db, args.root).startswith("postgresql") else "sqlite"
+    login = _login(args, backend, args.user)
+    password = _password(args, login)
     store, created = createWorkflow(args.db, args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
-                                    concordance=concordance, training={"required": bool(args.require_training)})
+                                    concordance=concordance, training={"required": bool(args.require_training)}, login=login, password=password)
     with store:
-        _emit(args, {"initialised": created, "database": store.url, "settings": store.settings()},
-              text=("Initialised" if created else "Already initialised") + f" the workflow database {store.url}.")
+        text = ("Initialised" if created else "Already initialised") + f" the workflow database {store.url}."
+        if created and login:
+            text += f" The manager {args.user} logs in as the database role '{login}'."
+        _emit(args, {"initialised": created, "database": store.url, "settings": store.settings(), "login": login}, text=text)
     return 0
 
 
 def _runUsers(args) -> int:
     from ..workflow.people import Qualification
 
+    if args.add and args.create_login:
+        raise InputError("--add already creates the login in team mode; use --create-login for a person registered before.")
     with _store(args) as store:
         if args.add:
             if None in (args.title, args.years_imaging, args.years_neuroimaging):
                 raise InputError("Adding a user needs --title, --years-imaging and --years-neuroimaging.")
-            store.addUser(args.user, args.add, Qualification(args.title, args.years_imaging, args.years_neuroimaging))
+            login = _login(args, store.backend, args.add)
+            store.addUser(args.user, args.add, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
+                          login=login, password=_password(args, login))
+        elif args.create_login:
+            login = _login(args, store.backend, args.create_login) if store.backend == "postgresql" else args.login
+            store.createLogin(args.user, args.create_login, login, _password(args, login))
+        elif args.password_env or args.password_prompt:
+            raise InputError("A password is set with --add or --create-login (a person changes their own with 'ais workflow password').")
         if args.grant:
             shortfalls = store.grantRole(args.user, args.grant[0], args.grant[1], args.reason)
             if shortfalls:
                 sys.stderr.write(f"Granted below the minimum ({'; '.join(shortfalls)}); the override reason is recorded.\n")
         if args.revoke:
             store.revokeRole(args.user, args.revoke[0], args.revoke[1], args.reason or "")
+        for userId, method, done in ((args.deactivate, store.deactivateUser, "Deactivated"), (args.reactivate, store.reactivateUser, "Reactivated")):
+            if userId:
+                result = method(args.user, userId, args.reason or "")
+                released = result.get("released")
+                sys.stderr.write(f"{done} {userId}" + (f"; database login '{result['login']}' {'disabled' if released is not None else 'enabled'}"
+                                                       if result["login"] else "")
+                                 + (f"; claims released: {', '.join(released) or 'none'}" if released is not None else "") + ".\n")
         users = store.users()
+        logins = store.logins()
+    users = [{**user, "login": logins.get(user["user_id"])} for user in users]
     rows = [{**user, "roles": ",".join(role["role"] + ("*" if role["override_reason"] else "") for role in user["roles"])} for user in users]
-    _emit(args, users, rows, ["user_id", "title", "years_imaging", "years_neuroimaging", "roles", "reader_qualified"],
+    _emit(args, users, rows, ["user_id", "title", "years_imaging", "years_neuroimaging", "roles", "reader_qualified", "active", "login"],
           text=None if args.json else "(* = granted below the minimum by a manager's override)")
+    return 0
+
+
+def _runWhoami(args) -> int:
+    with _store(args) as store:
+        identity = store.sessionIdentity()
+        try:
+            identity["acting_user"], problem = store.actingUser(args.user), None
+        except AISError as error:
+            identity["acting_user"], problem = None, str(error)
+    if problem:
+        how = problem
+    elif identity["backend"] == "postgresql":
+        how = (f"You act as {identity['acting_user']}, authenticated by the database as login '{identity['login']}'." if identity["authenticated"]
+               else f"You act as {identity['acting_user']}, declared: your database login '{identity['login']}' owns the workflow.")
+    else:
+        how = f"You act as {identity['acting_user']}, declared, not authenticated (single-workstation mode)."
+    _emit(args, {**identity, "problem": problem}, text=f"{how} Computer account {identity['os_user']} on {identity['host']}.")
+    return EXIT_PROBLEMS if problem else 0
+
+
+def _runPassword(args) -> int:
+    with _store(args) as store:
+        login = store.sessionIdentity()["login"]
+        if store.backend != "postgresql":
+            raise InputError("A single-workstation (SQLite) workflow has no database logins or passwords.")
+        store.changePassword(_password(args, login, ask=True))
+    _emit(args, {"login": login, "changed": True}, text=f"The password of the database login '{login}' is changed; update your .pgpass line.")
+    return 0
+
+
+def _runSetupPostgres(args) -> int:
+    from ..workflow.pgsetup import setupSteps
+
+    sys.stdout.write(setupSteps(host=args.host, port=args.port, database=args.database, owner=args.owner, manager=args.manager,
+                                dataDir=args.data_dir, datasetRoot=args.root))
     return 0
 
 

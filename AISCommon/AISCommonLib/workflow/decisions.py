@@ -214,9 +214,10 @@ class DecisionsMixin:
             if states.ROLE_MANAGER not in user["roles"] and not holds:
                 raise PermissionDeniedError(f"User '{userId}' may exclude case {caseId} only while assigned to it (or as a manager).")
             released = [slot for slot in slots if slot["status"] == states.SLOT_CLAIMED]
+            # State first: in team mode the database checks that the excluder still holds a slot of the case.
+            revision = self._setState(connection, case, states.EXCLUDED, previous_state=case["state"], exclusion_reason=reason, exclusion_note=note or None)
             for slot in released:
                 self._freeSlot(connection, slot)
-            revision = self._setState(connection, case, states.EXCLUDED, previous_state=case["state"], exclusion_reason=reason, exclusion_note=note or None)
             self._event(connection, userId, states.ACTION_EXCLUDE, caseId, case["state"], states.EXCLUDED, revision,
                         note=_dumps({"reason": reason, "note": note, "released": [f"{s['kind']} {s['slot_index']} ({s['user_id']})" for s in released]}))
             return {"case_id": caseId, "state": states.EXCLUDED, "revision": revision}

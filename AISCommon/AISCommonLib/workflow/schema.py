@@ -3,7 +3,7 @@
 One schema for SQLite and PostgreSQL. ``schema_version`` holds one row per applied version; a database
 written by a newer release is refused, an older one is upgraded in place by :func:`upgradeSchema`, one
 version step at a time inside the caller's transaction. The ``events`` table is append-only: triggers
-refuse UPDATE and DELETE on both backends.
+refuse UPDATE and DELETE on both backends (and TRUNCATE on PostgreSQL, see :mod:`pgsecurity`).
 
 SQLAlchemy is imported inside the functions so that the Slicer module loads before it is installed.
 """
@@ -19,7 +19,10 @@ from .errors import SchemaVersionError
 #: Version 3: what a review or ruling changed (derived outcome per region and for the agreed voxels) and
 #: the starting final the reviewer chose.
 #: Version 4: the hash chain over the event log (``prev_hash``, ``hash``, ``payload``: see :mod:`chain`).
-SCHEMA_VERSION = 4
+#: Version 5: identities: every event records the client's OS account and host (``os_user``, ``host``) and, on
+#: PostgreSQL, the authenticated database login (``db_login``); the ``logins`` table maps login roles to workflow
+#: users; on PostgreSQL the team-mode roles, row-level security and guard triggers (see :mod:`pgsecurity`).
+SCHEMA_VERSION = 5
 
 
 def utcNow() -> str:
@@ -181,6 +184,8 @@ def _tables(version: int):
         Column("note", Text),
         Column("files", Text, nullable=False),
         *since(4, Column("payload", Text), Column("prev_hash", String(64)), Column("hash", String(64))),
+        *since(5, Column("os_user", String(64), default=_clientAccount), Column("host", String(255), default=_clientHost),
+               Column("db_login", String(63))),
     )
     trainingScores = Table(
         "training_scores",
@@ -196,8 +201,19 @@ def _tables(version: int):
         timestamp("created_at", nullable=False),
         *since(2, Column("hd95_mm", Float), Column("lesion_f1", Float)),
     )
+    # Version 5: which database login role is which workflow user (team mode; empty on SQLite).
+    logins = Table(
+        "logins",
+        metadata,
+        Column("login_role", String(63), primary_key=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False, unique=True),
+        Column("managed", Boolean, nullable=False),
+        timestamp("created_at", nullable=False),
+        Column("created_by", String(63), nullable=False),
+    ) if version >= 5 else None
     return types.SimpleNamespace(
         metadata=metadata,
+        logins=logins,
         schemaVersion=schemaVersion,
         settings=settings,
         users=users,
@@ -237,11 +253,14 @@ def _createVersion1(connection) -> None:
 
 
 def _addColumns(connection, version: int) -> None:
-    """Add the columns that ``version`` introduced (all nullable) to a database one version older."""
+    """Add the columns that ``version`` introduced (all nullable) to a database one version older (new tables are
+    created by their own step)."""
     from sqlalchemy.schema import CreateColumn
 
     old, new = tables(version - 1), tables(version)
     for table in new.metadata.sorted_tables:
+        if table.name not in old.metadata.tables:
+            continue
         present = set(old.metadata.tables[table.name].columns.keys())
         for column in table.columns:
             if column.name not in present:
@@ -264,9 +283,38 @@ def _upgradeTo4(connection) -> None:
     _addColumns(connection, 4)
 
 
+def _upgradeTo5(connection) -> None:
+    # Identities: OS account, host and database login of each event; login roles; team-mode guards on PostgreSQL.
+    if connection.dialect.name == "postgresql":
+        owner, mayUpgrade = connection.exec_driver_sql(
+            "SELECT t.tableowner::text, pg_has_role(current_user, t.tableowner, 'USAGE') FROM pg_tables t "
+            "WHERE t.schemaname = current_schema() AND t.tablename = 'events'").first()
+        if not mayUpgrade:
+            raise SchemaVersionError(f"The workflow database needs schema version 5 (team-mode identities), which only its owner "
+                                     f"'{owner}' can install; open it once as that role.")
+    _addColumns(connection, 5)
+    tables(5).logins.create(connection)
+    if connection.dialect.name == "postgresql":
+        from . import pgsecurity
+
+        pgsecurity.install(connection)
+
+
+def _clientAccount() -> str:
+    from .identity import clientAccount
+
+    return clientAccount()
+
+
+def _clientHost() -> str:
+    from .identity import clientHost
+
+    return clientHost()
+
+
 #: version n -> function upgrading a version-n database to n + 1. A new database is created at version 1
 #: and taken through every step, so the upgrade path runs on every store the tests create.
-_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3, 3: _upgradeTo4}
+_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3, 3: _upgradeTo4, 4: _upgradeTo5}
 
 
 def storedVersion(connection) -> int | None:

@@ -20,11 +20,14 @@ from .errors import (
 class StaffMixin:
     """People and rules: initialising the workflow, users, roles with the consensus minimums, settings."""
 
-    def initialise(self, datasetRoot, managerId: str, qualification: people.Qualification, concordance=None, training=None) -> bool:
+    def initialise(self, datasetRoot, managerId: str, qualification: people.Qualification, concordance=None, training=None,
+                   login: str | None = None, password: str | None = None) -> bool:
         """Record the dataset root and rules, and register the first manager (only on an empty database).
 
         :param concordance: overrides of the default rule (:meth:`AgreementParameters.ruleDict`).
         :param training: overrides of :data:`people.DEFAULT_TRAINING`.
+        :param login: team mode: the manager's database login role to create (or attach); None for none.
+        :param password: the new login's password (only its SCRAM verifier reaches the server).
         :return: True when initialised now, False when it already was (same root: nothing changes).
         :raises WorkflowError: initialised before for another dataset root.
         """
@@ -58,6 +61,8 @@ class StaffMixin:
                 )
             )
             connection.execute(t.userRoles.insert().values(user_id=managerId, role=states.ROLE_MANAGER, granted_by=managerId, granted_at=now))
+            if login is not None:
+                self._createLogin(connection, managerId, login, password)
             self._event(connection, managerId, states.ACTION_INITIALISE, note=_dumps({"dataset_root": str(root), "concordance": rules, "training": trainingBar}),
                         users=[managerId], settings=True)
             return True
@@ -107,9 +112,12 @@ class StaffMixin:
 
         return self._write(run)
 
-    def addUser(self, actingUser: str, userId: str, qualification: people.Qualification) -> None:
+    def addUser(self, actingUser: str, userId: str, qualification: people.Qualification, login: str | None = None,
+                password: str | None = None) -> None:
         """Register a person (no role yet). Manager only.
 
+        :param login: team mode: the person's database login role to create (or attach), e.g. ``r01``; None for none.
+        :param password: the new login's password (only its SCRAM verifier reaches the server); None to set none.
         :raises InputError: invalid ID or qualification.
         :raises WorkflowError: the ID exists.
         """
@@ -130,6 +138,8 @@ class StaffMixin:
                     created_at=schema.utcNow(), created_by=actingUser,
                 )
             )
+            if login is not None:
+                self._createLogin(connection, userId, login, password)
             self._event(connection, actingUser, states.ACTION_ADD_USER, note=_dumps({"user": userId, **{
                 "title": qualification.title, "years_imaging": qualification.yearsImaging,
                 "years_neuroimaging": qualification.yearsNeuroimaging}}), users=[userId])
@@ -151,7 +161,7 @@ class StaffMixin:
             from sqlalchemy import select
 
             self._user(connection, actingUser, (states.ROLE_MANAGER,))
-            user = self._user(connection, userId)
+            user = self._user(connection, userId, acting=False)
             if role in user["roles"]:
                 raise WorkflowError(f"User '{userId}' already has the role {role}.")
             shortfalls = people.roleShortfalls(role, people.Qualification(user["title"], user["years_imaging"], user["years_neuroimaging"]))
@@ -190,7 +200,7 @@ class StaffMixin:
             from sqlalchemy import func, select
 
             self._user(connection, actingUser, (states.ROLE_MANAGER,))
-            user = self._user(connection, userId)
+            user = self._user(connection, userId, acting=False)
             if role not in user["roles"]:
                 raise WorkflowError(f"User '{userId}' does not have the role {role}.")
             if role == states.ROLE_MANAGER:

@@ -51,6 +51,9 @@ ACTION_REOPEN = "reopen"
 ACTION_TRAINING_SCORE = "training_score"
 ACTION_QUALIFY = "qualify"
 ACTION_TRIAL_LABELS = "trial_labels"
+ACTION_CREATE_LOGIN = "create_login"
+ACTION_DEACTIVATE = "deactivate_user"
+ACTION_REACTIVATE = "reactivate_user"
 
 #: Work slots: two reads, one review, one arbitration per case.
 SLOT_READ = "read"

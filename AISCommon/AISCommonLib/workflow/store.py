@@ -23,6 +23,7 @@ from .audit import AuditMixin
 from .claims import ClaimsMixin
 from .database import resolveDatabaseUrl
 from .decisions import DecisionsMixin
+from .identity import IdentityMixin
 from .reads import ReadsMixin
 from .registration import RegistrationMixin
 from .staff import StaffMixin
@@ -32,7 +33,8 @@ from .training import TrainingMixin
 logger = logging.getLogger(__name__)
 
 
-class WorkflowStore(StaffMixin, RegistrationMixin, ClaimsMixin, ReadsMixin, DecisionsMixin, TrainingMixin, AuditMixin, StoreBase):
+class WorkflowStore(StaffMixin, RegistrationMixin, ClaimsMixin, ReadsMixin, DecisionsMixin, TrainingMixin, AuditMixin, IdentityMixin,
+                    StoreBase):
     """Cases, people, reads, decisions and the audit trail of one dataset's consensus workflow.
 
     :param url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``); see :func:`resolveDatabaseUrl`.
@@ -62,12 +64,15 @@ def openStore(database=None, datasetRoot=None, create: bool = False) -> Workflow
     return store
 
 
-def createWorkflow(database, datasetRoot, managerId: str, qualification, concordance=None, training=None) -> tuple["WorkflowStore", bool]:
+def createWorkflow(database, datasetRoot, managerId: str, qualification, concordance=None, training=None, login: str | None = None,
+                   password: str | None = None) -> tuple["WorkflowStore", bool]:
     """Create (or reopen) the workflow of a dataset and register its first manager, all or nothing.
 
     Everything that can be checked is checked before a database is touched; a new SQLite file that the
     initialisation then fails in is removed again, so a failed ``init`` never leaves an empty workflow behind.
 
+    :param login: team mode: the manager's database login role to create (see :meth:`WorkflowStore.initialise`).
+    :param password: that login's password (only its SCRAM verifier reaches the server).
     :return: ``(store, created now)``; the caller closes the store.
     :raises InputError: a bad manager ID, qualification, dataset root or rule (nothing created).
     """
@@ -84,7 +89,7 @@ def createWorkflow(database, datasetRoot, managerId: str, qualification, concord
     store = None
     try:
         store = openStore(database, root, create=True)
-        created = store.initialise(root, managerId, qualification, concordance=concordance, training=training)
+        created = store.initialise(root, managerId, qualification, concordance=concordance, training=training, login=login, password=password)
         return store, created
     except BaseException:
         if store is not None:

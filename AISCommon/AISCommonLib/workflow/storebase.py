@@ -22,7 +22,7 @@ from ..core.agreement import AgreementParameters, AgreementResult, compareFiles
 from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
-from . import chain, finalfiles, people, schema, states
+from . import chain, finalfiles, people, pgsecurity, schema, states
 from .database import LOCK_RETRIES, LOCK_WAIT_S, TRANSIENT_RETRIES, createEngine, dumps, isLockWait, isTransient, lockHolders
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
 
@@ -78,6 +78,9 @@ class StoreBase:
                 if isTransient(error) and attempt + 1 < TRANSIENT_RETRIES:
                     time.sleep(0.01 * (attempt + 1))
                     continue
+                refused = pgsecurity.refusal(error)
+                if refused is not None:
+                    raise refused from None
                 if isLockWait(error):
                     lockWaits += 1
                     if lockWaits < LOCK_RETRIES:
@@ -146,14 +149,18 @@ class StoreBase:
         connection.info["aisChainHead"] = (event["id"], event["hash"])
 
     @staticmethod
-    def _user(connection, userId, roles=None):
+    def _user(connection, userId, roles=None, acting: bool = True):
         """The active user row with a ``roles`` set; with ``roles``, require one of them.
 
+        :param acting: ``userId`` is the one acting (not a person acted on): in team mode the database session must
+            be that person's login (see :func:`pgsecurity.requireActor`).
         :raises UnknownUserError: not registered or deactivated.
-        :raises PermissionDeniedError: none of ``roles``.
+        :raises PermissionDeniedError: none of ``roles``, or logged in to the database as someone else.
         """
         from sqlalchemy import select
 
+        if acting and connection.dialect.name == "postgresql":
+            pgsecurity.requireActor(connection, str(userId))
         t = schema.tables()
         row = connection.execute(select(t.users).where(t.users.c.user_id == str(userId))).mappings().first()
         if row is None or not row["active"]:
