@@ -140,8 +140,14 @@ def test_removed_guards_are_reported(finished):
     if finished.backend == "postgresql":
         with finished._engine.begin() as connection:
             connection.exec_driver_sql("DROP TRIGGER events_append_only ON events")
+            connection.exec_driver_sql("ALTER TABLE slots DISABLE ROW LEVEL SECURITY")  # team mode's rules, too
     report = finished.verify()
     assert "guard-missing" in kinds(report) and not report["ok"]
+    messages = [problem["message"] for problem in report["chain"]]
+    if finished.backend == "postgresql":
+        assert "Row-level security is off on the table slots." in messages
+    else:
+        assert any("events_no_delete" in message for message in messages)
 
 
 def test_cli_verify_exits_1_and_names_the_link(finished, capsys):

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from ..core.atomicio import sha256File, writeTextAtomic
-from . import chain, schema, states
+from . import chain, pgsecurity, schema, states
 from .errors import WorkflowError
 
 
@@ -147,7 +147,10 @@ class AuditMixin:
 
         def check(connection):
             problems, head = chain.verifyChain(connection, anchors)
-            return problems + chain.guardProblems(connection), head
+            problems += chain.guardProblems(connection)
+            if connection.dialect.name == "postgresql":  # team mode's roles, row-level security and rule triggers
+                problems += [chain.ChainProblem(None, "guard-missing", sentence) for sentence in pgsecurity.guardProblems(connection)]
+            return problems, head
 
         problems, head = self._read(check)
         if publicKeyPath is not None:

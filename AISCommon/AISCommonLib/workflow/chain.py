@@ -27,7 +27,7 @@ ANCHOR_FILE_NAME = "workflow-anchor.jsonl"
 #: Per case, the tables whose rows an event about the case covers (all keyed by ``case_id``).
 CASE_TABLES = ("cases", "slots", "reads", "decisions", "training_scores")
 #: Per person, the tables keyed by ``user_id``.
-USER_TABLES = ("users", "user_roles")
+USER_TABLES = ("users", "user_roles", "logins")
 #: PostgreSQL advisory-lock key that serialises event inserts (one chain, one writer at a time).
 CHAIN_LOCK_KEY = 0x41495343  # "AISC"
 
@@ -38,9 +38,16 @@ def canonical(value) -> str:
 
 
 def eventHash(previousHash: str, event: dict) -> str:
-    """SHA-256 (hex) of the previous hash and an event's fields (``files`` and ``payload`` as stored text)."""
+    """SHA-256 (hex) of the previous hash and an event's fields (``files`` and ``payload`` as stored text).
+
+    Events since schema version 5 also cover where they came from (OS account, host, database login); older
+    events hash as they always did.
+    """
     fields = [previousHash, event["id"], event["at"], event["user_id"], event["case_id"], event["action"], event["from_state"],
               event["to_state"], event["revision"], event["note"], event["files"], event["payload"]]
+    origin = [event.get("os_user"), event.get("host"), event.get("db_login")]
+    if any(value is not None for value in origin):
+        fields += origin
     return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
 
 
@@ -147,6 +154,8 @@ def _recordProblems(connection, covered: dict) -> list[ChainProblem]:
     for (kind, key), entry in sorted(covered.items()):
         current = snapshot(connection, caseIds=[key] if kind == "case" else (), userIds=[key] if kind == "user" else (), settings=kind == "settings")
         rows = current["cases"][key] if kind == "case" else current["users"][key] if kind == "user" else current["settings"]
+        if isinstance(rows, dict):  # a table newer than the event (logins, schema version 5) is not in its payload
+            rows = {name: value for name, value in rows.items() if name in entry["rows"]}
         if rows != entry["rows"]:
             what = f"case {key}" if kind == "case" else f"user {key}" if kind == "user" else "the workflow settings"
             tables = [name for name in rows if rows[name] != entry["rows"].get(name)] if isinstance(rows, dict) else ["settings"]

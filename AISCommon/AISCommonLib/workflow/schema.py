@@ -184,7 +184,7 @@ def _tables(version: int):
         Column("note", Text),
         Column("files", Text, nullable=False),
         *since(4, Column("payload", Text), Column("prev_hash", String(64)), Column("hash", String(64))),
-        *since(5, Column("os_user", String(64), default=_clientAccount), Column("host", String(255), default=_clientHost),
+        *since(5, Column("os_user", String(64)), Column("host", String(255)),
                Column("db_login", String(63))),
     )
     trainingScores = Table(
@@ -298,18 +298,6 @@ def _upgradeTo5(connection) -> None:
         from . import pgsecurity
 
         pgsecurity.install(connection)
-
-
-def _clientAccount() -> str:
-    from .identity import clientAccount
-
-    return clientAccount()
-
-
-def _clientHost() -> str:
-    from .identity import clientHost
-
-    return clientHost()
 
 
 #: version n -> function upgrading a version-n database to n + 1. A new database is created at version 1

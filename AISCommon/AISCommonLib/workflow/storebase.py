@@ -22,7 +22,7 @@ from ..core.agreement import AgreementParameters, AgreementResult, compareFiles
 from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
-from . import chain, finalfiles, people, pgsecurity, schema, states
+from . import chain, finalfiles, identity, people, pgsecurity, schema, states
 from .database import LOCK_RETRIES, LOCK_WAIT_S, TRANSIENT_RETRIES, createEngine, dumps, isLockWait, isTransient, lockHolders
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
 
@@ -142,7 +142,10 @@ class StoreBase:
         lastId, lastHash = chain.lastEvent(connection)
         payload = chain.snapshot(connection, caseIds=[*([caseId] if caseId else []), *cases], userIds=list(users), settings=settings)
         event = {"id": lastId + 1, "at": schema.utcNow(), "user_id": userId, "case_id": caseId, "action": action, "from_state": fromState,
-                 "to_state": toState, "revision": revision, "note": note, "files": dumps(files or {}), "payload": chain.canonical(payload)}
+                 "to_state": toState, "revision": revision, "note": note, "files": dumps(files or {}), "payload": chain.canonical(payload),
+                 # Where the action came from is hashed too (the database's trigger re-sets db_login; a forged one no longer verifies).
+                 "os_user": identity.clientAccount(), "host": identity.clientHost(),
+                 "db_login": connection.exec_driver_sql("SELECT session_user").scalar() if connection.dialect.name == "postgresql" else None}
         event["prev_hash"] = lastHash
         event["hash"] = chain.eventHash(lastHash, event)
         connection.execute(schema.tables().events.insert().values(**event))
