@@ -316,6 +316,9 @@ def importDicom(dicomDir, bidsRoot, participantLabel: str, sessionLabel: str | N
                          forgetKey=(lambda: store.delete(key)) if keyIsNew else None)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+    if keyIsNew and result.written:
+        result.warnings.append(f"A new de-identification secret (id {key.secretId}) was stored in {store.description}; back it up "
+                               "and keep it out of the dataset: later imports into this dataset need it to give the same UIDs and date shifts.")
     report(1.0, f"Imported {caseId}")
     result.written.sort()
     return result

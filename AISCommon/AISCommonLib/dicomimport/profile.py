@@ -157,14 +157,14 @@ def _name(element) -> str:
 
 
 def _values(value) -> list:
+    """The values of an element as a list (one value, or the items of a multi-valued element)."""
+    from pydicom.multival import MultiValue
+
     if value is None or value == "":
         return []
-    if isinstance(value, (str, bytes)):
-        return [value]
-    try:
+    if isinstance(value, (MultiValue, list, tuple)):
         return list(value)
-    except TypeError:
-        return [value]
+    return [value]
 
 
 def _setValues(element, values: list) -> None:
