@@ -14,7 +14,7 @@ from AISCommonLib.core.errors import AISError  # noqa: E402
 from AISCommonLib.dicomimport import deidsecret  # noqa: E402
 from AISCommonLib.dicomimport.deidsecret import DeidentificationKey, SecretStore  # noqa: E402
 from AISCommonLib.dicomimport.descriptors import cleanDescriptor  # noqa: E402
-from AISCommonLib.dicomimport.outputs import clearNiftiText, filterSidecar, findNeedle, splitNeedles  # noqa: E402
+from AISCommonLib.dicomimport.outputs import clearNiftiText, filterSidecar, findNeedle, findNeedleInDataset, splitNeedles  # noqa: E402
 from AISCommonLib.dicomimport.profile import (  # noqa: E402
     PRIVATE_KEEP_LIST,
     DeidentificationContext,
@@ -104,7 +104,7 @@ def test_deidentify_dataset_reports_rules_and_keeps_only_reviewed_private_tags()
     assert log["rules"]["pseudonym"] == ["PatientID", "PatientName"]
     assert "StudyDescription" in log["rules"]["descriptor cleaned (C)"]
     assert "DOE^JOHN" not in str(log) and "Hospital" not in str(log)
-    assert {"DOE^JOHN", "DOE", "JOHN", "Hospital", "WHO^DOCTOR"} <= report.needles
+    assert {"DOE^JOHN", "DOE", "JOHN", "12345678", "WHO^DOCTOR"} <= report.needles and "Hospital" not in report.needles
 
 
 def test_private_keep_list_entries_are_the_documented_diffusion_attributes():
@@ -129,6 +129,17 @@ def test_identifier_search_matches_words_not_pieces_of_words():
     assert short == {"DOE", "JO"}
     assert pattern.search("PATIENT GINA") and pattern.search("X 98765432.") and pattern.search("DOE_JO")
     assert not pattern.search("ORIGINAL\\PRIMARY") and not pattern.search("2.25.1298765432111") and not pattern.search("4711")
+
+
+def test_a_surviving_name_is_found_by_attribute_and_coil_names_are_not_names():
+    ds = _dataset()
+    ds.PatientName = "HE^LI"
+    ds.ReceiveCoilName = "HE1-4"
+    ds.ProcessingFunction = "LI_GENERAL"
+    report = deidentifyDataset(ds, DeidentificationContext(KEY, "sub-01", -(500 * 86400)))
+    assert findNeedleInDataset(ds, *splitNeedles(report.needles)) == "ProcessingFunction"
+    del ds.ProcessingFunction
+    assert findNeedleInDataset(ds, *splitNeedles(report.needles)) is None
 
 
 def test_find_needle_names_the_file_never_the_value(tmp_path):

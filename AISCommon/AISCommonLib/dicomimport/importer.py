@@ -15,8 +15,9 @@ How one import runs, and why in this order:
    memory; only cleaned descriptors are written.
 3. Convert each series with dcm2niix, classify each image, keep the allowed sidecar keys, clear the NIfTI
    text fields (:mod:`.outputs`).
-4. A last search of every staged byte (names, sidecars, NIfTI headers, DICOM copies) for the original text
-   values the de-identification removed; one hit stops the import with nothing written.
+4. A last search of every staged byte (names, sidecars, NIfTI headers, DICOM copies) for the patient's
+   names, IDs and addresses and other persons' names that the de-identification removed; one hit stops the
+   import with nothing written.
 5. Commit (:mod:`.bidswriter`): all files or none; the manifest is written last. A series already in the
    manifest is skipped, so re-importing is idempotent.
 
@@ -47,7 +48,7 @@ from .bidswriter import (
 )
 from .deidsecret import SECRET_DIR_ENVIRONMENT_VARIABLE, SecretStore
 from .descriptors import cleanDescriptor
-from .outputs import clearNiftiText, datasetHasNeedle, filterSidecar, findNeedle, splitNeedles
+from .outputs import clearNiftiText, filterSidecar, findNeedle, findNeedleInDataset, splitNeedles
 from .profile import PS315_EDITION, DeidentificationContext, DeidentificationReport, deidentifyDataset
 from .seriesclassify import B0_MAXIMUM, classifySeries
 
@@ -371,8 +372,10 @@ def _stage(pydicom, executable, pending, staging, context, caseFolder, subject, 
             fileReport = deidentifyDataset(dataset, context)
             seriesReport.merge(fileReport)
             pattern, short = splitNeedles(fileReport.needles)
-            if datasetHasNeedle(dataset, pattern, short):
-                raise AISError(f"An identifier survived de-identification in file {index} of {series.displayName}; nothing was imported.")
+            attribute = findNeedleInDataset(dataset, pattern, short)
+            if attribute is not None:
+                raise AISError(f"After de-identification, {attribute} of file {index} of {series.displayName} still holds a word of "
+                               "the patient's name or ID (an attribute PS3.15 keeps); nothing was imported.")
             staged = copyFolder / f"{index:05d}.dcm"
             try:
                 dataset.save_as(staged, enforce_file_format=False)

@@ -159,6 +159,8 @@ def _searchedBytes(path: Path) -> bytes:
 
 
 def _shortHit(words, short: set[str]) -> bool:
+    """Whether one of the words (alphanumeric runs: a coil element ``HE1`` is not the surname He) is a short
+    identifier that is not a technical word."""
     from .descriptors import TECHNICAL_WORDS
 
     return any(word.upper() in short and word.lower() not in TECHNICAL_WORDS for word in words)
@@ -199,33 +201,34 @@ def findNeedle(paths, relativeNames, pattern, short: set[str]) -> str | None:
             return relative
         if short and path.suffix == ".json":
             strings = _jsonStrings(json.loads(data.decode("utf-8")))
-            if _shortHit((word for text in strings for word in re.findall(r"[A-Za-z]+", text)), short):
+            if _shortHit((word for text in strings for word in re.findall(r"[A-Za-z0-9]+", text)), short):
                 return relative
     return None
 
 
-def datasetHasNeedle(dataset, pattern, short: set[str]) -> bool:
-    """Whether a de-identified dataset still holds an identifier value: the word pattern in its encoded
-    bytes (pixel data left out), short words in its text attributes (coded strings left out)."""
-    import io
+def findNeedleInDataset(dataset, pattern, short: set[str]) -> str | None:
+    """The keyword (or tag) of the first attribute of a de-identified dataset that still holds an identifier
+    value, or None: the word pattern in every value (bytes included, pixel data left out, file meta and
+    nested sequences included), short words in text values (coded strings left out).
 
-    bulk = {tag: dataset.pop(tag) for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009) if tag in dataset}
-    buffer = io.BytesIO()
-    try:
-        dataset.save_as(buffer, enforce_file_format=False)
-    finally:
-        for tag, element in bulk.items():
-            dataset[tag] = element
-    if pattern is not None and pattern.search(_searchText(buffer.getvalue())):
-        return True
-    if not short:
-        return False
-    words = []
+    :return: an attribute name, never the value.
+    """
+    found = []
 
-    def collect(_, element):
-        if element.VR in ("AE", "LO", "LT", "PN", "SH", "ST", "UC", "UT"):
-            values = element.value if isinstance(element.value, (list, tuple)) or type(element.value).__name__ == "MultiValue" else [element.value]
-            words.extend(word for value in values for word in re.findall(r"[A-Za-z]+", str(value or "")))
+    def check(_, element):
+        if found or element.tag in (0x7FE00010, 0x7FE00008, 0x7FE00009) or element.VR == "SQ":
+            return
+        value = element.value
+        values = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+        texts = [item.decode("latin-1") if isinstance(item, bytes) else str(item) for item in values if item is not None]
+        name = element.keyword or f"({element.tag.group:04X},{element.tag.element:04X})"
+        if pattern is not None and any(pattern.search(text.upper()) for text in texts):
+            found.append(name)
+        elif short and element.VR in ("AE", "LO", "LT", "PN", "SH", "ST", "UC", "UT") and \
+                _shortHit((word for text in texts for word in re.findall(r"[A-Za-z0-9]+", text)), short):
+            found.append(name)
 
-    dataset.walk(collect)
-    return _shortHit(words, short)
+    if getattr(dataset, "file_meta", None) is not None:
+        dataset.file_meta.walk(check)
+    dataset.walk(check)
+    return found[0] if found else None

@@ -66,8 +66,13 @@ METHOD_CODES = (
     ("113105", "Clean Descriptors Option"),
     ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
 )
-#: Value representations whose original values are identifier candidates to search the outputs for.
-_TEXT_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR"})
+#: The patient's names: their parts are searched in the outputs too (a surname alone identifies).
+PATIENT_NAME_KEYWORDS = frozenset({"PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"})
+#: Attributes besides person names whose original values are searched in the outputs (whole values).
+NEEDLE_KEYWORDS = frozenset({
+    "PatientID", "OtherPatientIDs", "AccessionNumber", "MedicalRecordLocator", "PatientAddress", "PatientTelephoneNumbers",
+    "PatientTelecomInformation", "AdmissionID", "ServiceEpisodeID", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers", "PersonAddress", "PersonTelephoneNumbers",
+})
 _CATEGORY_ACTIONS = {
     "X_TAGS": "X", "Z_TAGS": "Z", "D_TAGS": "D", "U_TAGS": "U", "Z_D_TAGS": "Z/D", "X_Z_TAGS": "X/Z",
     "X_D_TAGS": "X/D", "X_Z_D_TAGS": "X/Z/D", "X_Z_U_STAR_TAGS": "X/Z/U*",
@@ -263,8 +268,16 @@ def _shiftElement(element, shiftSeconds: int) -> bool:
 
 
 def _collectNeedles(element, report: DeidentificationReport) -> None:
-    """Remember the original text of an attribute that is removed or replaced (whole value and name parts)."""
-    if element.VR not in _TEXT_VRS:
+    """Remember the original value of an identifying attribute that is removed or replaced, for the last
+    search of the outputs (:func:`.outputs.splitNeedles`).
+
+    Only values that identify a person are remembered: the patient's names (also by part), IDs, addresses
+    and phone numbers, every other person's full name. Generic values the table also removes (a station or
+    institution called "TOSHIBA", a comment) would stop imports for nothing when the same word is
+    legitimately kept elsewhere (``Manufacturer`` "TOSHIBA_MEC"); the table removes them all the same.
+    """
+    keyword = element.keyword
+    if element.VR != "PN" and keyword not in NEEDLE_KEYWORDS:
         return
     for value in _values(element.value):
         text = value.decode("latin-1", errors="ignore") if isinstance(value, bytes) else str(value)
@@ -272,7 +285,7 @@ def _collectNeedles(element, report: DeidentificationReport) -> None:
         if not text:
             continue
         report.needles.add(text)
-        if element.VR == "PN":
+        if keyword in PATIENT_NAME_KEYWORDS:
             report.needles.update(part for part in re.split(r"[\^= ,]+", text) if part)
 
 
