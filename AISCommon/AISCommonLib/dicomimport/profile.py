@@ -7,8 +7,9 @@ included) and implements what the table's Basic Profile column leaves to the opt
 
 - **Basic Profile**: ``X`` remove, ``Z`` empty, ``D`` dummy value (the library's VR-consistent dummies),
   ``U`` UID replaced; where the standard leaves a choice (``X/Z``, ``X/D``, ``X/Z/D``, ``X/Z/U*``) the
-  attribute is removed, ``Z/D`` is emptied. Every UID that is not a standard one (``1.2.840.10008.*``) is
-  replaced, listed in the table or not: :meth:`.DeidentificationKey.uid` (keyed, per dataset).
+  attribute is removed, ``Z/D`` is emptied, and a sequence marked ``Z`` or ``D`` is emptied. Every UID
+  that is not a standard one (``1.2.840.10008.*``) is replaced, listed in the table or not:
+  :meth:`.DeidentificationKey.uid` (keyed, per dataset).
 - **Retain Longitudinal Temporal Information with Modified Dates Option**: every date, time and date-time
   is shifted by the subject's secret offset (a date and the time of the same name, ``StudyDate`` and
   ``StudyTime``, are shifted together as one instant), so intervals survive; the patient's birth date and
@@ -299,8 +300,11 @@ def _applyBasicAction(dataset, element, action: str, report: DeidentificationRep
         report.add("removed (X)", name)
         return
     try:
-        if element.VR == "SQ" and action in ("Z", "Z/D"):
+        if element.VR == "SQ":
+            # An empty sequence for Z and D alike: the library's dummy items would carry random UIDs, and a
+            # re-import must give the same bytes.
             element.value = []
+            action = "Z"
         elif action in ("Z", "Z/D"):
             empty_element(element)
         else:
