@@ -47,8 +47,10 @@ def test_the_default_reaches_small_regions_too(reads):
     maskA, maskB = reads
     maskB[2, 2, 2] = False  # a one-voxel extent region, below the review limit
     result = compareMasks(maskA, maskB, MATRIX, AgreementParameters(minExtentMm3=50))
-    small = [region.regionId for region in result.allRegions if region not in result.regions]
-    assert small, "the one-voxel region should be hidden from the region list"
+    small = result.smallRegionIds
+    assert small, "the one-voxel region is below the review limit"
+    listed = {region["id"]: region["small"] for region in result.toDict()["discordant_regions"]}
+    assert set(listed) == {region.regionId for region in result.allRegions} and all(listed[regionId] for regionId in small)
     shown = {region.regionId: "keep" for region in result.regions}
     ids = [region.regionId for region in result.allRegions]
     with pytest.raises(InputError, match="default decision"):
@@ -56,6 +58,22 @@ def test_the_default_reaches_small_regions_too(reads):
     for default, expected in (("keep", True), ("drop", False)):
         final = reviewrule.finalFromDecisions(result, reviewrule.checkDecisions(ids, shown, default, requireAll=True))
         assert bool(final[2, 2, 2]) is expected and final[5, 16, 16]
+
+
+def test_small_regions_are_decided_in_bulk_and_an_explicit_id_wins(reads):
+    maskA, maskB = reads
+    maskB[2, 2, 2] = False  # one voxel A drew and B did not
+    maskB[8, 5, 5] = True  # one voxel B drew on top of the box
+    result = compareMasks(maskA, maskB, MATRIX, AgreementParameters(minExtentMm3=50))
+    small, ids = result.smallRegionIds, [region.regionId for region in result.allRegions]
+    assert len(small) == 2
+    shown = {region.regionId: "keep" for region in result.regions}
+    decided = reviewrule.checkDecisions(ids, {**shown, "small": "keep", small[1]: "drop"}, None, requireAll=True, smallIds=small)
+    assert decided[small[0]] == "keep" and decided[small[1]] == "drop"
+    final = reviewrule.finalFromDecisions(result, decided)
+    assert final[2, 2, 2] and not final[8, 5, 5]
+    with pytest.raises(InputError, match="keep or drop"):
+        reviewrule.checkDecisions(ids, {**shown, "small": "edited"}, None, requireAll=True, smallIds=small)
 
 
 def test_a_concordant_case_defaults_to_agreed_voxels(reads):

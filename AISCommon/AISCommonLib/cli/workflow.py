@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..core.errors import AISError, InputError
 from .output import emitJson, formatTable, stderrProgress
+from .regiontable import regionTable
 
 EXIT_PROBLEMS = 1
 
@@ -115,7 +116,8 @@ def addWorkflowCommand(subparsers) -> None:
         parser = add(name, helpText, handler, (common, revision))
         parser.add_argument("case", metavar="CASE")
         parser.add_argument("--decision", action="append", default=[], metavar="ID=DECISION",
-                            help="region decision: keep, drop or edited (repeatable; optional with --edited-mask)")
+                            help="region decision: keep, drop or edited (repeatable; small=keep|drop decides every small region at once; "
+                                 "optional with --edited-mask)")
         parser.add_argument("--default", choices=reviewrule.DEFAULT_DECISIONS, help="decision for every region not listed, small ones included")
         parser.add_argument("--start", choices=reviewrule.STARTING_POINTS,
                             help="start the final from the agreed voxels, a read, their union, intersection, STAPLE or majority; "
@@ -422,12 +424,15 @@ def _number(value, unit: str = "") -> str:
 
 
 def _decisions(values) -> dict:
+    from ..core import reviewrule
+
     decisions = {}
     for value in values:
         regionId, separator, decision = value.partition("=")
-        if not separator or not regionId.strip().isdigit():
-            raise InputError(f"A decision is written REGION_ID=keep|drop|edited, not '{value}'.")
-        decisions[int(regionId)] = decision.strip()
+        regionId = regionId.strip()
+        if not separator or not (regionId.isdigit() or regionId == reviewrule.GROUP_SMALL):
+            raise InputError(f"A decision is written REGION_ID=keep|drop|edited (or small=keep|drop for every small region), not '{value}'.")
+        decisions[int(regionId) if regionId.isdigit() else regionId] = decision.strip()
     return decisions
 
 
@@ -488,9 +493,9 @@ def _runStatus(args) -> int:
             case["comparison"] = {key: comparison.get(key) for key in ("dice", "missed_lesions", "concordant", "discordant_regions")} if comparison else None
             text = json.dumps({key: case[key] for key in ("case_id", "state", "revision", "exclusion_reason", "final_mask_path")}, indent=1)
             regions = (case["comparison"] or {}).get("discordant_regions") or []
-            regionRows = [{key: region.get(key) for key in ("id", "kind", "type", "voxels", "volume_ml")} for region in regions]
+            readers = tuple(read["user_id"] for read in case["reads"]) if len(case["reads"]) == 2 else None
             _emit(args, case, case["slots"], ["kind", "slot_index", "status", "user_id", "claimed_at"],
-                  text=text + ("\n" + formatTable(regionRows, ["id", "kind", "type", "voxels", "volume_ml"]) if regionRows else ""))
+                  text=text + ("\n" + regionTable(regions, readers) if case["comparison"] else ""))
             return 0
         cases = store.cases()
     counts: dict[str, int] = {}

@@ -87,7 +87,7 @@ class DecisionsMixin:
         comparison = self._compare(self.absolutePath(reads[0]["mask_path"]), self.absolutePath(reads[1]["mask_path"]))
         discordant = caseRow["state"] == states.REVIEW_ADJUDICATE or (caseRow["state"] == states.ARBITRATION and not caseRow["concordant"])
         checked = reviewrule.checkDecisions([region.regionId for region in comparison.allRegions], decisions, defaultDecision,
-                                            requireAll=discordant, haveMask=editedMask is not None)
+                                            requireAll=discordant, haveMask=editedMask is not None, smallIds=comparison.smallRegionIds)
         case = self._findCase(caseRow["subject"], caseRow["session"])
         grid = self._referenceGrid(case)
         if editedMask is not None:
