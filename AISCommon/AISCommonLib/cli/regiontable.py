@@ -22,3 +22,13 @@ def regionTable(regions: list[dict], readers: tuple[str, str] | None = None, ext
         lines.append(f"{len(small)} small region(s), {sum(region['volume_ml'] for region in small):.3f} mL in total: decide them "
                      "one by one or together (small=keep or small=drop); none is left out.")
     return "\n".join(lines)
+
+
+def withNotes(regions: list[dict], records: list[dict]) -> list[dict]:
+    """``regions`` with a ``notes`` column: what each reader noted about the region (see ``WorkflowStore.readRecords``)."""
+    byRegion: dict = {}
+    for record in records:
+        for note in record["notes"]:
+            if note.get("region"):
+                byRegion.setdefault(note["region"], []).append(f"{record['reader']}: {note.get('text', '')}")
+    return [{**region, "notes": "; ".join(byRegion.get(region["id"], []))} for region in regions]

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..core.errors import AISError, InputError
 from .output import stderrProgress
-from .regiontable import regionTable
+from .regiontable import regionTable, withNotes
+from .workflowcase import addNotesCommand, addReadRecordArguments, readParameters
 from .workflowio import emit as _emit
 from .workflowio import formatNumber as _number
 from .workflowio import openWorkflowStore as _store
@@ -114,6 +115,8 @@ def addWorkflowCommand(subparsers) -> None:
     submit = add("submit", "submit your read of a claimed case (a NIfTI mask on the DWI grid)", _runSubmit, (common, revision))
     submit.add_argument("case", metavar="CASE")
     submit.add_argument("mask", metavar="MASK")
+    addReadRecordArguments(submit)
+    addNotesCommand(add, common)
 
     for name, handler, helpText in (("review", _runReview, "finalise a case you review: a decision per discordant region"),
                                     ("arbitrate", _runArbitrate, "rule on an escalated case you arbitrate")):
@@ -338,7 +341,7 @@ def _runNext(args) -> int:
 
 def _runSubmit(args) -> int:
     with _store(args) as store:
-        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision)
+        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision, parameters=readParameters(args))
     text = None
     if result.get("training"):
         score = result["score"]
@@ -421,8 +424,10 @@ def _runStatus(args) -> int:
             text = json.dumps({key: case[key] for key in ("case_id", "state", "revision", "exclusion_reason", "final_mask_path")}, indent=1)
             regions = (case["comparison"] or {}).get("discordant_regions") or []
             readers = tuple(read["user_id"] for read in case["reads"]) if len(case["reads"]) == 2 else None
+            case["read_records"] = store.readRecords(args.user, args.case) if case["comparison"] else []
+            regions = withNotes(regions, case["read_records"])
             _emit(args, case, case["slots"], ["kind", "slot_index", "status", "user_id", "claimed_at"],
-                  text=text + ("\n" + regionTable(regions, readers) if case["comparison"] else ""))
+                  text=text + ("\n" + regionTable(regions, readers, ("notes",)) if case["comparison"] else ""))
             return 0
         cases = store.cases()
     counts: dict[str, int] = {}

@@ -29,15 +29,15 @@ class ReadNote:
 
     :param label: short label shown in the views (e.g. ``N1``).
     :param text: the note.
-    :param ras: position ``(r, a, s)`` in mm (RAS).
+    :param ras: position ``(r, a, s)`` in mm (RAS), or None for a note about the whole case.
     """
 
     label: str
     text: str
-    ras: tuple
+    ras: tuple | None
 
     def toDict(self) -> dict:
-        return {"label": self.label, "text": self.text, "ras": [round(float(value), 3) for value in self.ras]}
+        return {"label": self.label, "text": self.text, "ras": None if self.ras is None else [round(float(value), 3) for value in self.ras]}
 
 
 def likertOrNone(score) -> int | None:
