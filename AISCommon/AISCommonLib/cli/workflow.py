@@ -18,10 +18,11 @@ from pathlib import Path
 from ..core.errors import AISError, InputError
 from .output import stderrProgress
 from .regiontable import regionTable, withNotes
-from .workflowcase import addNotesCommand, addReadRecordArguments, readParameters
+from .workflowcase import addNotesCommand, addPanelCommand, addReadRecordArguments, readParameters
 from .workflowio import emit as _emit
 from .workflowio import formatNumber as _number
 from .workflowio import openWorkflowStore as _store
+from .workflowio import parseDecisionArguments
 from .workflowtraining import addTrainingCommand
 
 EXIT_PROBLEMS = 1
@@ -133,10 +134,16 @@ def addWorkflowCommand(subparsers) -> None:
                             help="your own final mask (any voxel may change, agreed ones too); what it changed is derived and recorded")
         parser.add_argument("--allow-empty", action="store_true", help="accept an empty final mask although both readers marked voxels")
         parser.add_argument("--note", help="notes on the decision")
+        if name == "arbitrate":
+            parser.add_argument("--override-reason", help="why your ruling differs from the reviewer's proposal (required then)")
 
     escalate = add("escalate", "send a case you review to an arbiter", _runEscalate, (common, revision))
     escalate.add_argument("case", metavar="CASE")
     escalate.add_argument("--reason", required=True)
+    escalate.add_argument("--propose", action="append", default=[], metavar="ID=DECISION",
+                          help="the decision you would make on a region, keep or drop (repeatable; small=keep|drop); "
+                               "a ruling that differs must say why")
+    addPanelCommand(add, common)
 
     exclude = add("exclude", "take a case out of the workflow with a structured reason", _runExclude, (common, revision))
     exclude.add_argument("case", metavar="CASE")
@@ -353,29 +360,17 @@ def _runSubmit(args) -> int:
     return 0
 
 
-def _decisions(values) -> dict:
-    from ..core import reviewrule
-
-    decisions = {}
-    for value in values:
-        regionId, separator, decision = value.partition("=")
-        regionId = regionId.strip()
-        if not separator or not (regionId.isdigit() or regionId == reviewrule.GROUP_SMALL):
-            raise InputError(f"A decision is written REGION_ID=keep|drop|edited (or small=keep|drop for every small region), not '{value}'.")
-        decisions[int(regionId) if regionId.isdigit() else regionId] = decision.strip()
-    return decisions
-
-
 def _finalise(args, method) -> int:
     with _store(args) as store:
-        decisions, default = _decisions(args.decision), args.default
+        decisions, default = parseDecisionArguments(args.decision), args.default
         if args.start:
             if args.edited_mask:
                 raise InputError("--start builds the final from the reads; with --edited-mask your mask is the final. Give one of them.")
             startDecisions, startDefault = store.startingDecisions(args.user, args.case, args.start)
             decisions, default = {**startDecisions, **decisions}, default or startDefault
         result = getattr(store, method)(args.user, args.case, decisions, default, args.note, Path(args.edited_mask) if args.edited_mask else None,
-                                        args.revision, startingPoint=args.start, allowEmpty=args.allow_empty)
+                                        args.revision, startingPoint=args.start, allowEmpty=args.allow_empty,
+                                        **({"overrideReason": args.override_reason} if method == "arbitrate" else {}))
     outcome = result["outcome"]
     changed = {key: value for key, value in outcome["regions"].items()}
     text = (f"Final mask: {outcome['final_voxels']} voxels; regions " + (", ".join(f"{key} {value}" for key, value in changed.items()) or "none")
@@ -402,7 +397,7 @@ def _runTransition(args, transition) -> int:
 
 
 def _runEscalate(args) -> int:
-    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision))
+    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision, proposal=parseDecisionArguments(args.propose)))
 
 
 def _runExclude(args) -> int:

@@ -73,3 +73,42 @@ def _runNotes(args) -> int:
             lines.append(f"  hint shown before submitting: {hint.get('kind')} (region {hint.get('region')}, {hint.get('volume_ml', 0):.3f} mL)")
     emit(args, {"case_id": args.case, "reads": records}, text="\n".join(lines) or "No read records you may see.")
     return 0
+
+
+def addPanelCommand(add, common) -> None:
+    """``ais workflow panel CASE``: convene an arbitration panel, give an opinion, or read the discussion."""
+    panel = add("panel", "an arbitration panel: the lead arbiter convenes (--convene), members give opinions (--opinion); "
+                         "without options, show the escalation, the panel and its opinions", _runPanel, (common,))
+    panel.add_argument("case", metavar="CASE")
+    panel.add_argument("--convene", action="append", default=[], metavar="ID",
+                       help="lead arbiter: add an arbiter (or the reviewer who escalated) to the panel (repeatable)")
+    panel.add_argument("--opinion", metavar="TEXT", help="panel member: your opinion on the case")
+    panel.add_argument("--propose", action="append", default=[], metavar="ID=DECISION",
+                       help="with --opinion: the decision you would make on a region, keep or drop (repeatable; small=keep|drop)")
+    panel.add_argument("--note", help="with --convene: what the panel should look at")
+
+
+def _runPanel(args) -> int:
+    from .workflowio import parseDecisionArguments
+
+    if args.propose and not args.opinion:
+        raise InputError("--propose goes with --opinion: say what you think as well as what you would decide.")
+    with openWorkflowStore(args) as store:
+        record = None
+        if args.convene:
+            record = store.convenePanel(args.user, args.case, args.convene, args.note)
+        if args.opinion:
+            record = store.addOpinion(args.user, args.case, args.opinion, parseDecisionArguments(args.propose))
+        if record is None:
+            record = store.panel(args.user, args.case)
+    lines = []
+    escalation = record["escalation"]
+    if escalation:
+        proposal = ", ".join(f"{key} {value}" for key, value in sorted(escalation["proposal"].items())) or "no decisions proposed"
+        lines.append(f"Escalated by {escalation['user_id']}: {escalation['reason']} (proposal: {proposal}).")
+    lines += [f"Panel: {member['user_id']} ({member['role']})" for member in record["members"]] or ["No panel convened."]
+    for opinion in record["opinions"]:
+        decided = ", ".join(f"{key} {value}" for key, value in sorted(opinion["decisions"].items()))
+        lines.append(f"Opinion of {opinion['user_id']}: {opinion['text']}" + (f" ({decided})" if decided else ""))
+    emit(args, record, text="\n".join(lines))
+    return 0

@@ -50,11 +50,13 @@ class ReadNotesMixin:
         return any(slot["user_id"] == userId and slot["kind"] in (states.SLOT_READ, states.SLOT_TRIAL) for slot in self._slots(connection, caseId))
 
     def _decidesCase(self, connection, user: dict, caseId: str) -> bool:
-        """Managers, and whoever holds or held the case's review or arbitration."""
+        """Managers, whoever holds or held the case's review or arbitration, and its arbitration panel."""
         if states.ROLE_MANAGER in user["roles"]:
             return True
         judges = (states.SLOT_REVIEW, states.SLOT_ARBITRATION)
-        return any(slot["user_id"] == user["user_id"] and slot["kind"] in judges for slot in self._slots(connection, caseId))
+        if any(slot["user_id"] == user["user_id"] and slot["kind"] in judges for slot in self._slots(connection, caseId)):
+            return True
+        return user["user_id"] in {row["user_id"] for row in self._panelRows(connection, caseId)}
 
     def _readRecord(self, read: dict) -> dict:
         try:
