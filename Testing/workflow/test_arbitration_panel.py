@@ -144,3 +144,25 @@ def test_the_panel_from_the_command_line(store, capsys):
     assert "--override-reason" in capsys.readouterr().err
     assert main(["workflow", "arbitrate", "--user", ARBITER, *database, CASE, "--default", "drop", "--override-reason", "old on FLAIR"]) == 0
     assert store.case(CASE)["state"] == states.FINAL
+
+
+def test_a_bad_final_mask_is_refused_and_nothing_changes(store, tmp_path):
+    from workflow_fixtures import rotationAffine, saveNifti
+
+    from AISCommonLib.core.errors import GeometryError
+    from AISCommonLib.workflow.errors import StaleRevisionError
+
+    first, second = readerMasks(store.root, CASE, concordant=False)
+    readBoth(store, (first, second))
+    store.claimNext("V01", "reviewer")
+    elsewhere = saveNifti((first | second).transpose(2, 1, 0), rotationAffine(origin=(-38.0, -44.0, -40.0)), tmp_path / "off.nii.gz", np.uint8)
+    with unchanged(store, store.root):
+        with pytest.raises(GeometryError, match="voxel grid"):
+            store.review("V01", CASE, editedMask=elsewhere)
+        with pytest.raises(InputError, match="binary"):
+            store.review("V01", CASE, editedMask=(first | second).astype(np.uint8) * 2)
+        with pytest.raises(InputError, match="empty although both readers marked"):
+            store.review("V01", CASE, editedMask=np.zeros_like(first))
+        with pytest.raises(StaleRevisionError):
+            store.review("V01", CASE, editedMask=first | second, expectedRevision=1)
+    assert store.review("V01", CASE, editedMask=np.zeros_like(first), allowEmpty=True)["outcome"]["final_voxels"] == 0
