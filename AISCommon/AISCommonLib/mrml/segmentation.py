@@ -38,6 +38,20 @@ def createReaderSegmentation(scene, dwiNode, name: str = "Lesions"):
     return segmentationNode
 
 
+def segmentEditorNode(scene, singletonTag: str):
+    """A module's own Segment Editor parameter node (a scene singleton, added when missing).
+
+    Each module keeps its own, so its editor's choices (segmentation, source volume, segment) never change the
+    Segment Editor module's.
+    """
+    node = scene.GetSingletonNode(singletonTag, "vtkMRMLSegmentEditorNode")
+    if node is None:
+        node = slicer.vtkMRMLSegmentEditorNode()
+        node.SetSingletonTag(singletonTag)
+        node = scene.AddNode(node)
+    return node
+
+
 def ensureLesionSegment(segmentationNode, segmentId: str = LESION_SEGMENT_ID, name: str = LESION_SEGMENT_NAME, color=LESION_COLOR) -> str:
     """The ID of the lesion segment, added empty when missing.
 
