@@ -22,8 +22,8 @@ from pathlib import Path
 import slicer
 
 from AISCommonLib.core.errors import InputError
-from AISCommonLib.mrml import reviewscene
 from AISCommonLib.mrml import decisions as sceneDecisions
+from AISCommonLib.mrml import reviewscene
 
 from .. import reviewqueue
 
