@@ -72,3 +72,19 @@ def test_a_sqlite_file_or_nothing():
     assert database.connectionUrl() == "/data/workflow.sqlite"
     database.remember("")
     assert database.connectionUrl() is None
+
+
+def test_remember_offers_the_keyring_once_for_a_password():
+    from AISCommonLib.dependencies import DependencyInstaller
+
+    questions = []
+    installer = DependencyInstaller("AISReview", lambda text, details: questions.append(text) or False, lambda requirements: None,
+                                    satisfied=lambda requirement: False)
+    database = connection.DatabaseSettings(connection.MemorySettings(), None)
+    sentence = connection.rememberDatabase(database, URL, installer)
+    assert "this Slicer session only" in sentence and PASSWORD not in sentence
+    assert len(questions) == 1 and "keyring" in questions[0]
+    connection.rememberDatabase(database, URL, installer)
+    assert len(questions) == 1, "a declined optional package is not asked for again"
+    assert connection.rememberDatabase(database, "/data/workflow.sqlite", installer) == "Database /data/workflow.sqlite remembered in your settings."
+    assert len(questions) == 1

@@ -337,7 +337,11 @@ def test_library_module_is_hidden():
     assert [ast.literal_eval(value) for value in hidden] == [True]
 
 
-@pytest.mark.parametrize("module, dependencies", [("AISCommon", []), ("AISAnnotator", ["AISCommon"]), ("AISReview", ["AISCommon"])])
+@pytest.mark.parametrize("module, dependencies", [
+    ("AISCommon", ["Volumes", "Segmentations", "Markups"]),
+    ("AISAnnotator", ["AISCommon", "Segmentations", "SegmentEditor", "Markups"]),
+    ("AISReview", ["AISCommon", "Segmentations", "SegmentEditor"]),
+])
 def test_module_metadata(module, dependencies):
     tree = parseModule(module)
     assigned = {}

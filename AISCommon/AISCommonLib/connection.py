@@ -160,6 +160,30 @@ class DatabaseSettings:
                 self.keyringProblem = f"The system keyring did not remove a password ({error})."
 
 
+class MemoryKeyring:
+    """A keyring kept in memory (self-tests must never write into the user's system keyring)."""
+
+    def __init__(self):
+        self.passwords = {}
+
+    def set_password(self, service, name, password) -> None:
+        self.passwords[(service, name)] = password
+
+    def get_password(self, service, name):
+        return self.passwords.get((service, name))
+
+    def delete_password(self, service, name) -> None:
+        self.passwords.pop((service, name), None)
+
+
+def memoryDatabaseSettings(url: str = "") -> DatabaseSettings:
+    """Database settings that touch neither the user's Slicer settings nor their keyring (self-tests)."""
+    database = DatabaseSettings(MemorySettings(), MemoryKeyring())
+    if url:
+        database.remember(url)
+    return database
+
+
 class MemorySettings:
     """A ``QSettings`` stand-in kept in memory (tests, and self-tests that must not change the user's settings)."""
 
@@ -171,3 +195,21 @@ class MemorySettings:
 
     def setValue(self, key, value) -> None:
         self.values[key] = value
+
+
+def rememberDatabase(database: DatabaseSettings, text: str, installer=None) -> str:
+    """Keep the database the user typed (see :meth:`DatabaseSettings.remember`), first offering to install the
+    keyring package when the URL carries a password and no keyring is there.
+
+    :param installer: a :class:`~AISCommonLib.dependencies.DependencyInstaller` (None: do not offer).
+    :return: one sentence saying what was kept where, for the status line.
+    """
+    if installer is not None and splitPassword(text)[1] and not database.keyringAvailable:
+        if installer.ensure([KEYRING_REQUIREMENT], "Keeping the database password in the system keyring", optional=True):
+            database.useKeyring(_loadKeyring())
+    url, where, why = database.remember(text)
+    if where == PASSWORD_IN_KEYRING:
+        return f"Database {url} remembered in your settings; its password is in the system keyring."
+    if where == PASSWORD_IN_SESSION:
+        return f"Database {url} remembered in your settings; its password is kept for this Slicer session only. {why}"
+    return f"Database {url} remembered in your settings." if url else "The dataset's own workflow database is used."

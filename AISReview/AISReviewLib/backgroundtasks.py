@@ -3,7 +3,9 @@
 Both read every image of the dataset and can take minutes; run inside Slicer they froze it. The widget runs
 them as a separate Python process (``gui/taskrunner.py``, a ``QProcess``) and stays responsive, with progress
 and Cancel. This file holds what needs no Qt: the command line and its environment, and what the process's
-output means (progress lines, the JSON result, the one-sentence error, a cancellation).
+output means (progress lines, the JSON result, the one-sentence error, a cancellation). Cancel writes the
+task's cancel file; the command stops at its next progress step, writes nothing and exits 130
+(:mod:`AISCommonLib.progresslines`).
 
 The database URL, which may carry a password, goes to the process in its environment (``AIS_DB_URL``), never
 on its command line (which every user of the computer can list).
@@ -13,10 +15,12 @@ import dataclasses
 import datetime
 import json
 import os
+import tempfile
+import uuid
 from pathlib import Path
 
 import AISCommonLib
-from AISCommonLib.progresslines import PROGRESS_FORMAT_LINES, PROGRESS_FORMAT_VARIABLE, parseProgressLine
+from AISCommonLib.progresslines import CANCEL_FILE_VARIABLE, PROGRESS_FORMAT_LINES, PROGRESS_FORMAT_VARIABLE, parseProgressLine
 
 TASK_REPORT = "report"
 TASK_VALIDATE = "validate"
@@ -45,12 +49,25 @@ class TaskCommand:
     :param arguments: the command line after the Python executable.
     :param environment: variables to set in the process's environment (PYTHONPATH, progress format, database).
     :param outputPath: the file the task writes (the report), or None.
+    :param cancelFile: the file whose existence stops the task (in the temporary folder, unique per task).
     """
 
     kind: str
     arguments: list
     environment: dict
     outputPath: Path | None = None
+    cancelFile: Path = dataclasses.field(default_factory=lambda: Path(tempfile.gettempdir()) / f"ais-cancel-{uuid.uuid4().hex}")
+
+    def __post_init__(self):
+        self.environment = {**self.environment, CANCEL_FILE_VARIABLE: str(self.cancelFile)}
+
+    def requestCancel(self) -> None:
+        """Ask the running command to stop at its next progress step."""
+        self.cancelFile.touch()
+
+    def cleanUp(self) -> None:
+        """Remove the cancel file once the process has ended."""
+        self.cancelFile.unlink(missing_ok=True)
 
     def commandLine(self, python: str) -> list:
         """The full command line for ``python`` (Slicer's ``PythonSlicer``)."""

@@ -4,7 +4,8 @@ import json
 import os
 import sys
 
-from ..progresslines import PROGRESS_FORMAT_LINES, PROGRESS_FORMAT_VARIABLE, formatProgressLine
+from ..core.errors import OperationCancelled
+from ..progresslines import PROGRESS_FORMAT_LINES, PROGRESS_FORMAT_VARIABLE, cancelRequested, formatProgressLine
 
 
 def emitJson(data) -> None:
@@ -25,8 +26,13 @@ def stderrProgress(fraction: float, message: str) -> None:
     """Progress callback for terminals: one overwritten line on stderr (silent when not a terminal).
 
     With ``AIS_PROGRESS_FORMAT=lines`` (set by the Slicer modules, which run ``ais`` in the background) every step is
-    one machine-readable line instead (:mod:`AISCommonLib.progresslines`).
+    one machine-readable line instead, and the file named by ``AIS_CANCEL_FILE`` stops the command
+    (:mod:`AISCommonLib.progresslines`).
+
+    :raises OperationCancelled: the cancel file exists.
     """
+    if cancelRequested():
+        raise OperationCancelled("The command was cancelled.")
     if os.environ.get(PROGRESS_FORMAT_VARIABLE) == PROGRESS_FORMAT_LINES:
         sys.stderr.write(formatProgressLine(fraction, message))
         sys.stderr.flush()
