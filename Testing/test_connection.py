@@ -88,3 +88,11 @@ def test_remember_offers_the_keyring_once_for_a_password():
     assert len(questions) == 1, "a declined optional package is not asked for again"
     assert connection.rememberDatabase(database, "/data/workflow.sqlite", installer) == "Database /data/workflow.sqlite remembered in your settings."
     assert len(questions) == 1
+
+
+def test_the_keyring_extra_is_what_the_modules_install():
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+ (the test environment has it)")
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["optional-dependencies"]["keyring"] == [connection.KEYRING_REQUIREMENT]
