@@ -29,15 +29,15 @@ class ReadNote:
 
     :param label: short label shown in the views (e.g. ``N1``).
     :param text: the note.
-    :param ras: position ``(r, a, s)`` in mm (RAS).
+    :param ras: position ``(r, a, s)`` in mm (RAS), or None for a note about the whole case.
     """
 
     label: str
     text: str
-    ras: tuple
+    ras: tuple | None
 
     def toDict(self) -> dict:
-        return {"label": self.label, "text": self.text, "ras": [round(float(value), 3) for value in self.ras]}
+        return {"label": self.label, "text": self.text, "ras": None if self.ras is None else [round(float(value), 3) for value in self.ras]}
 
 
 def likertOrNone(score) -> int | None:
@@ -60,14 +60,15 @@ def lowQualitySequences(likert: dict) -> list[str]:
     return [key for key in LIKERT_SEQUENCES if (likertOrNone(likert.get(key)) or MIN_ACCEPTABLE_LIKERT) < MIN_ACCEPTABLE_LIKERT]
 
 
-def buildReadParameters(likert: dict, artifacts: dict, notes: list, activeSeconds: float, seedSummary: dict | None = None,
+def buildReadParameters(likert: dict, artifacts: dict, notes: list, activeSeconds: float | None, seedSummary: dict | None = None,
                         hints: list | None = None) -> dict:
     """The ``parameters`` dict of a read: quality, notes, active time, seed settings and the hints shown.
 
     :param likert: sequence key (:data:`LIKERT_SEQUENCES`) -> score 1-5, 0 or None when not scored.
     :param artifacts: flag (:data:`ARTIFACT_FLAGS`) -> bool.
     :param notes: :class:`ReadNote` list.
-    :param activeSeconds: time the reader actively spent on the case (s).
+    :param activeSeconds: time the reader actively spent on the case (s); None when nobody measured it (the command
+        line), so the time from claim to submission stands in for it.
     :param seedSummary: the seed's summary (``SeedResult.summary``) when the mask started from a seed.
     :param hints: the :class:`~AISCommonLib.core.hints.Hint` list shown before submitting (kept as warnings).
     :return: a JSON-serialisable dict.
@@ -76,7 +77,7 @@ def buildReadParameters(likert: dict, artifacts: dict, notes: list, activeSecond
     unknown = sorted(set(likert) - set(LIKERT_SEQUENCES)) + sorted(set(artifacts) - set(ARTIFACT_FLAGS))
     if unknown:
         raise InputError(f"Unknown quality items {', '.join(unknown)}; use {', '.join(LIKERT_SEQUENCES + ARTIFACT_FLAGS)}.")
-    if not isinstance(activeSeconds, (int, float)) or not math.isfinite(activeSeconds) or activeSeconds < 0:
+    if activeSeconds is not None and (not isinstance(activeSeconds, (int, float)) or not math.isfinite(activeSeconds) or activeSeconds < 0):
         raise InputError(f"The active time must be a non-negative number of seconds, not {activeSeconds!r}.")
     scores = {key: likertOrNone(likert.get(key)) for key in LIKERT_SEQUENCES}
     parameters = {
@@ -86,7 +87,7 @@ def buildReadParameters(likert: dict, artifacts: dict, notes: list, activeSecond
             "artifacts": [flag for flag in ARTIFACT_FLAGS if artifacts.get(flag)],
         },
         "notes": [note.toDict() for note in notes],
-        "active_seconds": round(float(activeSeconds), 1),
+        "active_seconds": None if activeSeconds is None else round(float(activeSeconds), 1),
         "seed": seedSummary,
         "hints": [{"kind": hint.kind, "region": hint.region.regionId, "volume_ml": hint.region.volumeMl, "measured": hint.measured}
                   for hint in hints or []],

@@ -39,9 +39,10 @@ REFUSED = "42501"
 #: Login role names we create or accept: lower-case letters, digits and underscores (no quoting surprises).
 LOGIN_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Tables of the workflow schema the worker group may read.
-READ_TABLES = ("schema_version", "settings", "users", "user_roles", "logins", "cases", "slots", "reads", "decisions", "events", "training_scores")
+READ_TABLES = ("schema_version", "settings", "users", "user_roles", "logins", "cases", "slots", "reads", "decisions", "events", "training_scores",
+               "panel_members", "opinions")
 #: Tables whose rows workers add (each guarded by a policy or a trigger).
-INSERT_TABLES = ("users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores")
+INSERT_TABLES = ("users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores", "panel_members", "opinions")
 UPDATE_TABLES = ("settings", "users", "cases", "slots")
 DELETE_TABLES = ("user_roles", "slots")
 #: Triggers this module installs (``verify`` may check that they are still there).
@@ -456,6 +457,11 @@ _POLICIES = {
     "decisions": [("insert", "INSERT", None, "user_id = @CALLER@ AND ais_may_decide(case_id, action)")],
     "events": [("insert", "INSERT", None, "user_id = @CALLER@")],
     "training_scores": [("insert", "INSERT", None, "user_id = @CALLER@ AND ais_may_score(read_id, case_id)")],
+    # Only the lead arbiter (holding the case's arbitration) convenes; only panel members give opinions.
+    "panel_members": [("insert", "INSERT", None, "added_by = @CALLER@ AND ais_caller_has_role('arbiter') "
+                       "AND ais_holds_slot(case_id, 'arbitration', ARRAY['claimed'])")],
+    "opinions": [("insert", "INSERT", None, "user_id = @CALLER@ AND EXISTS (SELECT 1 FROM panel_members p "
+                  "WHERE p.case_id = opinions.case_id AND p.user_id = @CALLER@)")],
 }
 
 
@@ -518,20 +524,24 @@ def install(connection) -> None:
 
 
 def _grant(connection, schemaName: str, group: str) -> None:
+    """Grants and policies on every table that exists yet (a later schema step runs :func:`install` again for its own)."""
     quotedGroup, quotedSchema = _quoteIdentifier(group), _quoteIdentifier(schemaName)
+    present = set(connection.exec_driver_sql("SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()").scalars())
+    readable, insertable, updatable, deletable = ([table for table in names if table in present]
+                                                  for names in (READ_TABLES, INSERT_TABLES, UPDATE_TABLES, DELETE_TABLES))
     statements = [f"GRANT USAGE ON SCHEMA {quotedSchema} TO {quotedGroup}"]
-    for table in READ_TABLES:
+    for table in readable:
         statements.append(f"REVOKE ALL ON {table} FROM PUBLIC")
         statements.append(f"GRANT SELECT ON {table} TO {quotedGroup}")
-    statements += [f"GRANT INSERT ON {table} TO {quotedGroup}" for table in INSERT_TABLES]
-    statements += [f"GRANT UPDATE ON {table} TO {quotedGroup}" for table in UPDATE_TABLES]
-    statements += [f"GRANT DELETE ON {table} TO {quotedGroup}" for table in DELETE_TABLES]
+    statements += [f"GRANT INSERT ON {table} TO {quotedGroup}" for table in insertable]
+    statements += [f"GRANT UPDATE ON {table} TO {quotedGroup}" for table in updatable]
+    statements += [f"GRANT DELETE ON {table} TO {quotedGroup}" for table in deletable]
     statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quotedSchema} TO {quotedGroup}")
     for function in ("ais_create_login(text, text, text)", "ais_set_login_enabled(text, boolean)"):
         statements.append(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
         statements.append(f"GRANT EXECUTE ON FUNCTION {function} TO {quotedGroup}")
     caller, manager = "(SELECT ais_caller())", "(SELECT ais_caller_has_role('manager'))"
-    for table, policies in _POLICIES.items():
+    for table, policies in ((table, policies) for table, policies in _POLICIES.items() if table in present):
         statements.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         existing = connection.exec_driver_sql("SELECT policyname FROM pg_policies WHERE schemaname = current_schema() AND tablename = %(t)s",
                                               {"t": table}).scalars().all()

@@ -22,7 +22,9 @@ from .errors import SchemaVersionError
 #: Version 5: identities: every event records the client's OS account and host (``os_user``, ``host``) and, on
 #: PostgreSQL, the authenticated database login (``db_login``); the ``logins`` table maps login roles to workflow
 #: users; on PostgreSQL the team-mode roles, row-level security and guard triggers (see :mod:`pgsecurity`).
-SCHEMA_VERSION = 5
+#: Version 6: arbitration panels (``panel_members``, ``opinions``), the reviewer's proposal kept with an escalation,
+#: and the reason a ruling overrides it (``decisions.override_reason``).
+SCHEMA_VERSION = 6
 
 
 def utcNow() -> str:
@@ -169,6 +171,7 @@ def _tables(version: int):
         Column("sha256", String(64)),
         timestamp("created_at", nullable=False),
         *since(3, Column("outcome", Text), Column("starting_point", String(16))),
+        *since(6, Column("override_reason", Text)),
     )
     events = Table(
         "events",
@@ -211,9 +214,33 @@ def _tables(version: int):
         timestamp("created_at", nullable=False),
         Column("created_by", String(63), nullable=False),
     ) if version >= 5 else None
+    # Version 6: an arbitration panel: who the lead arbiter convened, and what each of them said.
+    panelMembers = Table(
+        "panel_members",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("case_id", String(128), ForeignKey("cases.case_id"), nullable=False, index=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("added_by", String(32), nullable=False),
+        timestamp("added_at", nullable=False),
+        UniqueConstraint("case_id", "user_id", name="uq_panel_person"),
+    ) if version >= 6 else None
+    opinions = Table(
+        "opinions",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("case_id", String(128), ForeignKey("cases.case_id"), nullable=False, index=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False),
+        Column("text", Text, nullable=False),
+        Column("region_decisions", Text, nullable=False),
+        timestamp("created_at", nullable=False),
+    ) if version >= 6 else None
     return types.SimpleNamespace(
         metadata=metadata,
         logins=logins,
+        panelMembers=panelMembers,
+        opinions=opinions,
         schemaVersion=schemaVersion,
         settings=settings,
         users=users,
@@ -228,7 +255,8 @@ def _tables(version: int):
 
 
 #: Tables in dependency order (export, snapshots).
-TABLE_NAMES = ("settings", "users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores")
+TABLE_NAMES = ("settings", "users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores", "panel_members",
+               "opinions")
 
 _SQLITE_APPEND_ONLY = (
     "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
@@ -300,9 +328,21 @@ def _upgradeTo5(connection) -> None:
         pgsecurity.install(connection)
 
 
+def _upgradeTo6(connection) -> None:
+    # Arbitration panels and the reason a ruling overrides the reviewer's proposal.
+    _addColumns(connection, 6)
+    new = tables(6)
+    new.panelMembers.create(connection)
+    new.opinions.create(connection)
+    if connection.dialect.name == "postgresql":
+        from . import pgsecurity
+
+        pgsecurity.install(connection)  # grants and policies for the new tables
+
+
 #: version n -> function upgrading a version-n database to n + 1. A new database is created at version 1
 #: and taken through every step, so the upgrade path runs on every store the tests create.
-_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3, 3: _upgradeTo4, 4: _upgradeTo5}
+_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3, 3: _upgradeTo4, 4: _upgradeTo5, 5: _upgradeTo6}
 
 
 def storedVersion(connection) -> int | None:
@@ -348,3 +388,4 @@ def upgradeSchema(connection) -> int:
         version += 1
         connection.execute(insert(tables().schemaVersion).values(version=version, applied_at=utcNow()))
     return before
+

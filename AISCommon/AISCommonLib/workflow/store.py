@@ -3,7 +3,8 @@
 One class, :class:`WorkflowStore`, assembled from one part per responsibility so each rule lives in one
 small file: :mod:`storebase` (transactions, locks, rows), :mod:`staff` (people, roles, settings),
 :mod:`registration` (cases), :mod:`claims` (work assignment), :mod:`reads` (blind reads and their
-comparison), :mod:`decisions` (review, arbitration, exclusion), :mod:`training` (trial cases and
+comparison), :mod:`readnotes` (what readers noted, for those who decide), :mod:`panel` (arbitration
+panels), :mod:`decisions` (review, arbitration, exclusion), :mod:`training` (trial cases and
 qualification) and :mod:`audit` (event log, verification, export). The state machine is in
 :mod:`states`, the role rules in :mod:`people`, the tables in :mod:`schema`.
 
@@ -24,6 +25,8 @@ from .claims import ClaimsMixin
 from .database import resolveDatabaseUrl
 from .decisions import DecisionsMixin
 from .identity import IdentityMixin
+from .panel import PanelMixin
+from .readnotes import ReadNotesMixin
 from .reads import ReadsMixin
 from .registration import RegistrationMixin
 from .staff import StaffMixin
@@ -33,7 +36,7 @@ from .training import TrainingMixin
 logger = logging.getLogger(__name__)
 
 
-class WorkflowStore(StaffMixin, RegistrationMixin, ClaimsMixin, ReadsMixin, DecisionsMixin, TrainingMixin, AuditMixin, IdentityMixin,
+class WorkflowStore(StaffMixin, RegistrationMixin, ClaimsMixin, ReadsMixin, ReadNotesMixin, DecisionsMixin, PanelMixin, TrainingMixin, AuditMixin, IdentityMixin,
                     StoreBase):
     """Cases, people, reads, decisions and the audit trail of one dataset's consensus workflow.
 
