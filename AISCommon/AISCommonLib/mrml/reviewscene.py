@@ -21,6 +21,7 @@ from ..core.errors import InputError
 from ..core.image import Volume, requireSameGrid
 from .caseloader import CaseNodes, addCaseToScene
 from .crosshair import jumpToRas
+from .nodes import removeNodes
 from .segmentation import ensureLesionSegment, setSegmentFromMask
 from .volumes import ijkToRas
 
@@ -277,6 +278,4 @@ def stepRegion(scene, review: ReviewScene, navigator: RegionNavigator, direction
 
 def removeReview(scene, review: ReviewScene) -> None:
     """Remove the review's nodes from the scene (volumes, segmentations and their display/storage nodes)."""
-    for node in review.nodes():
-        if node is not None and node.GetScene() is scene:
-            scene.RemoveNode(node)
+    removeNodes(scene, review.nodes())
