@@ -102,7 +102,7 @@ class AISReviewParameterNode:
     role - reviewer, arbiter or manager.
     readerAMaskPath, readerBMaskPath - NIfTI lesion masks of the two readers (compare files).
     minimumDice - Dice from which two reads count as concordant.
-    minimumRegionMm3 - boundary disagreements smaller than this are not listed for review.
+    minimumRegionMm3 - boundary disagreements smaller than this are grouped as small regions (decided in bulk if wished).
     """
 
     datasetRoot: pathlib.Path
@@ -122,7 +122,7 @@ class AISReviewParameterNode:
 class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Review workstation: queue, region table and decisions, whole-case actions, finishing actions, dataset view."""
 
-    REGION_COLUMNS = ("Region", "Kind", "Type", "Volume (ml)", "Mean ADC", "DWI ratio", "R, A, S (mm)", "Decision")
+    REGION_COLUMNS = ("Region", "Drawn by", "Type", "Volume (ml)", "Slice", "Side", "Mean ADC", "DWI ratio", "Readers' notes", "Decision")
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -132,6 +132,8 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._updatingTable = False
         self._tasks = None
+        #: The final segmentation watched while the reviewer edits the whole final (live difference), or None.
+        self._finalObserved = None
         #: Open the report in the web browser when it is written (self-tests switch it off).
         self.openReportWhenDone = True
 
@@ -162,7 +164,14 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.dropButton.connect("clicked(bool)", lambda: self.onDecide(reviewrule.DECISION_DROP))
         self.ui.editButton.connect("clicked(bool)", self.onEdit)
         self.ui.useEditButton.connect("clicked(bool)", self.onUseEdit)
-        for button, action in ((self.ui.acceptAButton, reviewrule.START_READER_A), (self.ui.acceptBButton, reviewrule.START_READER_B),
+        self.ui.keepSmallButton.connect("clicked(bool)", lambda: self.onDecideSmall(reviewrule.DECISION_KEEP))
+        self.ui.dropSmallButton.connect("clicked(bool)", lambda: self.onDecideSmall(reviewrule.DECISION_DROP))
+        self.ui.editFinalButton.connect("clicked(bool)", self.onEditFinal)
+        self.ui.useFinalEditButton.connect("clicked(bool)", self.onUseFinalEdit)
+        self.ui.conveneButton.connect("clicked(bool)", self.onConvene)
+        self.ui.opinionButton.connect("clicked(bool)", self.onOpinion)
+        for button, action in ((self.ui.agreedButton, reviewrule.START_AGREED), (self.ui.majorityButton, reviewrule.START_MAJORITY),
+                               (self.ui.acceptAButton, reviewrule.START_READER_A), (self.ui.acceptBButton, reviewrule.START_READER_B),
                                (self.ui.unionButton, reviewrule.START_UNION), (self.ui.intersectionButton, reviewrule.START_INTERSECTION),
                                (self.ui.stapleButton, reviewrule.START_STAPLE)):
             button.connect("clicked(bool)", lambda checked=False, action=action: self.onWholeCase(action))
@@ -281,11 +290,17 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             button.enabled = hasRegion
         editing = hasRegion and session.review.adjudication.decisions.get(self._selectedRegionId()) == reviewrule.DECISION_EDITED
         self.ui.useEditButton.enabled = editing
-        self.ui.segmentEditorWidget.enabled = editing
+        self.ui.segmentEditorWidget.enabled = editing or self._finalObserved is not None
         hasRegions = session is not None and bool(session.review.regionIds)
         for button in (self.ui.previousRegionButton, self.ui.nextRegionButton, self.ui.acceptAButton, self.ui.acceptBButton,
-                       self.ui.unionButton, self.ui.intersectionButton, self.ui.stapleButton):
+                       self.ui.unionButton, self.ui.intersectionButton, self.ui.stapleButton, self.ui.agreedButton, self.ui.majorityButton):
             button.enabled = hasRegions
+        hasSmall = session is not None and bool(session.review.adjudication.smallIds)
+        self.ui.keepSmallButton.enabled = self.ui.dropSmallButton.enabled = hasSmall
+        self.ui.editFinalButton.enabled = session is not None
+        self.ui.useFinalEditButton.enabled = self._finalObserved is not None
+        self.ui.conveneButton.enabled = session is not None and session.role == ReviewRole.arbiter.value
+        self.ui.opinionButton.enabled = session is not None and session.role == ReviewRole.arbiter.value
         isReviewer = session is not None and session.role == ReviewRole.reviewer.value
         isArbiter = session is not None and session.role == ReviewRole.arbiter.value
         self.ui.finaliseButton.enabled = isReviewer
@@ -337,6 +352,14 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.logic.showCaseLayout(session)
                 self.ui.historyPlainTextEdit.setPlainText(self.logic.work.historyText())
             self._refreshRegions()
+            self._refreshCaseRecord()
+
+    def _refreshCaseRecord(self) -> None:
+        """The readers' notes and, for an arbiter, the escalation and the panel."""
+        session = self.logic.work.session
+        self.ui.readerNotesPlainTextEdit.setPlainText(self.logic.work.readerNotesText() if session else "")
+        isArbiter = session is not None and session.role == ReviewRole.arbiter.value
+        self.ui.panelPlainTextEdit.setPlainText(self.logic.work.panelText() if isArbiter else "")
 
     def _refreshRegions(self) -> None:
         table = self.ui.regionTableWidget
@@ -349,9 +372,9 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             for rowIndex, row in enumerate(rows):
                 meanAdc = "" if row["meanAdc"] is None else f"{row['meanAdc']:.4g} {row['adcUnitLabel']}"
                 ratio = "" if row["dwiRatio"] is None else f"{row['dwiRatio']:.2f}"
-                values = (str(row["regionId"]), adjudication.KIND_LABELS[row["kind"]], adjudication.TYPE_LABELS[row["regionType"]],
-                          f"{row['volumeMl']:.2f}", meanAdc, ratio, ", ".join(f"{value:.1f}" for value in row["centroidRas"]),
-                          row["decision"] or "")
+                kind = adjudication.TYPE_LABELS[row["regionType"]] + (_(" (small)") if row["small"] else "")
+                values = (str(row["regionId"]), row["drawnByReader"], kind, f"{row['volumeMl']:.3f}", str(row["sliceNumber"]), row["side"],
+                          meanAdc, ratio, row["readerNotes"], row["decision"] or "")
                 for column, value in enumerate(values):
                     item = qt.QTableWidgetItem(value)
                     item.setToolTip(row["note"] or row["title"])
@@ -408,6 +431,60 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.logic.work.commitEdit(self._selectedRegionId())
             self._refreshRegions()
 
+    def onDecideSmall(self, decision: str) -> None:
+        """Keep or drop every small region that has no decision of its own."""
+        with slicer.util.tryWithErrorDisplay(_("Could not decide the small regions."), waitCursor=True):
+            self.logic.work.decideSmall(decision)
+            self._refreshRegions()
+
+    def onEditFinal(self) -> None:
+        """Edit the whole final mask in the embedded editor; the views show what changes against A and B as you draw."""
+        with slicer.util.tryWithErrorDisplay(_("Could not start editing the final mask."), waitCursor=True):
+            segmentId = self.logic.work.startFinalEdit(self.logic.segmentEditorNode())
+            review = self.logic.work.session.review
+            editor = self.ui.segmentEditorWidget
+            editor.setSegmentationNode(review.finalNode)
+            editor.setSourceVolumeNode(review.dwiNode)
+            editor.setCurrentSegmentID(segmentId)
+            editor.enabled = True
+            self._observeFinal(review.finalNode.GetSegmentation())
+            self.onFinalModified()
+
+    def _observeFinal(self, segmentation) -> None:
+        if self._finalObserved is not None:
+            self.removeObserver(self._finalObserved, slicer.vtkSegmentation.SegmentModified, self.onFinalModified)
+        self._finalObserved = segmentation
+        if segmentation is not None:
+            self.addObserver(segmentation, slicer.vtkSegmentation.SegmentModified, self.onFinalModified)
+        self._updateWorkflowActions()
+
+    def onFinalModified(self, caller=None, event=None) -> None:
+        """Live difference of the final being drawn from the voxels both readers drew."""
+        if self.logic.work.session is None:
+            return
+        changes = self.logic.work.finalChanges()
+        self.ui.finalChangesLabel.text = _("+{added} / -{removed} voxels against A and B").format(
+            added=changes["addedVoxels"], removed=changes["removedVoxels"])
+
+    def onUseFinalEdit(self) -> None:
+        """Take the final as drawn: it is the answer, and what it changed is recorded."""
+        with slicer.util.tryWithErrorDisplay(_("Could not use the edited final mask."), waitCursor=True):
+            self.ui.segmentEditorWidget.setActiveEffect(None)
+            self._observeFinal(None)
+            self.logic.work.commitFinalEdit()
+            self._refreshRegions()
+
+    def onConvene(self) -> None:
+        """Lead arbiter: bring the listed arbiters (or the reviewer who escalated) into the discussion."""
+        with slicer.util.tryWithErrorDisplay(_("Could not convene the panel."), waitCursor=True):
+            self.ui.panelPlainTextEdit.setPlainText(self.logic.work.convenePanel(self.ui.panelMembersLineEdit.text))
+
+    def onOpinion(self) -> None:
+        """Panel member: record the opinion typed, with the keep/drop decisions made so far."""
+        with slicer.util.tryWithErrorDisplay(_("Could not record the opinion."), waitCursor=True):
+            self.ui.panelPlainTextEdit.setPlainText(self.logic.work.addOpinion(self.ui.opinionLineEdit.text))
+            self.ui.opinionLineEdit.text = ""
+
     def onWholeCase(self, action: str) -> None:
         """Start the final from read A or B, their union, intersection or STAPLE (decides every region at once)."""
         with slicer.util.tryWithErrorDisplay(_("Could not start the final from there."), waitCursor=True):
@@ -418,8 +495,12 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.caseStatusLabel.text = _("{caseId}: {state} (revision {revision})").format(
             caseId=outcome["case_id"], state=outcome["state"], revision=outcome["revision"])
         self.ui.caseNoteLineEdit.text = ""
+        self.ui.overrideReasonLineEdit.text = ""
+        self.ui.finalChangesLabel.text = ""
         self.ui.segmentEditorWidget.setSegmentationNode(None)
+        self._observeFinal(None)
         self._refreshRegions()
+        self._refreshCaseRecord()
 
     def onFinalise(self) -> None:
         """Finalise the case as its reviewer."""
@@ -442,7 +523,7 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Give the final ruling (a ruling note is required)."""
         if slicer.util.confirmYesNoDisplay(_("Give the final ruling on this case?")):
             with slicer.util.tryWithErrorDisplay(_("Could not record the ruling."), waitCursor=True):
-                self._showOutcome(self.logic.work.arbitrate(self.ui.caseNoteLineEdit.text))
+                self._showOutcome(self.logic.work.arbitrate(self.ui.caseNoteLineEdit.text, self.ui.overrideReasonLineEdit.text))
 
     def onRefreshDataset(self) -> None:
         """Show status counts and per-reader agreement (managers see every read)."""

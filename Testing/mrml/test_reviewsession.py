@@ -156,3 +156,49 @@ def test_edit_changes_the_editor_node_only(work, reviewDataset):
     assert all(display.GetSegmentVisibility(reviewscene.regionSegmentId(other)) for other in session.review.regionIds)
     assert np.array_equal(session.review.adjudication.editedMasks[regionId],
                           session.review.result.regionMap.toFullGrid(session.review.result.regionMap.labels == regionId))
+
+
+def test_whole_final_edit_notes_escalation_proposal_and_panel(work, reviewDataset):
+    """Issue 12 item 7 at the Logic level: the reviewer corrects the whole final mask (agreed voxels too) with a
+    live difference against A and B, reads what the readers noted, escalates with the decisions made so far as the
+    proposal; the lead arbiter convenes a panel, a member gives an opinion, and a ruling that overrides says why."""
+    from AISCommonLib.core.errors import InputError
+    from AISCommonLib.mrml import decisions as sceneDecisions
+    from AISCommonLib.mrml.segmentation import segmentMask, setSegmentFromMask
+    from AISCommonLib.workflow.people import Qualification
+
+    reviewWork, _, _ = work
+    root, _ = reviewDataset
+    session = reviewWork.claimAndLoad(None, root, "V01", "reviewer")
+    review = session.review
+    editor = segmentEditorNode(reviewWork.scene, "AISReviewSegmentEditor")
+    assert reviewWork.startFinalEdit(editor) == reviewscene.FINAL_SEGMENT_ID
+    agreed = review.adjudication.maskA & review.adjudication.maskB
+    drawn = agreed.copy()
+    wrong = tuple(np.argwhere(agreed)[0])
+    drawn[wrong] = False  # a voxel both readers drew that is not lesion
+    drawn[1, 1:3, 1:3] = True  # a lesion neither drew
+    setSegmentFromMask(review.finalNode, drawn, review.dwiNode, reviewscene.FINAL_SEGMENT_ID)  # what the editor does
+    assert reviewWork.finalChanges() == {"addedVoxels": 4, "removedVoxels": 1}
+    assert segmentMask(review.changesNode, review.dwiNode, sceneDecisions.REMOVED_SEGMENT_ID)[wrong]
+    reviewWork.commitFinalEdit()
+    assert review.adjudication.undecided() == [] and np.array_equal(review.adjudication.finalMask(), drawn)
+    assert "No read records" not in reviewWork.readerNotesText() and "Read " in reviewWork.readerNotesText()
+    review.adjudication.setFinalMask(None)  # back to the decisions, to escalate with a proposal
+    first = reviewWork.regionTable()[0]["regionId"]
+    reviewWork.decide(first, reviewrule.DECISION_KEEP)
+    caseId = session.caseId
+    reviewWork.escalate("is region 1 acute?")
+    store = reviewWork.store(None, root)
+    store.addUser("M01", "A02", Qualification("chief", 25.0, 20.0))
+    store.grantRole("M01", "A02", "arbiter")
+    arbiter = reviewWork.claimAndLoad(None, root, "A01", "arbiter")
+    assert arbiter.caseId == caseId
+    assert f"proposal: {first} keep" in reviewWork.convenePanel("A02, V01")
+    assert "A02 (member)" in reviewWork.panelText()
+    reviewWork.decide(first, reviewrule.DECISION_DROP)
+    for regionId in [row["regionId"] for row in reviewWork.regionTable()][1:]:
+        reviewWork.decide(regionId, reviewrule.DECISION_DROP)
+    with pytest.raises(InputError, match="override-reason"):
+        reviewWork.arbitrate("old lesion")
+    assert reviewWork.arbitrate("old lesion", overrideReason="FLAIR shows it is old")["state"] == "final"

@@ -10,7 +10,9 @@ store records it. The rule itself (decisions, defaults, what the final mask is) 
   is dropped without a decision;
 - ``edited``: the reviewer redrew the region; its edited mask replaces the region's voxels (it may reach
   outside the region, e.g. to extend a boundary);
-- a starting final (agreed voxels, a read, union, intersection, STAPLE, majority) decides every region at once.
+- a starting final (agreed voxels, a read, union, intersection, STAPLE, majority) decides every region at once;
+- the reviewer's own final mask (:meth:`Adjudication.setFinalMask`, drawn over the whole case): it is the answer,
+  any voxel may change, agreed ones too; the store derives what it changed.
 """
 
 import dataclasses
@@ -164,6 +166,7 @@ class Adjudication:
         self.defaultDecision: str | None = None
         self.smallDecision: str | None = None
         self.startingPoint: str | None = None
+        self.ownFinal: np.ndarray | None = None
         self._regionIds = [region.regionId for region in result.allRegions]
         self.smallIds = set(result.smallRegionIds)
 
@@ -250,12 +253,29 @@ class Adjudication:
         self.editedMasks = {}
         self.defaultDecision = default
         self.smallDecision = None
+        self.ownFinal = None
         self.startingPoint = startingPoint
         return dict(self.decisions)
 
+    def setFinalMask(self, mask: np.ndarray | None) -> None:
+        """The reviewer's own final mask over the whole case (None: back to the decisions). It is the answer: what it
+        changed, region by region and for the agreed voxels, is derived when it is recorded.
+
+        :raises InputError: a mask off the grid.
+        """
+        if mask is not None:
+            mask = np.asarray(mask)
+            if tuple(mask.shape) != tuple(self.result.gridShape):
+                raise InputError(f"The final mask has shape {tuple(mask.shape)}, not the grid's {tuple(self.result.gridShape)}.")
+            mask = mask.astype(bool)
+        self.ownFinal = mask
+
     def undecided(self) -> list[int]:
         """Regions without a decision: no decision of their own and, for a small one, no bulk or default decision
-        either (an ``edited`` region without its mask counts as undecided)."""
+        either (an ``edited`` region without its mask counts as undecided); none once the reviewer's own final
+        mask is the answer."""
+        if self.ownFinal is not None:
+            return []
         bulk = self.smallDecision or self.defaultDecision
         return [regionId for regionId in self._regionIds
                 if (regionId not in self.decisions and not (regionId in self.smallIds and bulk))
@@ -276,8 +296,10 @@ class Adjudication:
     def finalMask(self) -> np.ndarray:
         """The final mask: agreed voxels + regions kept + edited masks (undecided regions left out).
 
-        :return: bool ``[k, j, i]`` on the reads' grid.
+        :return: bool ``[k, j, i]`` on the reads' grid (the reviewer's own final mask when there is one).
         """
+        if self.ownFinal is not None:
+            return self.ownFinal.copy()
         final = reviewrule.finalFromDecisions(self.result, self._keepDropDecisions())
         for mask in self.editedMasks.values():
             final |= mask
@@ -310,12 +332,20 @@ class Adjudication:
             store rebuilds the same mask from the reads.
         :raises InputError: undecided regions while ``requireAll``.
         """
+        if self.ownFinal is not None:
+            return {}, None, self.ownFinal.copy()
         undecided = self.undecided()
         if requireAll and undecided:
             raise InputError(f"Regions {undecided} have no decision yet (an edit needs its edited mask).")
         decisions = {**self._bulkDecisions(), **{regionId: decision for regionId, decision in self.decisions.items() if regionId not in undecided}}
         edited = reviewrule.DECISION_EDITED in decisions.values()
         return decisions, self.defaultDecision, (self.finalMask() if edited else None)
+
+    def proposal(self) -> dict[int, str]:
+        """The keep/drop decisions so far (a small region's bulk decision included): what a reviewer proposes when
+        escalating the case."""
+        return {**self._bulkDecisions(), **{regionId: decision for regionId, decision in self.decisions.items()
+                                            if decision in reviewrule.DEFAULT_DECISIONS}}
 
     def notesText(self, caseNote: str = "") -> str:
         """One note for the audit trail: the case note, the whole-case action, then each region's decision and note."""
@@ -344,6 +374,7 @@ class Adjudication:
             "small_decision": self.smallDecision,
             "starting_point": self.startingPoint,
             "edited_regions": sorted(self.editedMasks),
+            "own_final": self.ownFinal is not None,
             "undecided": self.undecided(),
             "final_voxels": int(np.count_nonzero(self.finalMask())),
         }

@@ -7,7 +7,9 @@ exact DWI grid):
 - ``Discordant regions``: one segment per region, ``region_<id>`` named ``Region <id>: A only, missed lesion``
   (A-only cyan, B-only magenta), filled lightly; the small regions (below the review size limit) share one
   segment, ``small_regions`` (yellow), so a case with a hundred specks stays readable and none is hidden;
-- ``Final``: the adjudicated mask (green outline), refreshed by :mod:`.decisions` after every decision.
+- ``Final``: the adjudicated mask (green outline), refreshed by :mod:`.decisions` after every decision;
+- ``Changes``: while the reviewer edits the whole final, what it adds to (green) and removes from (red) the
+  voxels both readers drew.
 """
 
 import dataclasses
@@ -59,6 +61,8 @@ class ReviewScene:
     :param result: the agreement engine's comparison of the two reads.
     :param adjudication: decisions, notes and edits (see :class:`~AISCommonLib.core.adjudication.Adjudication`).
     :param readerIds: ``(reader A, reader B)`` pseudonymous IDs, for names and captions.
+    :param changesNode: segmentation with what an edit of the whole final added to and removed from the agreed
+        voxels (made on first use, see :func:`AISCommonLib.mrml.decisions.showFinalChanges`).
     """
 
     caseNodes: CaseNodes
@@ -68,6 +72,7 @@ class ReviewScene:
     result: AgreementResult
     adjudication: Adjudication
     readerIds: tuple[str, str]
+    changesNode: object = None
 
     @property
     def dwiNode(self):
@@ -99,10 +104,12 @@ class ReviewScene:
 
     def nodes(self) -> list:
         """Every node the review added (volumes, display nodes excluded)."""
-        return [*self.caseNodes.volumeNodes.values(), self.readsNode, self.regionsNode, self.finalNode]
+        every = [*self.caseNodes.volumeNodes.values(), self.readsNode, self.regionsNode, self.finalNode, self.changesNode]
+        return [node for node in every if node is not None]
 
 
-def _segmentationNode(scene, name: str, dwiNode, caseId: str):
+def reviewSegmentationNode(scene, name: str, dwiNode, caseId: str):
+    """A segmentation of the review: the DWI as reference geometry, outlines in the slice views, no 3D."""
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
     node.CreateDefaultDisplayNodes()
     node.SetReferenceImageGeometryParameterFromVolumeNode(dwiNode)
@@ -149,14 +156,14 @@ def loadReview(scene, loaded, maskA: np.ndarray, maskB: np.ndarray, parameters: 
     caseId = loaded.case.caseId
     readerA, readerB = (str(value) for value in readerIds)
 
-    readsNode = _segmentationNode(scene, READS_NODE_NAME, dwiNode, caseId)
+    readsNode = reviewSegmentationNode(scene, READS_NODE_NAME, dwiNode, caseId)
     for segmentId, name, color, mask in ((READER_A_SEGMENT_ID, f"Reader A ({readerA})", READER_A_COLOR, readA),
                                          (READER_B_SEGMENT_ID, f"Reader B ({readerB})", READER_B_COLOR, readB)):
         ensureLesionSegment(readsNode, segmentId, name, color)
         setSegmentFromMask(readsNode, mask, dwiNode, segmentId)
     readsNode.GetDisplayNode().SetVisibility2DFill(False)
 
-    regionsNode = _segmentationNode(scene, REGIONS_NODE_NAME, dwiNode, caseId)
+    regionsNode = reviewSegmentationNode(scene, REGIONS_NODE_NAME, dwiNode, caseId)
     regionMap = result.regionMap
     for region in result.regions:
         segmentId = regionSegmentId(region.regionId)
@@ -172,7 +179,7 @@ def loadReview(scene, loaded, maskA: np.ndarray, maskB: np.ndarray, parameters: 
     regionsDisplay.SetOpacity2DFill(REGION_FILL_OPACITY)
     regionsDisplay.SetVisibility2DOutline(False)
 
-    finalNode = _segmentationNode(scene, FINAL_NODE_NAME, dwiNode, caseId)
+    finalNode = reviewSegmentationNode(scene, FINAL_NODE_NAME, dwiNode, caseId)
     ensureLesionSegment(finalNode, FINAL_SEGMENT_ID, "Final", FINAL_COLOR)
     finalNode.GetDisplayNode().SetVisibility2DFill(False)
 

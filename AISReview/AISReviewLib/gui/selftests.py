@@ -137,10 +137,15 @@ def reviewAndArbitrationFlow(testCase, logic) -> None:
         testCase.assertEqual(logic.work.escalate("Is the small A-only lesion real?")["state"], "arbitration")
         session = logic.claimAndLoad(root, "A01", "arbiter")
         testCase.assertIn("Is the small A-only lesion real?", logic.work.historyText())
+        testCase.assertIn("Read ", logic.work.readerNotesText())
+        testCase.assertIn("proposal", logic.work.panelText())
         logic.work.wholeCase(reviewrule.START_UNION)
         with testCase.assertRaises(InputError):
             logic.work.arbitrate("")
-        testCase.assertEqual(logic.work.arbitrate("Ruling: both lesions are acute infarcts.")["state"], "final")
+        with testCase.assertRaises(InputError):  # the union keeps what the reviewer proposed to drop: say why
+            logic.work.arbitrate("Ruling: both lesions are acute infarcts.")
+        outcome = logic.work.arbitrate("Ruling: both lesions are acute infarcts.", "The A-only lesion is DWI-bright and ADC-dark.")
+        testCase.assertEqual(outcome["state"], "final")
         actions = [event["action"] for event in store.events("M01")]
         for action in ("submit", "review", "escalate", "arbitrate"):
             testCase.assertIn(action, actions)

@@ -19,15 +19,19 @@ def describeAgreement(result) -> str:
         _("Lesions A {lesionsA}, B {lesionsB}; lesion F1 {f1:.2f}; missed lesions {missed}").format(
             lesionsA=result.lesionsA, lesionsB=result.lesionsB, f1=result.detectionAReference.f1, missed=result.missedLesions),
         "",
-        _("Discordant regions to review: {count}").format(count=len(result.regions)),
+        _("Discordant regions to review: {count}").format(count=len(result.allRegions)),
     ]
-    for region in result.regions:
-        x, y, z = region.centroidRas
-        lines.append(_("  #{regionId} {kind} {regionType}: {volumeMl:.3f} ml at R {x:.1f}, A {y:.1f}, S {z:.1f}").format(
-            regionId=region.regionId, kind=region.kind, regionType=region.regionType, volumeMl=region.volumeMl, x=x, y=y, z=z))
-    hidden = len(result.allRegions) - len(result.regions)
-    if hidden:
-        lines.append(_("  ({count} smaller boundary regions not listed)").format(count=hidden))
+    small = set(result.smallRegionIds)
+    for region in result.allRegions:
+        if region.regionId in small:
+            continue
+        lines.append(_("  #{regionId} drawn by {reader}, {regionType}: {volumeMl:.3f} ml, slice {slice}, {side}").format(
+            regionId=region.regionId, reader=region.drawnBy, regionType=region.regionType, volumeMl=region.volumeMl,
+            slice=region.sliceNumber, side=region.side))
+    if small:
+        lines.append(_("  + {count} small regions (each below {limit:g} mm^3, {volume:.3f} ml together): listed in the region table, "
+                       "decided one by one or all at once").format(count=len(small), limit=result.parameters.minExtentMm3,
+                                                                  volume=sum(region.volumeMl for region in result.allRegions if region.regionId in small)))
     return "\n".join(lines)
 
 

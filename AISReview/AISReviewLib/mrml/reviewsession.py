@@ -24,6 +24,7 @@ import slicer
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.mrml import decisions as sceneDecisions
 from AISCommonLib.mrml import reviewscene
+from AISCommonLib.workflow.casetexts import notesByRegion, panelText, readerNotesText
 
 from .. import reviewqueue
 
@@ -36,12 +37,14 @@ class ReviewSession:
     """The case a user holds: store, claim, review scene and region navigator.
 
     :param changed: the reviewer changed decisions, edits or the final since the case was loaded.
+    :param readRecords: what the readers recorded (fetched once per case, see :meth:`ReviewWork.readerNotesText`).
     """
 
     def __init__(self, store, userId: str, role: str, claim: dict, review, navigator):
         self.store, self.userId, self.role, self.claim = store, userId, role, claim
         self.review, self.navigator = review, navigator
         self.changed = False
+        self.readRecords = None
 
     @property
     def caseId(self) -> str:
@@ -219,7 +222,15 @@ class ReviewWork:
     # Regions and decisions ----------------------------------------------------------------------
 
     def regionTable(self) -> list:
-        return reviewscene.regionTable(self.requireSession().review)
+        """The region table (:func:`reviewscene.regionTable`) with ``drawnByReader`` (the reader's ID) and ``readerNotes``
+        (what the readers noted about each region)."""
+        session = self.requireSession()
+        if session.readRecords is None:
+            session.readRecords = session.store.readRecords(session.userId, session.caseId)
+        notes = notesByRegion(session.readRecords)
+        readers = dict(zip(("A", "B"), session.review.readerIds))
+        return [{**row, "drawnByReader": readers.get(row["drawnBy"], row["drawnBy"]), "readerNotes": notes.get(row["regionId"], "")}
+                for row in reviewscene.regionTable(session.review)]
 
     def jumpToRegion(self, regionId: int) -> None:
         session = self.requireSession()
@@ -267,6 +278,42 @@ class ReviewWork:
         reviewscene.showOnlyRegion(session.review, None)
         session.changed = True
 
+    def decideSmall(self, decision: str | None) -> None:
+        """Keep or drop every small region without a decision of its own at once (None undoes it)."""
+        session = self.requireSession()
+        sceneDecisions.setSmallRegionsDecision(session.review, decision)
+        session.changed = True
+
+    def startFinalEdit(self, editorNode) -> str:
+        """Point a Segment Editor parameter node at the ``Final`` segment (DWI as source): the reviewer corrects the
+        whole final mask, agreed voxels too; :meth:`finalChanges` shows what changed against A and B meanwhile.
+
+        :return: the final segment's ID.
+        """
+        review = self.requireSession().review
+        editorNode.SetAndObserveSegmentationNode(review.finalNode)
+        editorNode.SetAndObserveSourceVolumeNode(review.dwiNode)
+        editorNode.SetSelectedSegmentID(reviewscene.FINAL_SEGMENT_ID)
+        return reviewscene.FINAL_SEGMENT_ID
+
+    def finalChanges(self) -> dict:
+        """The live difference of the ``Final`` segment from the agreed voxels, shown in the views (added / removed)."""
+        changes = sceneDecisions.showFinalChanges(self.requireSession().review)
+        return {"addedVoxels": changes["addedVoxels"], "removedVoxels": changes["removedVoxels"]}
+
+    def commitFinalEdit(self) -> None:
+        """Take the edited ``Final`` segment as the reviewer's own final mask (the answer)."""
+        session = self.requireSession()
+        sceneDecisions.commitFinalEdit(session.review)
+        session.changed = True
+
+    def readerNotesText(self) -> str:
+        """What the two readers recorded (quality, artifacts, notes by region, hints), for the reviewer and arbiter."""
+        session = self.requireSession()
+        if session.readRecords is None:
+            session.readRecords = session.store.readRecords(session.userId, session.caseId)
+        return readerNotesText(session.readRecords)
+
     def wholeCase(self, action: str) -> None:
         """Start the final from read A or B, their union, intersection or STAPLE (decides every region)."""
         session = self.requireSession()
@@ -298,22 +345,48 @@ class ReviewWork:
         """Send the case to the arbiter with the reason and the decisions so far (audit trail); the session ends."""
         session = self.requireSession()
         reason = reviewqueue.requireNote(reason, "the escalation")
-        outcome = session.store.escalate(session.userId, session.caseId, session.review.adjudication.notesText(reason), session.revision)
+        adjudication = session.review.adjudication
+        outcome = session.store.escalate(session.userId, session.caseId, adjudication.notesText(reason), session.revision,
+                                         proposal=adjudication.proposal())
         return self._recorded(outcome)
 
     def exclude(self, reason: str, note: str) -> dict:
         session = self.requireSession()
         return self._recorded(session.store.exclude(session.userId, session.caseId, reason, note, session.revision))
 
-    def arbitrate(self, ruling: str) -> dict:
-        """The arbiter's final ruling (a ruling note is required); the session ends."""
+    def arbitrate(self, ruling: str, overrideReason: str = "") -> dict:
+        """The (lead) arbiter's final ruling (a ruling note is required; a reason when it overrides the reviewer's
+        proposal); the session ends."""
         session = self.requireSession()
         ruling = reviewqueue.requireNote(ruling, "the ruling")
         adjudication = session.review.adjudication
         decisionsForStore, default, editedMask = adjudication.storeDecisions(requireAll=not session.review.result.concordant)
         outcome = session.store.arbitrate(session.userId, session.caseId, decisionsForStore, default, adjudication.notesText(ruling),
-                                          editedMask, session.revision)
+                                          editedMask, session.revision, overrideReason=overrideReason or None)
         return self._recorded(outcome)
+
+    def convenePanel(self, members: str, note: str = "") -> str:
+        """Convene an arbitration panel (the lead arbiter): members as IDs separated by commas or spaces.
+
+        :return: the panel as text.
+        """
+        session = self.requireSession()
+        record = session.store.convenePanel(session.userId, session.caseId, members.replace(",", " ").split(), note or None)
+        return panelText(record)
+
+    def addOpinion(self, text: str) -> str:
+        """Record this panel member's opinion, with their keep/drop decisions so far as what they would decide.
+
+        :return: the panel as text.
+        """
+        session = self.requireSession()
+        record = session.store.addOpinion(session.userId, session.caseId, text, session.review.adjudication.proposal())
+        return panelText(record)
+
+    def panelText(self) -> str:
+        """The escalation, the panel and its opinions (for the panel, the case's arbiter and managers)."""
+        session = self.requireSession()
+        return panelText(session.store.panel(session.userId, session.caseId))
 
     def _recorded(self, outcome: dict) -> dict:
         self.session.changed = False
