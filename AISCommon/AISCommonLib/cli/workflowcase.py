@@ -57,21 +57,11 @@ def addNotesCommand(add, common) -> None:
 
 
 def _runNotes(args) -> int:
+    from ..workflow.casetexts import readerNotesText
+
     with openWorkflowStore(args) as store:
         records = store.readRecords(args.user, args.case)
-    lines = []
-    for record in records:
-        quality = record["quality"]
-        scores = ", ".join(f"{key} {value}" for key, value in (quality.get("likert") or {}).items() if value) or "not scored"
-        lines.append(f"Read {record['read_id']} by {record['reader']}: quality {scores}"
-                     + (f"; artifacts: {', '.join(quality['artifacts'])}" if quality.get("artifacts") else "")
-                     + (f"; below the acceptable score: {', '.join(quality['below_acceptable'])}" if quality.get("below_acceptable") else "") + ".")
-        for note in record["notes"]:
-            where = f"region {note['region']}" if note.get("region") else "the case"
-            lines.append(f"  note {note.get('label', '')} on {where}: {note.get('text', '')}")
-        for hint in record["hints"]:
-            lines.append(f"  hint shown before submitting: {hint.get('kind')} (region {hint.get('region')}, {hint.get('volume_ml', 0):.3f} mL)")
-    emit(args, {"case_id": args.case, "reads": records}, text="\n".join(lines) or "No read records you may see.")
+    emit(args, {"case_id": args.case, "reads": records}, text=readerNotesText(records))
     return 0
 
 
@@ -89,6 +79,7 @@ def addPanelCommand(add, common) -> None:
 
 
 def _runPanel(args) -> int:
+    from ..workflow.casetexts import panelText
     from .workflowio import parseDecisionArguments
 
     if args.propose and not args.opinion:
@@ -101,14 +92,5 @@ def _runPanel(args) -> int:
             record = store.addOpinion(args.user, args.case, args.opinion, parseDecisionArguments(args.propose))
         if record is None:
             record = store.panel(args.user, args.case)
-    lines = []
-    escalation = record["escalation"]
-    if escalation:
-        proposal = ", ".join(f"{key} {value}" for key, value in sorted(escalation["proposal"].items())) or "no decisions proposed"
-        lines.append(f"Escalated by {escalation['user_id']}: {escalation['reason']} (proposal: {proposal}).")
-    lines += [f"Panel: {member['user_id']} ({member['role']})" for member in record["members"]] or ["No panel convened."]
-    for opinion in record["opinions"]:
-        decided = ", ".join(f"{key} {value}" for key, value in sorted(opinion["decisions"].items()))
-        lines.append(f"Opinion of {opinion['user_id']}: {opinion['text']}" + (f" ({decided})" if decided else ""))
-    emit(args, record, text="\n".join(lines))
+    emit(args, record, text=panelText(record))
     return 0
