@@ -158,6 +158,23 @@ def openStore(url: str, root: Path | None = None):
     return WorkflowStore(url, datasetRoot=root)
 
 
+@contextlib.contextmanager
+def staffedStore(backend: str, folder: Path, cases: int = 1, register: bool = True, participantLabels=None):
+    """An open store on a fresh ``backend`` database over a dataset of ``cases`` simple cases, staffed (see
+    :func:`staff`) and, with ``register``, its cases registered; ``store.root`` and ``store.url`` are set."""
+    root = makeDataset(folder / "bids", cases)
+    url = databaseUrl(backend, folder)
+    store = openStore(url, root)
+    try:
+        staff(store, root)
+        if register:
+            store.registerCases(MANAGER, participantLabels=participantLabels)
+        store.root = root
+        yield store
+    finally:
+        store.close()
+
+
 def staff(store, root: Path, training: bool = False) -> None:
     """Initialise the store for ``root`` and register the standard team (all qualified)."""
     from AISCommonLib.workflow.people import Qualification

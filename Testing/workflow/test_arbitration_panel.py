@@ -7,7 +7,15 @@ import json
 
 import numpy as np
 import pytest
-from workflow_fixtures import ARBITER, BACKENDS, MANAGER, QUALIFIED, databaseUrl, makeDataset, openStore, readerMasks, staff, unchanged
+from workflow_fixtures import (
+    ARBITER,
+    BACKENDS,
+    MANAGER,
+    QUALIFIED,
+    readerMasks,
+    staffedStore,
+    unchanged,
+)
 
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.image import loadVolume
@@ -20,15 +28,10 @@ CASE = "sub-01_ses-01"
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    root = makeDataset(tmp_path / "bids", 1)
-    workflowStore = openStore(databaseUrl(request.param, tmp_path), root)
-    staff(workflowStore, root)
-    workflowStore.addUser(MANAGER, "A02", Qualification(*QUALIFIED["arbiter"]))
-    workflowStore.grantRole(MANAGER, "A02", "arbiter")
-    workflowStore.registerCases(MANAGER)
-    workflowStore.root = root
-    yield workflowStore
-    workflowStore.close()
+    with staffedStore(request.param, tmp_path) as workflowStore:
+        workflowStore.addUser(MANAGER, "A02", Qualification(*QUALIFIED["arbiter"]))
+        workflowStore.grantRole(MANAGER, "A02", "arbiter")
+        yield workflowStore
 
 
 def readBoth(store, masks):

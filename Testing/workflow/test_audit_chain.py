@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from workflow_fixtures import BACKENDS, MANAGER, databaseUrl, makeDataset, openStore, readerMasks, replaceReadBytes, saveNifti, staff
+from workflow_fixtures import BACKENDS, MANAGER, readerMasks, replaceReadBytes, saveNifti, staffedStore
 
 from AISCommonLib.cli.workflow import main as workflowMain
 from AISCommonLib.workflow import chain, schema
@@ -17,20 +17,14 @@ CASE = "sub-01_ses-01"
 @pytest.fixture(params=BACKENDS)
 def finished(request, tmp_path):
     """A case read twice, reviewed and final, with the anchor file kept; the store is open."""
-    root = makeDataset(tmp_path / "bids", 1)
-    url = databaseUrl(request.param, tmp_path)
-    store = openStore(url, root)
-    staff(store, root)
-    store.registerCases(MANAGER)
-    for reader, mask in zip(("R01", "R02"), readerMasks(root, CASE, concordant=False)):
-        store.claimNext(reader, "reader")
-        store.submitRead(reader, CASE, mask)
-    store.claimNext("V01", "reviewer")
-    store.review("V01", CASE, {}, defaultDecision="keep")
-    assert store.verify()["ok"]
-    store.root, store.url = root, url
-    yield store
-    store.close()
+    with staffedStore(request.param, tmp_path) as store:
+        for reader, mask in zip(("R01", "R02"), readerMasks(store.root, CASE, concordant=False)):
+            store.claimNext(reader, "reader")
+            store.submitRead(reader, CASE, mask)
+        store.claimNext("V01", "reviewer")
+        store.review("V01", CASE, {}, defaultDecision="keep")
+        assert store.verify()["ok"]
+        yield store
 
 
 def tamper(store, *statements):

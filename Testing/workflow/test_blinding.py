@@ -6,7 +6,14 @@ import stat
 
 import numpy as np
 import pytest
-from workflow_fixtures import BACKENDS, MANAGER, databaseUrl, makeDataset, openStore, readerMasks, rotationAffine, saveNifti, staff
+from workflow_fixtures import (
+    BACKENDS,
+    MANAGER,
+    readerMasks,
+    rotationAffine,
+    saveNifti,
+    staffedStore,
+)
 
 from AISCommonLib.cli.workflow import main
 from AISCommonLib.core.atomicio import sha256File
@@ -19,18 +26,13 @@ CASE = "sub-01_ses-01"
 @pytest.fixture(params=BACKENDS)
 def firstReadIn(request, tmp_path):
     """R01 has submitted, R02 holds the other read slot of the only case."""
-    root = makeDataset(tmp_path / "bids", 1)
-    url = databaseUrl(request.param, tmp_path)
-    store = openStore(url, root)
-    staff(store, root)
-    store.registerCases(MANAGER)
-    masks = readerMasks(root, CASE, concordant=False)
-    store.claimNext("R01", "reader")
-    first = store.submitRead("R01", CASE, masks[0])
-    store.claimNext("R02", "reader")
-    store.root, store.url, store.masks, store.first = root, url, masks, first
-    yield store
-    store.close()
+    with staffedStore(request.param, tmp_path) as store:
+        masks = readerMasks(store.root, CASE, concordant=False)
+        store.claimNext("R01", "reader")
+        first = store.submitRead("R01", CASE, masks[0])
+        store.claimNext("R02", "reader")
+        store.masks, store.first = masks, first
+        yield store
 
 
 def ais(capsys, store, user, *arguments):

@@ -6,7 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from workflow_fixtures import BACKENDS, MANAGER, databaseUrl, makeDataset, openStore, readerMasks, rotationAffine, saveNifti, staff
+from workflow_fixtures import (
+    BACKENDS,
+    MANAGER,
+    readerMasks,
+    rotationAffine,
+    saveNifti,
+    staffedStore,
+)
 
 from AISCommonLib.cli.workflow import main
 from AISCommonLib.core.image import voxelToRas
@@ -19,13 +26,8 @@ EXTRA_LESION_RAS = tuple(voxelToRas(rotationAffine(), np.array([[2.5, 31.0, 29.0
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    root = makeDataset(tmp_path / "bids", 1)
-    workflowStore = openStore(databaseUrl(request.param, tmp_path), root)
-    staff(workflowStore, root)
-    workflowStore.registerCases(MANAGER)
-    workflowStore.root = root
-    yield workflowStore
-    workflowStore.close()
+    with staffedStore(request.param, tmp_path) as workflowStore:
+        yield workflowStore
 
 
 def submitBoth(store, second=True):

@@ -9,15 +9,13 @@ from workflow_fixtures import (
     BACKENDS,
     MANAGER,
     QUALIFIED,
-    databaseUrl,
-    makeDataset,
     openStore,
     readBytes,
     readerMasks,
     replaceReadBytes,
     rotationAffine,
     saveNifti,
-    staff,
+    staffedStore,
     unchanged,
 )
 
@@ -41,14 +39,8 @@ CASE = "sub-01_ses-01"
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
     """A staffed store (manager, four readers, two reviewers, an arbiter) over a three-case dataset."""
-    root = makeDataset(tmp_path / "bids", 3)
-    url = databaseUrl(request.param, tmp_path)
-    workflowStore = openStore(url, root)
-    staff(workflowStore, root)
-    workflowStore.registerCases(MANAGER, participantLabels=["01"])  # one case: claims are predictable
-    workflowStore.root = root
-    yield workflowStore
-    workflowStore.close()
+    with staffedStore(request.param, tmp_path, cases=3, participantLabels=["01"]) as workflowStore:  # one case registered: claims are predictable
+        yield workflowStore
 
 
 def readBoth(store, caseId=CASE, concordant=True, readers=("R01", "R02")):
