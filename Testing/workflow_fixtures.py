@@ -224,6 +224,23 @@ def teamDatabase(root: Path, url: str, training: bool = False) -> dict:
     return {"logins": logins, "urls": urls, "admin": url}
 
 
+def replaceReadBytes(store, recorded: str, content: bytes) -> None:
+    """Replace the bytes of a recorded read file where they live, as someone with the disk or a superuser login could:
+    the sealed file on SQLite, the ``read_files`` row in team mode (PostgreSQL; ``store`` connects as the owner)."""
+    if store.backend == "sqlite":
+        store.absolutePath(recorded).write_bytes(content)
+        return
+    with store._engine.begin() as connection:
+        changed = connection.exec_driver_sql("UPDATE read_files SET content = %(content)s WHERE path = %(path)s",
+                                             {"content": content, "path": recorded}).rowcount
+    assert changed == 1, f"no database copy of {recorded}"
+
+
+def readBytes(store, recorded: str) -> bytes:
+    """The bytes of a recorded read file (the owner's view: the file on SQLite, the database copy in team mode)."""
+    return store.localReadFile(recorded).read_bytes()
+
+
 def truthMask(root: Path, caseId: str) -> tuple[np.ndarray, np.ndarray]:
     """The simple case's lesion truth ``[k, j, i]`` and affine (every case of :func:`makeDataset` is the same head)."""
     lesion = simpleHead()[3].transpose(2, 1, 0)

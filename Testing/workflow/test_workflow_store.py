@@ -10,7 +10,9 @@ from workflow_fixtures import (
     MANAGER,
     QUALIFIED,
     openStore,
+    readBytes,
     readerMasks,
+    replaceReadBytes,
     rotationAffine,
     saveNifti,
     staffedStore,
@@ -274,8 +276,7 @@ def test_event_log_is_append_only(store):
 def test_verify_reports_missing_and_changed_files(store):
     readBoth(store)
     read = store.readsVisibleTo(MANAGER, CASE)[0]
-    path = store.absolutePath(read["mask_path"])
-    path.write_bytes(path.read_bytes() + b"x")
+    replaceReadBytes(store, read["mask_path"], readBytes(store, read["mask_path"]) + b"x")  # the database copy in team mode
     flair = store.root / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01_FLAIR.nii.gz"
     flair.unlink()
     problems = {row["path"]: row["status"] for row in store.verify()["files"] if row["status"] != "ok"}

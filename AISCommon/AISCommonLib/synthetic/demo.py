@@ -162,7 +162,7 @@ def _truthDecisions(store, userId: str, caseId: str, truth: np.ndarray) -> dict:
 
     reads = store.readsVisibleTo(userId, caseId)
     # Every region, the small ones below the list's size limit too (region ids do not depend on that limit).
-    every = compareFiles(*(store.absolutePath(read["mask_path"]) for read in reads), AgreementParameters(minExtentMm3=0.0))
+    every = compareFiles(*(store.readMaskPath(userId, read["read_id"]) for read in reads), AgreementParameters(minExtentMm3=0.0))
     labels = every.regionMap.labels
     cropTruth = truth[every.regionMap.cropSlices]
     decisions = {}

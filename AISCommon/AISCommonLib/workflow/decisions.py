@@ -72,7 +72,7 @@ class DecisionsMixin:
             return self._readRows(connection, caseId)
 
         reads = self._read(check)
-        paths = [self.absolutePath(read["mask_path"]) for read in reads]
+        paths = [self.localReadFile(read["mask_path"]) for read in reads]
         comparison = self._compare(*paths)
         maskA, maskB = (loadVolume(path).array != 0 for path in paths)
         return reviewrule.startingDecisions(comparison, maskA, maskB, startingPoint)
@@ -89,7 +89,7 @@ class DecisionsMixin:
         caseRow, reads, arbitration = self._read(check)
         if startingPoint is not None and startingPoint not in reviewrule.STARTING_POINTS:
             raise InputError(f"The starting final must be one of {', '.join(reviewrule.STARTING_POINTS)}, not '{startingPoint}'.")
-        comparison = self._compare(self.absolutePath(reads[0]["mask_path"]), self.absolutePath(reads[1]["mask_path"]))
+        comparison = self._compare(self.localReadFile(reads[0]["mask_path"]), self.localReadFile(reads[1]["mask_path"]))
         discordant = caseRow["state"] == states.REVIEW_ADJUDICATE or (caseRow["state"] == states.ARBITRATION and not caseRow["concordant"])
         checked = reviewrule.checkDecisions([region.regionId for region in comparison.allRegions], decisions, defaultDecision,
                                             requireAll=discordant, haveMask=editedMask is not None, smallIds=comparison.smallRegionIds)
@@ -112,7 +112,7 @@ class DecisionsMixin:
         target = consensusMaskPath(self.datasetRoot, case)
         self.recoverFinalFiles()
         # The reads leave the sealed folder with the final mask: staged now, renamed after the commit.
-        publications = sealedreads.stagePublication(self.datasetRoot, case, reads, self.absolutePath)
+        publications = sealedreads.stagePublication(self.datasetRoot, case, reads, self.localReadFile)
         publishedPath = {publication.read["id"]: self._relative(publication.target) for publication in publications}
         sidecar = {
             "Type": "consensus",

@@ -60,7 +60,7 @@ class ReadNotesMixin:
 
     def _readRecord(self, read: dict) -> dict:
         try:
-            sidecar = json.loads(self.absolutePath(read["sidecar_path"]).read_text(encoding="utf-8"))
+            sidecar = json.loads(self.localReadFile(read["sidecar_path"]).read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise AISError(f"The record of read {read['id']} ({read['sidecar_path']}) cannot be read: {error}.") from None
         parameters = sidecar.get("Parameters") or {}
@@ -72,7 +72,7 @@ class ReadNotesMixin:
 
     def _placeNotes(self, records: list[dict], reads: list[dict]) -> None:
         """Put each note beside the discordant region it is about (the same comparison the reviewer sees)."""
-        paths = [self.absolutePath(read["mask_path"]) for read in reads]
+        paths = [self.localReadFile(read["mask_path"]) for read in reads]
         result = self._compare(*paths)
         ijkToRas = loadVolume(paths[0]).ijkToRas
         for record in records:
