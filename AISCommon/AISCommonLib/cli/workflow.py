@@ -348,7 +348,7 @@ def _runNext(args) -> int:
 
 def _runSubmit(args) -> int:
     with _store(args) as store:
-        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision, parameters=readParameters(args))
+        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision, parameters=readParameters(args, store))
     text = None
     if result.get("training"):
         score = result["score"]
