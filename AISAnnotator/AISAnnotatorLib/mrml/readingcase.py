@@ -19,6 +19,9 @@ from . import probe
 #: The segment that previews what the DWI assist would add (never exported: only the lesion segment is).
 ASSIST_PREVIEW_SEGMENT_ID = "assistPreview"
 ASSIST_PREVIEW_COLOR = (0.2, 0.85, 1.0)
+#: The segment showing a trial case's reference after the trainee submitted (never exported either).
+TRAINING_REFERENCE_SEGMENT_ID = "trainingReference"
+TRAINING_REFERENCE_COLOR = (1.0, 0.75, 0.1)
 
 
 def maskDigest(mask: np.ndarray) -> str:
@@ -206,3 +209,21 @@ class ReadingCase:
         path = folder / f"{self.caseId}_{readerId or 'unknown'}_{time.strftime('%Y%m%dT%H%M%S')}_lesionmask.nii.gz"
         segmentation.writeSegmentMask(self.segmentationNode, self.dwiNode, path)
         return path
+
+    def showTrainingReference(self, path) -> int:
+        """Show a trial case's reference mask in its own segment over the reader's read (training feedback).
+
+        Only the lesion segment is ever exported, so the reference never becomes part of a read.
+
+        :param path: the reference mask (binary NIfTI on the DWI grid), from the store once the trainee has submitted.
+        :return: the reference's voxel count.
+        :raises InputError: unreadable or not binary. :raises GeometryError: not on the DWI grid.
+        """
+        segmentation.ensureLesionSegment(self.segmentationNode, TRAINING_REFERENCE_SEGMENT_ID, "Reference (training)", TRAINING_REFERENCE_COLOR)
+        segmentation.importMask(self.segmentationNode, path, self.dwiNode, TRAINING_REFERENCE_SEGMENT_ID)
+        return int(segmentation.segmentMask(self.segmentationNode, self.dwiNode, TRAINING_REFERENCE_SEGMENT_ID).sum())
+
+    def hideTrainingReference(self) -> None:
+        """Remove the reference segment (the next case starts without it)."""
+        if self.segmentationNode.GetSegmentation().GetSegment(TRAINING_REFERENCE_SEGMENT_ID) is not None:
+            self.segmentationNode.GetSegmentation().RemoveSegment(TRAINING_REFERENCE_SEGMENT_ID)
