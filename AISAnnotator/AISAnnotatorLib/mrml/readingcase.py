@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from AISCommonLib.core import dwiassist, dwicontrast, hints, seeding, sequences
+from AISCommonLib.core import dwiassist, dwicontrast, hints, prediction, seeding, sequences
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.image import rasToVoxel
 from AISCommonLib.mrml import caseloader, lesionnav, segmentation
@@ -124,6 +124,24 @@ class ReadingCase:
         self.seedSummary = result.summary
         self.seedLabels = seeding.componentLabels(result.mask)
         return result
+
+    def startFromPrediction(self, path, tool: str | None = None, threshold: float = prediction.DEFAULT_PROBABILITY_THRESHOLD,
+                            label: int | None = None) -> prediction.PredictionStart:
+        """Make (or replace) the lesion segment from an AI prediction instead of the ADC seed.
+
+        The prediction's origin (file, SHA-256, tool, binarisation rule) becomes :attr:`seedSummary`, so the
+        submitted read records it (``Parameters.seed``, method ``ai-prediction+manual``); its components can be
+        dropped one by one like the seed's.
+
+        :param path: the prediction NIfTI (labels or probabilities) on the DWI grid.
+        :raises InputError: 4D, NaN, neither labels nor probabilities, several labels without ``label``; nothing changes.
+        :raises GeometryError: off the DWI grid; nothing changes.
+        """
+        start = prediction.loadPrediction(path, self.loaded.dwi, tool, threshold, label)
+        segmentation.setSegmentFromMask(self.segmentationNode, start.mask, self.dwiNode)
+        self.seedSummary = start.summary
+        self.seedLabels = seeding.componentLabels(start.mask)
+        return start
 
     def dropSeedComponent(self, componentId: int) -> int:
         """Erase one component of the last seed (``componentTable`` id, 1 = largest) from the lesion segment.
