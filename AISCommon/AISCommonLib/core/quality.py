@@ -22,7 +22,7 @@ assumes Gaussian noise (true for tissue at SNR > 3). The record says which metho
 :data:`SHELL_OUTER_MM` from any reader's lesion mask.
 
 **CNR** = ``|mean(lesion) - mean(surrounding)| / sigma``. Lesion: the final (consensus) mask, else the voxels
-both readers marked, else the one read. Surrounding: a shell more than :data:`SHELL_INNER_MM` and at most
+both readers marked, else the one read, else a lesion mask the dataset ships (on the DWI grid). Surrounding: a shell more than :data:`SHELL_INNER_MM` and at most
 :data:`SHELL_OUTER_MM` from the lesion, inside the brain, outside every read, with normal ADC (so CSF and
 unmarked ischemic tissue are left out). The shell was chosen over the contralateral mirror region because
 it needs no midline estimate (heads are tilted; the mirror of a cortical lesion often falls in a sulcus),
@@ -168,7 +168,8 @@ class CaseQuality:
     :param likert: reader ID -> Likert score (1-5) found in their newest mask's sidecar.
     :param lowCriteria: reader ID -> ``sequence.criterion score`` phrases below the acceptable score (reads that
         recorded criteria).
-    :param lesionSource: ``consensus``, ``intersection``, ``union``, ``single-read``, ``given`` or ``none``.
+    :param lesionSource: ``consensus``, ``intersection``, ``union``, ``single-read``, ``reference`` (a mask the dataset
+        ships, when nobody has read the case yet), ``given`` or ``none``.
     :param proposal: the proposed exclusion, or None.
     :param problems: sentences about what could not be measured.
     """
@@ -505,6 +506,13 @@ def assessCase(datasetRoot, case: Case, thresholds: QualityThresholds | None = N
             lesion, source = np.logical_or.reduce(masks), "union"
     elif lesion is None and reads:
         lesion, source = next(iter(reads.values())), "single-read"
+    for reference in case.referenceMasks if lesion is None else []:
+        # No read yet: a lesion mask the dataset ships (ISLES 2022 derivatives) still gives the CNR.
+        try:
+            lesion, source = _loadMask(reference, loaded.dwi), "reference"
+            break
+        except AISError as error:
+            problems.append(f"Reference mask {reference.name} left out of the quality measures: {error}")
     record = measureCaseQuality(loaded, lesion, list(reads.values()), likert, thresholds, source, lowCriteria)
     record.problems[:0] = problems
     return record
