@@ -10,6 +10,7 @@ import sys
 
 from .. import __version__
 from ..core.errors import AISError, OperationCancelled
+from .clinical import addClinicalCommand
 from .compare import addCompareCommand
 from .demo import addDemoCommand
 from .importdicom import addImportCommand
@@ -38,6 +39,7 @@ def buildParser() -> argparse.ArgumentParser:
     addValidateCommand(subparsers)
     addScanQcCommand(subparsers)
     addQualityCommand(subparsers)
+    addClinicalCommand(subparsers)
     addSeedCommand(subparsers)
     addImportCommand(subparsers)
     addCompareCommand(subparsers)
