@@ -41,3 +41,19 @@ def test_a_prediction_starts_the_segment_and_its_origin_goes_with_the_read(simpl
     with pytest.raises(InputError, match="several labels"):
         case.startFromPrediction(saveNifti((labels * 2 + (labels == 0)).transpose(2, 1, 0), info["affine"], tmp_path / "multi.nii.gz", np.uint8))
     np.testing.assert_array_equal(case.lesionMask(), before)  # refused: nothing changed
+
+
+def test_lesion_attributes_are_tied_to_the_lesions_on_screen(simpleDataset, headlessApp, loadFirstCase):
+    from AISCommonLib.core.image import voxelToRas
+    from AISCommonLib.core.lesionattributes import LesionAttributes
+    from AISCommonLib.mrml import segmentation
+
+    root, info = simpleDataset
+    case = readingcase.ReadingCase.addToScene(headlessApp.scene, loadFirstCase(root))
+    assert case.lesionAttributeRecords([]) is None
+    segmentation.setSegmentFromMask(case.segmentationNode, info["truth"], case.dwiNode)
+    centre = tuple(voxelToRas(info["affine"], np.argwhere(info["truth"]).mean(axis=0)[None])[0])
+    records = case.lesionAttributeRecords([LesionAttributes(centre, "no", "mca", "acute")])
+    assert records["unattributed_lesions"] == [] and records["lesions"][0]["territory"] == "mca" and records["lesions"][0]["lesion"] == 1
+    with pytest.raises(InputError, match="No lesion"):
+        case.lesionAttributeRecords([LesionAttributes((500.0, 0.0, 0.0), territory="pca")])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from AISCommonLib.core import dwiassist, dwicontrast, hints, prediction, seeding, sequences
+from AISCommonLib.core import dwiassist, dwicontrast, hints, lesionattributes, prediction, seeding, sequences
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.image import rasToVoxel
 from AISCommonLib.mrml import caseloader, lesionnav, segmentation
@@ -201,6 +201,17 @@ class ReadingCase:
     def hints(self) -> list:
         """Hints on the current mask (:func:`AISCommonLib.core.hints.computeHints`)."""
         return hints.computeHints(self.loaded, self.lesionMask())
+
+    def lesionAttributeRecords(self, attributes: list) -> dict | None:
+        """The reader's lesion attributes tied to the lesions of the current mask (what ``ReaderWork.submit`` records).
+
+        :param attributes: :class:`~AISCommonLib.core.lesionattributes.LesionAttributes` given at places (RAS mm).
+        :return: ``{"lesions", "unattributed_lesions"}``, or None when no attribute was given.
+        :raises InputError: a place outside every lesion, or two descriptions of one lesion.
+        """
+        if not attributes:
+            return None
+        return lesionattributes.placeLesionAttributes(attributes, self.lesionMask(), self.loaded.dwi.ijkToRas)
 
     def stepLesion(self, scene, direction: int):
         """Centre all views on the next (+1) or previous (-1) lesion, largest first.

@@ -7,10 +7,10 @@ from .workflowio import emit, openWorkflowStore
 def addReadRecordArguments(parser) -> None:
     """Quality scores, artifact flags, lesion attributes and notes a reader hands in with ``submit`` (as the module records them)."""
     from ..core.lesionattributes import ACUITY, HEMORRHAGIC_TRANSFORMATION, TERRITORIES
-    from ..core.readrecord import ARTIFACT_FLAGS, LIKERT_CRITERIA, LIKERT_SEQUENCES, REQUIRED_LIKERT_SEQUENCES
+    from ..core.readrecord import ARTIFACT_FLAGS, LIKERT_CRITERIA, REQUIRED_LIKERT_SEQUENCES, SCORED_SEQUENCES
 
     parser.add_argument("--likert", action="append", default=[], metavar="SEQUENCE[.CRITERION]=SCORE",
-                        help=f"image quality 1-5 per sequence ({', '.join(LIKERT_SEQUENCES)}, or 'all' for every sequence of the case) "
+                        help=f"image quality 1-5 per sequence ({', '.join(SCORED_SEQUENCES)}, or 'all' for every sequence of the case) "
                              f"and criterion ({', '.join(LIKERT_CRITERIA)}); a sequence alone scores all its criteria, e.g. all=4 "
                              f"--likert dwi.motion=2; required for {', '.join(REQUIRED_LIKERT_SEQUENCES)} when the case has them (repeatable)")
     parser.add_argument("--artifact", action="append", default=[], choices=ARTIFACT_FLAGS, help="an artifact you saw (repeatable)")
@@ -27,7 +27,7 @@ def _likertScores(values: list, sequences) -> dict:
 
     :raises InputError: a value written wrongly.
     """
-    from ..core.readrecord import LIKERT_CRITERIA, LIKERT_SEQUENCES
+    from ..core.readrecord import LIKERT_CRITERIA, SCORED_SEQUENCES
 
     parsed = []
     for value in values:
@@ -39,7 +39,7 @@ def _likertScores(values: list, sequences) -> dict:
         parsed.append((0 if sequence == "all" else 2 if criterion else 1, sequence, criterion, int(score)))
     likert: dict[str, dict] = {}
     for _, sequence, criterion, score in sorted(parsed, key=lambda entry: entry[0]):
-        targets = [key for key in LIKERT_SEQUENCES if sequences is None or key in sequences] if sequence == "all" else [sequence]
+        targets = [key for key in SCORED_SEQUENCES if sequences is None or key in sequences] if sequence == "all" else [sequence]
         for target in targets:
             scores = likert.setdefault(target, {})
             for name in [criterion] if criterion else LIKERT_CRITERIA:

@@ -20,8 +20,10 @@ import time
 
 from .errors import InputError
 
-#: Sequences the reader may score on the 5-point Likert scale (consensus section 2.1).
-LIKERT_SEQUENCES = ("dwi", "adc", "eadc", "flair", "t1w", "t2w")
+#: Sequences of the consensus reading, scored on the 5-point Likert scale (consensus section 2.1; the module's score boxes).
+LIKERT_SEQUENCES = ("dwi", "adc", "eadc", "flair")
+#: Every sequence a reader may score: T1w/T2w too, when the case has them.
+SCORED_SEQUENCES = LIKERT_SEQUENCES + ("t1w", "t2w")
 #: Sequences whose every criterion must be scored before submitting, when the case has them.
 REQUIRED_LIKERT_SEQUENCES = ("dwi", "adc", "flair")
 #: What each score judges: noise, motion, artifact (susceptibility, aliasing, inhomogeneity), lesion-tissue contrast.
@@ -69,14 +71,14 @@ def likertCriteria(likert: dict) -> dict:
     """Scores per sequence and criterion from what a client gives.
 
     :param likert: sequence -> a score (every criterion of that sequence) or ``{criterion: score}``; 0 or None: not scored.
-    :return: ``{sequence: {criterion: 1-5 or None}}`` for every sequence of :data:`LIKERT_SEQUENCES`.
+    :return: ``{sequence: {criterion: 1-5 or None}}`` for every sequence of :data:`SCORED_SEQUENCES`.
     :raises InputError: an unknown sequence or criterion, or a score out of range.
     """
-    unknown = sorted(set(likert) - set(LIKERT_SEQUENCES))
+    unknown = sorted(set(likert) - set(SCORED_SEQUENCES))
     if unknown:
-        raise InputError(f"Unknown quality items {', '.join(unknown)}; use {', '.join(LIKERT_SEQUENCES + ARTIFACT_FLAGS)}.")
+        raise InputError(f"Unknown quality items {', '.join(unknown)}; use {', '.join(SCORED_SEQUENCES + ARTIFACT_FLAGS)}.")
     scores = {}
-    for sequence in LIKERT_SEQUENCES:
+    for sequence in SCORED_SEQUENCES:
         given = likert.get(sequence)
         if isinstance(given, dict):
             wrong = sorted(set(given) - set(LIKERT_CRITERIA))
@@ -92,7 +94,7 @@ def likertCriteria(likert: dict) -> dict:
 def sequenceScores(criteria: dict) -> dict:
     """Each sequence's score: its weakest scored criterion (one unreadable aspect makes the image unreadable), None if unscored."""
     return {sequence: min((score for score in (criteria.get(sequence) or {}).values() if score is not None), default=None)
-            for sequence in LIKERT_SEQUENCES}
+            for sequence in SCORED_SEQUENCES}
 
 
 def requiredLikertSequences(available=None) -> list[str]:
@@ -110,17 +112,17 @@ def missingLikert(criteria: dict, available=None) -> list[str]:
 
 
 def lowQualitySequences(likert: dict) -> list[str]:
-    """Sequences scored below :data:`MIN_ACCEPTABLE_LIKERT` (unscored ones are not listed), in :data:`LIKERT_SEQUENCES` order.
+    """Sequences scored below :data:`MIN_ACCEPTABLE_LIKERT` (unscored ones are not listed), in :data:`SCORED_SEQUENCES` order.
 
     :param likert: sequence key -> score, or -> ``{criterion: score}`` (0 or None: not scored).
     """
     scores = sequenceScores(likertCriteria(likert))
-    return [key for key in LIKERT_SEQUENCES if (scores[key] or MIN_ACCEPTABLE_LIKERT) < MIN_ACCEPTABLE_LIKERT]
+    return [key for key in SCORED_SEQUENCES if (scores[key] or MIN_ACCEPTABLE_LIKERT) < MIN_ACCEPTABLE_LIKERT]
 
 
 def lowQualityCriteria(criteria: dict) -> list[str]:
     """``sequence.criterion`` scored below :data:`MIN_ACCEPTABLE_LIKERT`, e.g. ``dwi.motion``."""
-    return [f"{sequence}.{criterion}" for sequence in LIKERT_SEQUENCES for criterion in LIKERT_CRITERIA
+    return [f"{sequence}.{criterion}" for sequence in SCORED_SEQUENCES for criterion in LIKERT_CRITERIA
             if ((criteria.get(sequence) or {}).get(criterion) or MIN_ACCEPTABLE_LIKERT) < MIN_ACCEPTABLE_LIKERT]
 
 
@@ -135,7 +137,7 @@ def buildReadParameters(likert: dict, artifacts: dict, notes: list, activeSecond
                         hints: list | None = None, lesions: dict | None = None, sequences=None) -> dict:
     """The ``parameters`` dict of a read: quality, notes, lesion attributes, active time, seed settings and the hints shown.
 
-    :param likert: sequence key (:data:`LIKERT_SEQUENCES`) -> a score 1-5 for every criterion, or ``{criterion: score}``
+    :param likert: sequence key (:data:`SCORED_SEQUENCES`) -> a score 1-5 for every criterion, or ``{criterion: score}``
         (:data:`LIKERT_CRITERIA`); 0 or None when not scored.
     :param artifacts: flag (:data:`ARTIFACT_FLAGS`) -> bool.
     :param notes: :class:`ReadNote` list.
@@ -154,7 +156,7 @@ def buildReadParameters(likert: dict, artifacts: dict, notes: list, activeSecond
     """
     unknownFlags = sorted(set(artifacts) - set(ARTIFACT_FLAGS))
     if unknownFlags:
-        raise InputError(f"Unknown quality items {', '.join(unknownFlags)}; use {', '.join(LIKERT_SEQUENCES + ARTIFACT_FLAGS)}.")
+        raise InputError(f"Unknown quality items {', '.join(unknownFlags)}; use {', '.join(SCORED_SEQUENCES + ARTIFACT_FLAGS)}.")
     criteria = likertCriteria(likert)
     missing = missingLikert(criteria, sequences)
     if missing:
@@ -167,7 +169,7 @@ def buildReadParameters(likert: dict, artifacts: dict, notes: list, activeSecond
         "quality": {
             "likert": scores,
             "likert_criteria": {sequence: values for sequence, values in criteria.items() if any(value is not None for value in values.values())},
-            "below_acceptable": [key for key in LIKERT_SEQUENCES if (scores[key] or MIN_ACCEPTABLE_LIKERT) < MIN_ACCEPTABLE_LIKERT],
+            "below_acceptable": [key for key in SCORED_SEQUENCES if (scores[key] or MIN_ACCEPTABLE_LIKERT) < MIN_ACCEPTABLE_LIKERT],
             "below_acceptable_criteria": lowQualityCriteria(criteria),
             "artifacts": [flag for flag in ARTIFACT_FLAGS if artifacts.get(flag)],
         },

@@ -149,9 +149,9 @@ def _read(store, root: Path, phantoms: dict, parameters: SeedParameters, progres
 
 def _simulatedReadParameters(seed, generous: bool, rng: np.random.Generator, sequences: set) -> dict:
     """What the module would store with a read: Likert per sequence and criterion (the phantoms are good: 4-5), time, seed."""
-    from ..core.readrecord import LIKERT_CRITERIA, LIKERT_SEQUENCES, buildReadParameters
+    from ..core.readrecord import LIKERT_CRITERIA, SCORED_SEQUENCES, buildReadParameters
 
-    likert = {key: {criterion: int(rng.integers(4, 6)) for criterion in LIKERT_CRITERIA} for key in LIKERT_SEQUENCES if key in sequences}
+    likert = {key: {criterion: int(rng.integers(4, 6)) for criterion in LIKERT_CRITERIA} for key in SCORED_SEQUENCES if key in sequences}
     parameters = buildReadParameters(likert, {}, [], float(rng.uniform(180.0, 900.0)), seed.summary, sequences=sequences)
     return {**parameters, "habit": "generous" if generous else "conservative"}
 
