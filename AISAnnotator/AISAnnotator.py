@@ -3,13 +3,11 @@ import dataclasses
 import logging
 import os
 import pathlib
-import tempfile
 from typing import Annotated
 
 import numpy as np
 import qt
 import slicer
-import slicer.packaging
 import vtk
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
@@ -23,18 +21,16 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+import AISCommonLib
 from AISAnnotatorLib import readerwork
-from AISAnnotatorLib.gui import actions, lists, messages, progress, readingflow
+from AISAnnotatorLib.gui import actions, activeclock, lists, messages, progress, selftests, shortcuts
 from AISAnnotatorLib.gui.choices import AdcUnitChoice, AssistModeChoice, ReadingLayout, SeedModeChoice
-from AISAnnotatorLib.mrml import notes, readingcase
-from AISCommonLib import RUNTIME_REQUIREMENTS, reloading, uifile
+from AISAnnotatorLib.mrml import notes, readingcase, readingviews
+from AISCommonLib import connection, dependencies, reloading, uifile
 from AISCommonLib.core import adcunits, cases, dwiassist, readrecord, seeding, sequences
 from AISCommonLib.core.errors import OperationCancelled
-from AISCommonLib.mrml import caseloader, crosshair, layouts, segmentation
-from AISCommonLib.synthetic import tinycases
-from AISCommonLib.workflow import database as workflowdatabase
+from AISCommonLib.mrml import caseloader, crosshair, nodes, segmentation
 from AISCommonLib.workflow import states
-from AISCommonLib.workflow import store as workflowstore
 
 #: Sequences shown in the scene, in display order; keys of ``LoadedCase`` and ``Case.files``.
 DISPLAYED_SEQUENCES = caseloader.SEQUENCE_ORDER
@@ -63,13 +59,14 @@ class AISAnnotator(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("AIS Annotator")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
-        self.parent.dependencies = ["AISCommon"]
-        self.parent.contributors = ["AIS Annotation contributors"]
+        self.parent.dependencies = ["AISCommon", "Segmentations", "SegmentEditor", "Markups"]
+        self.parent.contributors = list(AISCommonLib.CONTRIBUTORS)
         self.parent.helpText = _("""
 Annotate acute ischemic stroke lesions on MRI, one reader at a time, following the expert consensus workflow.
 <ol>
 <li><b>Case</b>: enter your reader ID and press <i>Next case</i> to take your next assignment from the team's
-workflow database (the dataset's <i>derivatives/lesions/workflow.sqlite</i>, or the database you enter). You can
+workflow database (the dataset's <i>derivatives/lesions/workflow.sqlite</i>, or the database you enter: it is kept in
+your Slicer settings, never in the scene, and a password in its URL goes to the system keyring). You can
 also list the cases of a BIDS folder with <i>Find cases</i> and load one to look at it, but only a case taken with
 <i>Next case</i> can be submitted. Screen the images first: exclude cases with severe artifacts or non-ischemic
 lesions in <i>Quality and exclusion</i>.</li>
@@ -89,7 +86,7 @@ The lesion mask is always on the voxel grid of the DWI. You never see the other 
         self.parent.acknowledgementText = _("""
 Built for dual-reader annotation of acute ischemic stroke datasets following the national expert consensus on
 acute ischemic stroke MRI annotation. It relies on 3D Slicer, its Segment Editor, SimpleITK, NumPy, NiBabel and
-SQLAlchemy.
+SQLAlchemy; keyring keeps the database password when it is installed.
 """)
 
 
@@ -102,8 +99,10 @@ SQLAlchemy.
 class AISAnnotatorParameterNode:
     """What the reader chose and what is on screen, saved with the scene.
 
+    The workflow database is not here: a scene is shared and kept, a database URL may carry a password
+    (``AISCommonLib.connection`` keeps it in the user's settings and the keyring).
+
     datasetRoot - BIDS dataset folder the cases come from.
-    databaseUrl - workflow database (URL or SQLite file); empty: $AIS_DB_URL or the dataset's workflow.sqlite.
     readerId - the reader's pseudonymous ID in the workflow.
     caseId - case whose images are loaded (empty when none).
     readingLayout - layout of the slice views.
@@ -122,7 +121,6 @@ class AISAnnotatorParameterNode:
     """
 
     datasetRoot: pathlib.Path
-    databaseUrl: str = ""
     readerId: str = ""
     caseId: str = ""
     readingLayout: ReadingLayout = ReadingLayout.AXIAL_2X2
@@ -169,10 +167,9 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._cases = []
         self._hints = []
-        self._shortcuts = []
+        self._shortcuts = None
         self._crosshairNode = None
-        self._activeTimer = readrecord.ActiveTimer()
-        self._clockTimer = None
+        self._clock = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -211,17 +208,18 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.submitButton.connect("clicked(bool)", self.onSubmit)
         self.ui.caseListWidget.connect("currentRowChanged(int)", self._updateActions)
         self.ui.caseListWidget.connect("itemDoubleClicked(QListWidgetItem*)", self.onLoadCase)
-        self.ui.layoutComboBox.connect("currentIndexChanged(int)", self.onLayoutChanged)
+        self.ui.databaseUrlLineEdit.connect("editingFinished()", self.onDatabaseEdited)
+        self.ui.databaseUrlLineEdit.text = self.logic.database.url()
         self.ui.hintsTableWidget.connect("itemSelectionChanged()", self.onHintSelected)
         self.ui.notesListWidget.connect("currentRowChanged(int)", self.onNoteSelected)
         self.ui.noteTextLineEdit.connect("textChanged(QString)", self._updateActions)
         self.ui.exclusionNoteLineEdit.connect("textChanged(QString)", self._updateActions)
         self.ui.exclusionReasonComboBox.connect("currentIndexChanged(int)", self._updateActions)
 
-        self._installShortcuts()
-        self._clockTimer = qt.QTimer()
-        self._clockTimer.setInterval(1000)
-        self._clockTimer.connect("timeout()", self._showActiveTime)
+        bindings = [(actions.NEXT_LESION_KEY, self.onNextLesion), (actions.PREVIOUS_LESION_KEY, self.onPreviousLesion)]
+        bindings += [(LAYOUT_KEYS[layout.value], lambda layout=layout: self._chooseLayout(layout)) for layout in ReadingLayout]
+        self._shortcuts = shortcuts.Shortcuts(bindings)
+        self._clock = activeclock.ActiveClock(self.ui.activeTimeLabel)
 
         self.initializeParameterNode()
 
@@ -239,28 +237,10 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         editor.setSwitchToSegmentationsButtonVisible(False)
         editor.setAddRemoveSegmentButtonsVisible(False)
 
-    def _installShortcuts(self) -> None:
-        mainWindow = slicer.util.mainWindow()
-        if mainWindow is None:
-            return
-        bindings = [(actions.NEXT_LESION_KEY, self.onNextLesion), (actions.PREVIOUS_LESION_KEY, self.onPreviousLesion)]
-        for layout in ReadingLayout:
-            bindings.append((LAYOUT_KEYS[layout.value], lambda layout=layout: self._chooseLayout(layout)))
-        for key, callback in bindings:
-            shortcut = qt.QShortcut(qt.QKeySequence(key), mainWindow)
-            shortcut.setEnabled(False)
-            shortcut.connect("activated()", callback)
-            self._shortcuts.append(shortcut)
-
     def cleanup(self) -> None:
         self._stopActiveTime()
         self.removeObservers()
-        for shortcut in self._shortcuts:
-            shortcut.setEnabled(False)
-            shortcut.setParent(None)
-        self._shortcuts = []
-        if self._clockTimer:
-            self._clockTimer.stop()
+        self._shortcuts.remove()
         self.logic.closeStore()
 
     def enter(self) -> None:
@@ -268,23 +248,21 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
         self.ui.segmentEditorWidget.installKeyboardShortcuts()
         self.ui.segmentEditorWidget.setupViewObservations()
-        for shortcut in self._shortcuts:
-            shortcut.setEnabled(True)
+        self._shortcuts.setEnabled(True)
         self._observeCrosshair(True)
         self._startActiveTime()
 
     def exit(self) -> None:
         self._stopActiveTime()
         self._observeCrosshair(False)
-        for shortcut in self._shortcuts:
-            shortcut.setEnabled(False)
+        self._shortcuts.setEnabled(False)
         self.ui.segmentEditorWidget.setActiveEffect(None)
         self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
         self.ui.segmentEditorWidget.removeViewObservations()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateActions)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
         self._stopActiveTime()
@@ -323,11 +301,18 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, inputParameterNode: AISAnnotatorParameterNode | None) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateActions)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateActions)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._updateActions()
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        """The layout follows the parameter node (after its GUI connector stored the choice), then the actions."""
+        if self._caseLoaded() and self.logic.layoutFollower.changed(self._parameterNode.readingLayout.value):
+            with slicer.util.tryWithErrorDisplay(_("Could not show the reading layout."), waitCursor=True):
+                self.logic.showLayout(self._parameterNode)
         self._updateActions()
 
     # ------------------------------------------------------------------------------------------
@@ -366,20 +351,15 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _startActiveTime(self) -> None:
         """Time on task counts while the module is shown (callers run only then) and a case is loaded."""
         if self._caseLoaded():
-            self._activeTimer.start()
-            self._clockTimer.start()
-        self._showActiveTime()
+            self._clock.start()
+        self._clock.show()
 
     def _stopActiveTime(self) -> None:
-        self._activeTimer.stop()
-        if self._clockTimer:
-            self._clockTimer.stop()
+        if self._clock is None:
+            return
+        self._clock.stop()
         if self._parameterNode and self._parameterNode.caseId:
-            self._parameterNode.activeSeconds = self._activeTimer.seconds
-
-    def _showActiveTime(self) -> None:
-        seconds = int(self._activeTimer.seconds)
-        self.ui.activeTimeLabel.text = f"{seconds // 60}:{seconds % 60:02d}"
+            self._parameterNode.activeSeconds = self._clock.seconds
 
     def _observeCrosshair(self, observe: bool) -> None:
         """Follow the cursor for the probe line while the module is shown."""
@@ -411,6 +391,12 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
               "(a draft copy is kept in the temporary folder). Continue?").format(oldCase=node.caseId, newCase=newCase)
         )
 
+    def onDatabaseEdited(self) -> None:
+        """Remember the database in the user's settings; a password in the URL goes to the keyring, out of the field."""
+        with self._action(_("Could not keep the database choice.")):
+            self._setStatus(self.logic.rememberDatabase(self.ui.databaseUrlLineEdit.text))
+            self.ui.databaseUrlLineEdit.text = self.logic.database.url()
+
     def onFindCases(self) -> None:
         """List the cases of the chosen dataset, marking what each one lacks."""
         # A failed search must not leave the previous dataset's cases selectable.
@@ -424,8 +410,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onNextCase(self) -> None:
         """Claim the reader's next case in the workflow (or resume the held one) and load it."""
         with self._action(_("Could not take the next case.")):
-            # The workflow store needs SQLAlchemy and the library reads NIfTI with nibabel; Slicer ships neither.
-            slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
+            self.logic.ensureWorkflowPackages()
             claim, case = self.logic.claimNextCase(self._parameterNode)
             if claim is None:
                 self._setStatus(_("No case is waiting for reader {reader}.").format(reader=self._parameterNode.readerId))
@@ -445,7 +430,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if case is None or not self.ui.loadCaseButton.enabled or not self._confirmLeavingCase(case.caseId):
             return
         with self._action(_("Could not load the case.")):
-            slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
+            self.logic.ensureNiftiPackages()
             self._loadCase(case)
 
     def _loadCase(self, case) -> None:
@@ -456,7 +441,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         except Exception:
             self._setStatus(_("Loading {caseId} failed.").format(caseId=case.caseId))
             raise
-        self._activeTimer.reset(0.0)
+        self._clock.reset(0.0)
         self._showHints([])
         self.ui.seedComponentsTableWidget.setRowCount(0)
         self._showNotes()
@@ -477,13 +462,6 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _chooseLayout(self, layout: ReadingLayout) -> None:
         if self._parameterNode:
             self._parameterNode.readingLayout = layout
-
-    def onLayoutChanged(self, *unused) -> None:
-        """Show the chosen reading layout (only once a case is loaded: never rearranges an empty scene)."""
-        if not self._caseLoaded():
-            return
-        with slicer.util.tryWithErrorDisplay(_("Could not show the reading layout."), waitCursor=True):
-            self.logic.showLayout(self._parameterNode)
 
     def onNextLesion(self) -> None:
         if self._caseLoaded():
@@ -664,7 +642,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 # Hints are recomputed on the submitted mask and kept with it; they never block.
                 found = self.logic.hints(node)
                 self._showHints(found)
-                result = self.logic.submit(node, self._activeTimer.seconds, found)
+                result = self.logic.submit(node, self._clock.seconds, found)
                 self._setStatus(
                     _("Read of {caseId} submitted as {reader} ({path}); case state: {state}. {hintCount} hints recorded.").format(
                         caseId=result["case_id"], reader=node.readerId, path=result["mask_path"], state=result["state"], hintCount=len(found))
@@ -682,15 +660,21 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
     """Adapter between the parameter node, the application and the libraries.
 
-    Holds what is not saved with the scene: the case on screen (:class:`ReadingCase`) and the reader's
-    connection to the workflow (:class:`ReaderWork`).
+    Holds what is not saved with the scene: the case on screen (:class:`ReadingCase`), the views that show it,
+    the reader's connection to the workflow (:class:`ReaderWork`) and the database choice (user settings).
+
+    :param databaseSettings: where the database choice is kept (the user's QSettings by default).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, databaseSettings=None) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
         self.reading = None
         self.assistResult = None
         self.work = readerwork.ReaderWork()
+        self.database = databaseSettings or connection.DatabaseSettings(qt.QSettings())
+        self.installer = dependencies.slicerInstaller("AISAnnotator")
+        self.views = readingviews.ReadingViews()
+        self.layoutFollower = readingviews.LayoutFollower()
 
     def getParameterNode(self) -> AISAnnotatorParameterNode:
         return AISAnnotatorParameterNode(super().getParameterNode())
@@ -707,31 +691,35 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
     def forgetLoadedCase(self) -> None:
         self.reading = None
         self.assistResult = None
+        self.layoutFollower.shown(None)
 
     def segmentEditorNode(self):
         """The module's Segment Editor parameter node (a scene singleton, created when missing)."""
-        node = slicer.mrmlScene.GetSingletonNode(SEGMENT_EDITOR_NODE_TAG, "vtkMRMLSegmentEditorNode")
-        if node is None:
-            node = slicer.mrmlScene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
-            node.UnRegister(None)
-            node.SetSingletonTag(SEGMENT_EDITOR_NODE_TAG)
-            node = slicer.mrmlScene.AddNode(node)
-        return node
-
-
-
+        return segmentation.segmentEditorNode(slicer.mrmlScene, SEGMENT_EDITOR_NODE_TAG)
 
     # Workflow ---------------------------------------------------------------------------------
+
+    def rememberDatabase(self, text: str) -> str:
+        """Keep the database choice (URL in the settings, password in the keyring); :return: a sentence saying where."""
+        return connection.rememberDatabase(self.database, text, self.installer)
+
+    def ensureWorkflowPackages(self) -> None:
+        """SQLAlchemy (and psycopg for PostgreSQL) asked for and installed at first use; nibabel offered once."""
+        self.installer.ensure(dependencies.workflowRequirements(self.database.url()), _("The workflow database"))
+        self.ensureNiftiPackages()
+
+    def ensureNiftiPackages(self) -> None:
+        """nibabel, the reference NIfTI reader (optional: SimpleITK reads NIfTI without it), offered once."""
+        self.installer.ensure(dependencies.NIFTI_REQUIREMENTS, _("Reading NIfTI images"), optional=True)
 
     @property
     def claim(self):
         """The reader's current claim (``case_id``, ``revision``, ``reader`` ...), or None."""
         return self.work.claim
 
-    @staticmethod
-    def _databaseChoice(parameterNode: AISAnnotatorParameterNode):
+    def _databaseChoice(self, parameterNode: AISAnnotatorParameterNode):
         root = str(parameterNode.datasetRoot)
-        return parameterNode.databaseUrl.strip() or None, root if root not in ("", ".") else None
+        return self.database.connectionUrl(), root if root not in ("", ".") else None
 
     def openStore(self, parameterNode: AISAnnotatorParameterNode):
         """The workflow store of the chosen database (or the dataset's own), reopened when the choice changed."""
@@ -771,7 +759,6 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
             "signal_inhomogeneity": parameterNode.signalInhomogeneityArtifact,
         }
 
-
     # Case -------------------------------------------------------------------------------------
 
     def loadCase(self, case, parameterNode: AISAnnotatorParameterNode):
@@ -801,35 +788,29 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         """Cases of a BIDS dataset (see ``AISCommonLib.core.cases.discoverCases``)."""
         return cases.discoverCases(datasetRoot)
 
+    def showLayout(self, parameterNode: AISAnnotatorParameterNode) -> bool:
+        """Show the chosen reading layout: one sequence per view, mask filled on DWI and outlined elsewhere.
 
-    def showLayout(self, parameterNode: AISAnnotatorParameterNode) -> None:
-        """Switch to the chosen reading layout, one sequence per view, mask filled on DWI and outlined elsewhere."""
-        layoutId = layouts.layoutIdByName(parameterNode.readingLayout.value)
+        Views are fitted to the DWI only the first time they show the case (``readingviews``).
+        :return: True when views were fitted.
+        """
         layoutManager = slicer.app.layoutManager()
         if layoutManager is None or self.reading is None:
-            return
-        layouts.setLayout(layoutManager.layoutLogic().GetLayoutNode(), layoutId)
+            return False
+        name = parameterNode.readingLayout.value
+        self.layoutFollower.shown(name)
         # The layout manager creates the views and their slice logics when the layout node changes.
-        slicer.app.processEvents()
-        scene = slicer.mrmlScene
-        layouts.showSequences(slicer.app.applicationLogic(), layoutId, self.reading.caseNodes.volumeNodes)
-        views = layouts.readingViews(scene, layoutId)
-        if parameterNode.lesionSegmentation:
-            segmentation.setFillAndOutlineViews(
-                scene, parameterNode.lesionSegmentation,
-                [sliceNode for view, sliceNode in views if view.sequence == "dwi"],
-                [sliceNode for view, sliceNode in views if view.sequence != "dwi"],
-            )
-        crosshair.showCrosshair(scene)
+        return self.views.showLayout(slicer.app.applicationLogic(), layoutManager.layoutLogic().GetLayoutNode(), name, self.reading,
+                                     slicer.app.processEvents)
 
     def removeCaseNodes(self, parameterNode: AISAnnotatorParameterNode) -> None:
-        """Remove the images, the lesion segmentation and the notes of the case on screen."""
+        """Remove the images, the lesion segmentation and the notes of the case on screen (with their display nodes)."""
         with slicer.util.NodeModify(parameterNode):
             for name in [f"{key}Volume" for key in DISPLAYED_SEQUENCES] + ["lesionSegmentation", "notesMarkups"]:
                 node = getattr(parameterNode, name)
                 if node:
                     setattr(parameterNode, name, None)
-                    slicer.mrmlScene.RemoveNode(node)
+                    nodes.removeNodes(slicer.mrmlScene, [node])
             parameterNode.caseId = ""
         self.forgetLoadedCase()
 
@@ -924,17 +905,8 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         """Values of every sequence at a RAS point (ADC with its unit)."""
         return self.reading.statusLine(ras) if self.reading else ""
 
-
-
-
-
-
-
-
-
     def jumpTo(self, ras) -> None:
         crosshair.jumpToRas(slicer.mrmlScene, ras)
-
 
     # Notes ------------------------------------------------------------------------------------
 
@@ -959,41 +931,36 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
 
 
 class AISAnnotatorTest(ScriptedLoadableModuleTest):
-    """Runs the whole reading flow through the Logic on a tiny synthetic case (``AISCommonLib.synthetic.tinycases``)."""
+    """In-Slicer tests of the Logic and the widget on a tiny synthetic case (``AISAnnotatorLib.gui.selftests``); the
+    reading flow installs SQLAlchemy at first use, after asking (``--testing``: Slicer answers OK and logs it)."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.setUp()
-        self.test_ParameterNameBindings()
-        self.setUp()
-        self.test_ReadingFlow()
+        for test in (self.test_ParameterNameBindings, self.test_ReadingFlow, self.test_LayoutSelectorShowsTheChosenLayout,
+                     self.test_ReenteringKeepsTheZoom, self.test_ReadingDoesNotGrowTheScene, self.test_SceneNeverHoldsTheDatabasePassword):
+            self.setUp()
+            test()
+        self.delayDisplay("AISAnnotator tests passed")
 
     def test_ParameterNameBindings(self):
         """Every SlicerParameterName of the .ui names a parameter node field, and each binding connects."""
         uiPath = os.path.join(os.path.dirname(slicer.util.modulePath("AISAnnotator")), "Resources", "UI", "AISAnnotator.ui")
-        uifile.checkParameterBindings(self, uiPath, AISAnnotatorLogic().getParameterNode(), {
+        uifile.checkParameterBindings(self, uiPath, AISAnnotatorLogic(connection.memoryDatabaseSettings()).getParameterNode(), {
             "adcThresholdMicro": ("adcThresholdSpinBox", 500.0), "flairLikert": ("flairLikertSpinBox", 4), "readerId": ("readerIdLineEdit", "reader7")})
 
     def test_ReadingFlow(self):
-        """Claim, load, seed, hints, note, quality, submit to a SQLite store; the other reader sees nothing."""
-        slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
-        self.delayDisplay("Writing a synthetic case and its workflow")
-        with tempfile.TemporaryDirectory() as folder:
-            root = pathlib.Path(folder)
-            lesion = tinycases.writeSimpleCase(root, "01", "01")["truth"]
-            with workflowstore.openStore(str(workflowdatabase.defaultDatabasePath(root)), root, create=True) as workflow:
-                tinycases.initialiseTeam(workflow, root, readers=("reader1", "reader2"))
+        selftests.readingFlow(self, AISAnnotatorLogic)
 
-            logic = AISAnnotatorLogic()
-            parameterNode = logic.getParameterNode()
-            parameterNode.datasetRoot = root
-            # Explicit, so that a team database in $AIS_DB_URL is never touched by the self-test.
-            parameterNode.databaseUrl = str(workflowdatabase.defaultDatabasePath(root))
-            parameterNode.readerId = "reader1"
-            try:
-                readingflow.readAndSubmit(self, logic, parameterNode, lesion)
-            finally:
-                logic.closeStore()
-        self.delayDisplay("Test passed")
+    def test_LayoutSelectorShowsTheChosenLayout(self):
+        selftests.layoutSelectorShowsTheChosenLayout(self)
+
+    def test_ReenteringKeepsTheZoom(self):
+        selftests.reenteringKeepsTheZoom(self)
+
+    def test_ReadingDoesNotGrowTheScene(self):
+        selftests.readingDoesNotGrowTheScene(self)
+
+    def test_SceneNeverHoldsTheDatabasePassword(self):
+        selftests.sceneNeverHoldsTheDatabasePassword(self)

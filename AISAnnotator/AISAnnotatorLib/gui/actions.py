@@ -35,7 +35,7 @@ def updateActions(ui, node, logic, selectedCase, caseLoaded: bool) -> None:
 
     enable(ui.findCasesButton, "" if rootChosen else _("Choose an existing dataset folder first."),
                  _("List the cases of the dataset and the sequences each one is missing."))
-    hasDatabase = rootChosen or bool(node and node.databaseUrl.strip()) or bool(os.environ.get(workflowdatabase.DATABASE_URL_VARIABLE))
+    hasDatabase = rootChosen or bool(logic.database.url()) or bool(os.environ.get(workflowdatabase.DATABASE_URL_VARIABLE))
     nextReason = _("Enter your reader ID first.") if not readerId else ("" if hasDatabase else _("Choose the dataset folder or enter the workflow database first."))
     enable(ui.nextCaseButton, nextReason, _("Take your next assigned case from the workflow (or resume the one you hold) and load it."))
 

@@ -12,7 +12,7 @@ import numpy as np
 from AISCommonLib.core import dwiassist, dwicontrast, hints, lesionattributes, prediction, seeding, sequences
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.image import rasToVoxel
-from AISCommonLib.mrml import caseloader, lesionnav, segmentation
+from AISCommonLib.mrml import caseloader, lesionnav, nodes, segmentation
 
 from . import probe
 
@@ -61,8 +61,7 @@ class ReadingCase:
             segmentationNode = segmentation.createReaderSegmentation(scene, caseNodes.dwiNode, f"{caseId} lesion")
             notesNode = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"{caseId} notes")
         except Exception:
-            for node in caseNodes.volumeNodes.values():
-                scene.RemoveNode(node)
+            nodes.removeNodes(scene, caseNodes.volumeNodes.values())
             raise
         return cls(caseNodes, segmentationNode, notesNode)
 
@@ -82,6 +81,10 @@ class ReadingCase:
     def nodes(self) -> list:
         """Every node this case put into the scene."""
         return [*self.caseNodes.volumeNodes.values(), self.segmentationNode, self.notesNode]
+
+    def removeFromScene(self, scene) -> int:
+        """Remove every node of the case with its display and storage nodes; :return: nodes removed."""
+        return nodes.removeNodes(scene, self.nodes())
 
     def lesionMask(self) -> np.ndarray:
         """The lesion segment as bool ``[k, j, i]`` on the DWI grid."""

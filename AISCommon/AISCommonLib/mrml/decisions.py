@@ -9,8 +9,9 @@ import numpy as np
 
 from ..core import reviewrule
 from ..core.adjudication import metricsPanel
+from ..core.errors import InputError
 from ..core.image import Volume
-from .reviewscene import FINAL_SEGMENT_ID, REGION_FILL_OPACITY, ReviewScene, regionSegmentId
+from .reviewscene import FINAL_SEGMENT_ID, REGION_FILL_OPACITY, SMALL_REGIONS_SEGMENT_ID, ReviewScene, regionSegmentId
 from .segmentation import segmentMask, setSegmentFromMask
 from .volumes import ijkToRas
 
@@ -31,9 +32,25 @@ def updateFinalSegment(review: ReviewScene) -> np.ndarray:
 
 def _styleRegions(review: ReviewScene) -> None:
     displayNode = review.regionsNode.GetDisplayNode()
+    adjudication = review.adjudication
     for regionId in review.regionIds:
-        dropped = review.adjudication.decisions.get(regionId) == reviewrule.DECISION_DROP
+        if regionId in adjudication.smallIds:
+            continue
+        dropped = adjudication.decisions.get(regionId) == reviewrule.DECISION_DROP
         displayNode.SetSegmentOpacity2DFill(regionSegmentId(regionId), DROPPED_FILL_OPACITY if dropped else REGION_FILL_OPACITY)
+    if adjudication.smallIds:
+        dropped = (adjudication.smallDecision or adjudication.defaultDecision) == reviewrule.DECISION_DROP
+        displayNode.SetSegmentOpacity2DFill(SMALL_REGIONS_SEGMENT_ID, DROPPED_FILL_OPACITY if dropped else REGION_FILL_OPACITY)
+
+
+def setSmallRegionsDecision(review: ReviewScene, decision: str | None) -> np.ndarray:
+    """Decide every small region without a decision of its own at once (``keep``, ``drop`` or None); refresh ``Final``.
+
+    :return: the final mask.
+    :raises InputError: not keep or drop.
+    """
+    review.adjudication.setSmallDecision(decision)
+    return updateFinalSegment(review)
 
 
 def setRegionDecision(review: ReviewScene, regionId: int, decision: str | None, note: str | None = None) -> np.ndarray:
@@ -45,6 +62,8 @@ def setRegionDecision(review: ReviewScene, regionId: int, decision: str | None, 
     :return: the final mask.
     :raises InputError: unknown region or decision.
     """
+    if decision == reviewrule.DECISION_EDITED:
+        _ownSegment(review, regionId)  # refuse before anything changes
     review.adjudication.setDecision(regionId, decision, note)
     if decision == reviewrule.DECISION_EDITED:
         return commitRegionEdit(review, regionId)
@@ -57,7 +76,7 @@ def commitRegionEdit(review: ReviewScene, regionId: int) -> np.ndarray:
     :return: the final mask.
     :raises InputError: the region or its segment does not exist.
     """
-    edited = segmentMask(review.regionsNode, review.dwiNode, regionSegmentId(review.region(regionId).regionId))
+    edited = segmentMask(review.regionsNode, review.dwiNode, _ownSegment(review, regionId))
     review.adjudication.setEditedMask(regionId, edited)
     return updateFinalSegment(review)
 
@@ -67,7 +86,18 @@ def setRegionSegmentMask(review: ReviewScene, regionId: int, mask: np.ndarray) -
 
     :param mask: bool ``[k, j, i]`` on the DWI grid.
     """
-    setSegmentFromMask(review.regionsNode, mask, review.dwiNode, regionSegmentId(review.region(regionId).regionId))
+    setSegmentFromMask(review.regionsNode, mask, review.dwiNode, _ownSegment(review, regionId))
+
+
+def _ownSegment(review: ReviewScene, regionId: int) -> str:
+    """A region's own segment; a small region has none (it shares one), so it is decided, or fixed in the final mask.
+
+    :raises InputError: a small region, or no such region.
+    """
+    segmentId = review.segmentIdOf(regionId)
+    if segmentId == SMALL_REGIONS_SEGMENT_ID:
+        raise InputError(f"Region {regionId} is one of the small regions shown together: keep or drop it, or correct the final mask itself.")
+    return segmentId
 
 
 def applyStartingPoint(review: ReviewScene, startingPoint: str) -> np.ndarray:
@@ -81,7 +111,7 @@ def applyStartingPoint(review: ReviewScene, startingPoint: str) -> np.ndarray:
     editedIds = list(review.adjudication.editedMasks)
     review.adjudication.applyStartingPoint(startingPoint)
     regionMap = review.result.regionMap
-    for regionId in editedIds:
+    for regionId in editedIds:  # only regions with their own segment can have been edited
         setRegionSegmentMask(review, regionId, regionMap.toFullGrid(regionMap.labels == regionId))
     return updateFinalSegment(review)
 

@@ -169,7 +169,8 @@ def readingViews(scene, layoutId: int) -> list[tuple[ViewSpec, object]]:
     return found
 
 
-def showSequences(applicationLogic, layoutId: int, volumeNodes: dict, referenceKey: str = "dwi", alignToReference: bool = True) -> list:
+def showSequences(applicationLogic, layoutId: int, volumeNodes: dict, referenceKey: str = "dwi", alignToReference: bool = True,
+                  keepViews=()) -> list:
     """Put each sequence in its views, link the views and fit them all to the reference volume.
 
     Backgrounds are set with plain setters (no interaction), so linked views keep different volumes.
@@ -183,6 +184,8 @@ def showSequences(applicationLogic, layoutId: int, volumeNodes: dict, referenceK
     :param volumeNodes: sequence key -> volume node; views whose sequence is missing show nothing.
     :param referenceKey: sequence whose volume sets the field of view (the DWI).
     :param alignToReference: rotate views to the reference volume's axes.
+    :param keepViews: layout names (``ViewSpec.layoutName``) of views showing this case already: only their
+        sequence is set again, their orientation, zoom, pan and slice stay as the reader left them.
     :return: the slice nodes configured.
     :raises InputError: the reference volume is missing.
     """
@@ -192,8 +195,10 @@ def showSequences(applicationLogic, layoutId: int, volumeNodes: dict, referenceK
         raise InputError(f"No {SEQUENCE_NAMES.get(referenceKey, referenceKey)} volume to fit the views to.")
     configured = []
     for view, sliceNode in readingViews(scene, layoutId):
+        fit = view.layoutName not in keepViews
         sliceNode.SetAttribute(VIEW_SEQUENCE_ATTRIBUTE, view.sequence)
-        sliceNode.SetOrientation(view.orientation)
+        if fit:
+            sliceNode.SetOrientation(view.orientation)
         sliceNode.SetViewGroup(VIEW_GROUP)
         compositeNode = sliceCompositeNode(scene, sliceNode)
         if compositeNode is not None:
@@ -202,9 +207,9 @@ def showSequences(applicationLogic, layoutId: int, volumeNodes: dict, referenceK
             compositeNode.SetForegroundVolumeID(None)
             compositeNode.SetLabelVolumeID(None)
             compositeNode.SetLinkedControl(True)
-        if alignToReference:
+        if fit and alignToReference:
             sliceNode.RotateToVolumePlane(reference)
-        logic = applicationLogic.GetSliceLogic(sliceNode)
+        logic = applicationLogic.GetSliceLogic(sliceNode) if fit else None
         if logic is not None:
             dimensions = sliceNode.GetDimensions()
             logic.FitSliceToVolume(reference, dimensions[0], dimensions[1])
