@@ -116,3 +116,18 @@ def test_real_cases_without_t1w_and_t2w_keep_the_four_tiles(name, tmp_path, head
     layouts.showSequences(headlessApp.applicationLogic, layouts.LAYOUT_2X2_AXIAL, caseNodes.volumeNodes)
     expected = ["DWI", "ADC", "eADC", "FLAIR" if "flair" in caseNodes.volumeNodes else None]
     assert backgrounds(headlessApp.scene, layouts.LAYOUT_2X2_AXIAL) == expected
+
+
+def test_the_annotator_views_show_t1w_and_t2w(tmp_path, headlessApp):
+    """What the AISAnnotator module shows (``ReadingViews.showLayout``): the case's T1w and T2w tiles, outline included."""
+    from AISAnnotatorLib.mrml import readingcase, readingviews
+    from AISCommonLib.mrml import segmentation
+
+    writeCaseWithT1T2(tmp_path / "bids")
+    reading = readingcase.ReadingCase.addToScene(headlessApp.scene, loadCase(discoverCases(tmp_path / "bids")[0]))
+    views = readingviews.ReadingViews()
+    views.showLayout(headlessApp.applicationLogic, headlessApp.layoutNode, "2x2", reading, headlessApp.updateSliceLogics)
+    assert backgrounds(headlessApp.scene, layouts.LAYOUT_2X2_AXIAL) == ["DWI", "ADC", "eADC", "FLAIR", "T1w", "T2w"]
+    outline = segmentation.outlineDisplayNode(reading.segmentationNode)
+    t2View = next(node for view, node in layouts.readingViews(headlessApp.scene, layouts.LAYOUT_2X2_AXIAL) if view.sequence == "t2w")
+    assert outline.IsDisplayableInView(t2View.GetID())
