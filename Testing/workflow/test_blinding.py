@@ -92,7 +92,7 @@ def test_a_manager_who_reads_the_case_exports_it_blinded(firstReadIn, tmp_path):
 def test_after_both_reads_the_masks_open_but_the_partner_stays_anonymous(firstReadIn, capsys, tmp_path):
     store = firstReadIn
     path = saveNifti(store.masks[1].transpose(2, 1, 0), rotationAffine(), tmp_path / "R02.nii.gz", np.uint8)
-    assert ais(capsys, store, "R02", "submit", CASE, str(path))[0] == 0
+    assert ais(capsys, store, "R02", "submit", CASE, str(path), "--likert", "all=4")[0] == 0
     reads = store.readsVisibleTo("R02", CASE)
     assert sorted(read["user_id"] for read in reads) == ["R02", "another reader"]
     assert store.readMaskPath("R02", store.first["read_id"]).is_file()

@@ -69,6 +69,7 @@ def readAndSubmit(testCase, logic, parameterNode, lesion) -> None:
     np.testing.assert_allclose(notes[0].ras, region.centroidRas, atol=1e-3)
     parameterNode.dwiLikert = 5
     parameterNode.adcLikert = 4
+    parameterNode.flairLikert = 4  # every criterion of DWI, ADC and FLAIR must be scored before submitting
     parameterNode.motionArtifact = True
 
     submitted = logic.submit(parameterNode, 42.0, found)

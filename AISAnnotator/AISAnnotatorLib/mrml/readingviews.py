@@ -57,7 +57,7 @@ class ReadingViews:
         if reading is not self._reading:
             self.startCase(reading)
         layoutId = layouts.layoutIdByName(layoutName)
-        layouts.setLayout(layoutNode, layoutId)
+        layouts.setLayout(layoutNode, layoutId, reading.caseNodes.volumeNodes)  # T1w/T2w get tiles when the case has them
         if afterLayoutChange is not None:
             afterLayoutChange()
         scene = applicationLogic.GetMRMLScene()

@@ -74,7 +74,11 @@ def addWorkflowCommand(subparsers) -> None:
     init.add_argument("--min-dice", type=float, default=defaults.minDice, help="concordance rule: lowest Dice (default %(default)g)")
     init.add_argument("--max-missed-lesions", type=int, default=defaults.maxMissedLesions, help="concordance rule: most missed lesions (default %(default)d)")
     init.add_argument("--min-extent-mm3", type=float, default=defaults.minExtentMm3, help="hide extent regions smaller than this (default %(default)g)")
-    init.add_argument("--require-training", action="store_true", help="readers read trial cases before real ones")
+    training = init.add_mutually_exclusive_group()
+    training.add_argument("--require-training", dest="require_training", action="store_true", default=True,
+                          help="readers read trial cases before real ones (the default)")
+    training.add_argument("--no-training", dest="require_training", action="store_false",
+                          help="readers get real cases at once (recorded in the init event; change later with 'training bar')")
 
     users = add("users", "list users, add one (--add ID, with their database login in team mode), grant/revoke a role, "
                          "deactivate or reactivate a person", _runUsers)
@@ -339,7 +343,13 @@ def _runNext(args) -> int:
             case = store.case(claim["case_id"])
             claim["folder"] = case["relative_folder"]
     if claim is None:
-        _emit(args, None, text=f"No open {args.role} work for {args.user}.")
+        text = f"No open {args.role} work for {args.user}."
+        if args.role == "reader":
+            with _store(args) as store:
+                if store.trainingReport(args.user, args.user)["in_training"]:
+                    text = (f"{args.user} is in reader training and no trial case is open to them: a manager registers trial cases "
+                            "('ais workflow training register') or qualifies the reader with a reason ('ais workflow training qualify').")
+        _emit(args, None, text=text)
         return 0
     _emit(args, claim, [claim], ["case_id", "kind", "slot_index", "state", "revision", "resumed"],
           text="A trial case of your reader training: it is scored against a reference mask when you submit." if claim.get("training") else None)
@@ -348,7 +358,7 @@ def _runNext(args) -> int:
 
 def _runSubmit(args) -> int:
     with _store(args) as store:
-        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision, parameters=readParameters(args))
+        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision, parameters=readParameters(args, store))
     text = None
     if result.get("training"):
         score = result["score"]

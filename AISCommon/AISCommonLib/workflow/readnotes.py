@@ -21,9 +21,12 @@ class ReadNotesMixin:
         """The records of the reads of ``caseId`` that ``userId`` may see.
 
         :return: one dict per read: ``read_id``, ``reader`` (``another reader`` never appears: a reader gets only
-            their own), ``submitted_at``, ``method``, ``quality`` (Likert per sequence, scores below the acceptable
-            level, artifact flags), ``notes`` (each with ``region``: the discordant region it is about, or None),
-            ``hints`` (what the reader was warned about before submitting) and ``active_seconds``.
+            their own), ``submitted_at``, ``method``, ``quality`` (Likert per sequence and per criterion, scores below
+            the acceptable level, artifact flags), ``notes`` (each with ``region``: the discordant region it is about,
+            or None), ``lesions`` (the reader's attributes per lesion of their mask: territory, acuity, hemorrhagic
+            transformation, with its place and, like notes, the discordant ``region`` it lies in), ``unattributed_lesions``
+            (lesion numbers the reader described not at all; None for reads recorded without attributes), ``hints``
+            (what the reader was warned about before submitting) and ``active_seconds``.
         :raises UnknownUserError: unknown user.
         :raises UnknownCaseError: unknown case.
         """
@@ -67,6 +70,7 @@ class ReadNotesMixin:
         return {
             "read_id": read["id"], "reader": read["user_id"], "submitted_at": read["submitted_at"], "method": read["method"],
             "quality": parameters.get("quality") or {}, "notes": parameters.get("notes") or [], "hints": parameters.get("hints") or [],
+            "lesions": parameters.get("lesions") or [], "unattributed_lesions": parameters.get("unattributed_lesions"),
             "active_seconds": parameters.get("active_seconds"),
         }
 
@@ -77,4 +81,5 @@ class ReadNotesMixin:
         ijkToRas = loadVolume(paths[0]).ijkToRas
         for record in records:
             record["notes"] = placeNotes(record["notes"], result, ijkToRas)
+            record["lesions"] = placeNotes(record["lesions"], result, ijkToRas)
 
