@@ -23,7 +23,7 @@ from slicer.util import VTKObservationMixin
 
 import AISCommonLib
 from AISAnnotatorLib import readerwork
-from AISAnnotatorLib.gui import actions, activeclock, lists, messages, progress, selftests, shortcuts
+from AISAnnotatorLib.gui import actions, activeclock, lists, messages, progress, readrecordpanels, selftests, shortcuts, training
 from AISAnnotatorLib.gui.choices import AdcUnitChoice, AssistModeChoice, ReadingLayout, SeedModeChoice
 from AISAnnotatorLib.mrml import notes, readingcase, readingviews
 from AISCommonLib import connection, dependencies, reloading, uifile
@@ -61,33 +61,8 @@ class AISAnnotator(ScriptedLoadableModule):
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = ["AISCommon", "Segmentations", "SegmentEditor", "Markups"]
         self.parent.contributors = list(AISCommonLib.CONTRIBUTORS)
-        self.parent.helpText = _("""
-Annotate acute ischemic stroke lesions on MRI, one reader at a time, following the expert consensus workflow.
-<ol>
-<li><b>Case</b>: enter your reader ID and press <i>Next case</i> to take your next assignment from the team's
-workflow database (the dataset's <i>derivatives/lesions/workflow.sqlite</i>, or the database you enter: it is kept in
-your Slicer settings, never in the scene, and a password in its URL goes to the system keyring). You can
-also list the cases of a BIDS folder with <i>Find cases</i> and load one to look at it, but only a case taken with
-<i>Next case</i> can be submitted. Screen the images first: exclude cases with severe artifacts or non-ischemic
-lesions in <i>Quality and exclusion</i>.</li>
-<li><b>Views</b>: DWI, ADC, eADC and FLAIR are shown in linked views (2x2 axial, 4x3 multiplanar, or DWI/ADC side
-by side; Alt+1, Alt+2, Alt+3). Shift+mouse move puts the crosshair on the same point in every view; the values of
-all sequences at the cursor are shown at the bottom of the panel. ] and [ jump to the next and previous lesion.</li>
-<li><b>Seed</b>: <i>Apply seed</i> marks voxels with ADC below 620 x 10^-6 mm^2/s that are also DWI-bright. The ADC
-file unit is detected and shown; set it when detection fails or is wrong. The seed can be undone in the editor.</li>
-<li><b>Refine on DWI</b> slice by slice with Paint, Draw, Erase, Scissors, Islands and Smoothing. Acute ischemia is
-DWI-bright and ADC-dark; DWI-bright with normal ADC is T2 shine-through. Do not grow the mask blindly where the
-boundary is unclear: add a note there instead.</li>
-<li><b>Hints</b> list regions that look unlike an acute infarct; they warn and never block. Score the image quality,
-then <i>Submit read</i>: the mask, your scores, notes and active time are recorded under your reader ID.</li>
-</ol>
-The lesion mask is always on the voxel grid of the DWI. You never see the other reader's mask.
-""")
-        self.parent.acknowledgementText = _("""
-Built for dual-reader annotation of acute ischemic stroke datasets following the national expert consensus on
-acute ischemic stroke MRI annotation. It relies on 3D Slicer, its Segment Editor, SimpleITK, NumPy, NiBabel and
-SQLAlchemy; keyring keeps the database password when it is installed.
-""")
+        self.parent.helpText = messages.helpText()
+        self.parent.acknowledgementText = messages.acknowledgementText()
 
 
 #
@@ -170,6 +145,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._shortcuts = None
         self._crosshairNode = None
         self._clock = None
+        self._criteriaGrid = self._lesionPanel = self._trainingPanel = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -185,6 +161,9 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for reason in states.EXCLUSION_REASONS:
             self.ui.exclusionReasonComboBox.addItem(reason.replace("_", " "), reason)
         self.ui.hintsTableWidget.horizontalHeader().setStretchLastSection(True)
+        self._criteriaGrid = readrecordpanels.QualityScoreGrid(self.ui.criteriaCollapsibleGroupBox.layout())
+        self._lesionPanel = readrecordpanels.LesionAttributePanel(self.ui.lesionAttributesCollapsibleButton.layout(), lambda: crosshair.crosshairRas(slicer.mrmlScene))
+        self._trainingPanel = training.TrainingPanel(self.layout, self.onShowTrainingReference)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -206,6 +185,8 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.addNoteButton.connect("clicked(bool)", self.onAddNote)
         self.ui.removeNoteButton.connect("clicked(bool)", self.onRemoveNote)
         self.ui.submitButton.connect("clicked(bool)", self.onSubmit)
+        self.ui.startFromPredictionButton.connect("clicked(bool)", self.onStartFromPrediction)
+        self.ui.predictionPathLineEdit.connect("currentPathChanged(QString)", self._updateActions)
         self.ui.caseListWidget.connect("currentRowChanged(int)", self._updateActions)
         self.ui.caseListWidget.connect("itemDoubleClicked(QListWidgetItem*)", self.onLoadCase)
         self.ui.databaseUrlLineEdit.connect("editingFinished()", self.onDatabaseEdited)
@@ -444,6 +425,11 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._clock.reset(0.0)
         self._showHints([])
         self.ui.seedComponentsTableWidget.setRowCount(0)
+        self._criteriaGrid.setSequences(case.files)
+        self._lesionPanel.clear()
+        claim = self.logic.claim
+        self._trainingPanel.setInTraining(bool(claim and claim.get("training")),
+                                          _("{caseId} is a trial case: after you submit, your read is scored against the reference.").format(caseId=case.caseId))
         self._showNotes()
         self._selectInEditor()
         self._setStatus(messages.describeLoadedCase(loaded))
@@ -626,10 +612,28 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.exclusionNoteLineEdit.text = ""
             self._setStatus(_("{caseId} excluded ({reason}). Press Next case for your next assignment.").format(caseId=result["case_id"], reason=reason))
 
+    def onStartFromPrediction(self) -> None:
+        """Make (or replace) the lesion segment from an AI prediction file instead of the seed (undoable in the editor)."""
+        path = self.ui.predictionPathLineEdit.currentPath
+        if self.logic.lesionHasVoxels(self._parameterNode) and not slicer.util.confirmYesNoDisplay(
+                _("Replace the lesion segment of {caseId} with the prediction? Undo in the editor (Z) goes back.").format(caseId=self._parameterNode.caseId)):
+            return
+        with self._action(_("Could not start from the prediction.")):
+            self._selectInEditor()
+            self.ui.segmentEditorWidget.saveStateForUndo()
+            start = self.logic.startFromPrediction(self._parameterNode, path)
+            self._setStatus(messages.describePrediction(start.summary))
+
+    def onShowTrainingReference(self, caseId: str) -> None:
+        """Show a trial case's reference over the reader's submitted read."""
+        with self._action(_("Could not show the reference.")):
+            voxels = self.logic.showTrainingReference(self._parameterNode, caseId)
+            self._setStatus(_("The reference of {caseId} is shown in its own segment ({voxels} voxels).").format(caseId=caseId, voxels=voxels))
+
     def onSubmit(self) -> None:
         """Submit the mask with scores, notes and active time through the workflow store."""
         node = self._parameterNode
-        low = readrecord.lowQualitySequences(self.logic.likertScores(node))
+        low = readrecord.lowQualitySequences(self.logic.likertScores(node, self._criteriaGrid.scores()))
         if low and not slicer.util.confirmYesNoDisplay(
             _("You scored {sequences} below 3; the consensus excludes such data. Submit the read anyway (otherwise exclude the case)?").format(
                 sequences=", ".join(key.upper() for key in low))
@@ -642,11 +646,13 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 # Hints are recomputed on the submitted mask and kept with it; they never block.
                 found = self.logic.hints(node)
                 self._showHints(found)
-                result = self.logic.submit(node, self._clock.seconds, found)
+                result = self.logic.submit(node, self._clock.seconds, found, self._criteriaGrid.scores(), self._lesionPanel.attributes())
                 self._setStatus(
                     _("Read of {caseId} submitted as {reader} ({path}); case state: {state}. {hintCount} hints recorded.").format(
                         caseId=result["case_id"], reader=node.readerId, path=result["mask_path"], state=result["state"], hintCount=len(found))
                 )
+                if "score" in result:
+                    self._trainingPanel.showFeedback(self.logic.trialFeedback(node, result))
         finally:
             self._startActiveTime()
             self._updateActions()
@@ -736,20 +742,40 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         """Exclude the claimed case with a structured reason (``states.EXCLUSION_REASONS``)."""
         return self.work.exclude(parameterNode.caseId, reason, note)
 
-    def submit(self, parameterNode: AISAnnotatorParameterNode, activeSeconds: float, shownHints: list) -> dict:
+    def submit(self, parameterNode: AISAnnotatorParameterNode, activeSeconds: float, shownHints: list, criterionScores=None,
+               lesionAttributes=()) -> dict:
         """Submit the lesion mask (DWI grid) and the read record as the claiming reader.
 
-        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state``...).
+        :param criterionScores: scores per sequence and criterion (``{sequence: {criterion: 0-5}}``) beside the
+            per-sequence scores of the parameter node; see :func:`~AISCommonLib.core.readrecord.combineLikert`.
+        :param lesionAttributes: :class:`~AISCommonLib.core.lesionattributes.LesionAttributes` given at places.
+        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state``...; a trial read adds ``score``).
+        :raises InputError: a required score is missing, or an attribute lies in no lesion; nothing is submitted.
         """
         reading = self._requireReading(parameterNode)
         mask = reading.lesionMask()
-        result = self.work.submit(parameterNode.caseId, mask, self.likertScores(parameterNode), self.artifactFlags(parameterNode),
-                                  self.notes(parameterNode), activeSeconds, reading.seedSummary, shownHints)
+        result = self.work.submit(parameterNode.caseId, mask, self.likertScores(parameterNode, criterionScores), self.artifactFlags(parameterNode),
+                                  self.notes(parameterNode), activeSeconds, reading.seedSummary, shownHints,
+                                  reading.lesionAttributeRecords(list(lesionAttributes)))
         reading.markSubmitted(mask)
         return result
 
-    def likertScores(self, parameterNode: AISAnnotatorParameterNode) -> dict:
-        return {key: getattr(parameterNode, f"{key}Likert") for key in readrecord.LIKERT_SEQUENCES}
+    def likertScores(self, parameterNode: AISAnnotatorParameterNode, criterionScores=None) -> dict:
+        """The reader's score sheet: the per-sequence boxes, with any criterion scored on its own winning."""
+        sequenceLevel = {key: getattr(parameterNode, f"{key}Likert") for key in readrecord.LIKERT_SEQUENCES}
+        return readrecord.combineLikert(sequenceLevel, criterionScores or {})
+
+    def trialFeedback(self, parameterNode: AISAnnotatorParameterNode, submission: dict):
+        return self.work.trialFeedback(parameterNode.readerId.strip(), submission, *self._databaseChoice(parameterNode))
+
+    def showTrainingReference(self, parameterNode: AISAnnotatorParameterNode, caseId: str) -> int:
+        """Show the reference of a trial case the reader submitted over their read; :return: its voxel count."""
+        path = self.work.trialReference(parameterNode.readerId.strip(), caseId, *self._databaseChoice(parameterNode))
+        return self._requireReading(parameterNode).showTrainingReference(path)
+
+    def startFromPrediction(self, parameterNode: AISAnnotatorParameterNode, path: str):
+        """Make the lesion segment from an AI prediction on the DWI grid (see ``ReadingCase.startFromPrediction``)."""
+        return self._requireReading(parameterNode).startFromPrediction(path)
 
     def artifactFlags(self, parameterNode: AISAnnotatorParameterNode) -> dict:
         return {
@@ -939,7 +965,8 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         for test in (self.test_ParameterNameBindings, self.test_ReadingFlow, self.test_LayoutSelectorShowsTheChosenLayout,
-                     self.test_ReenteringKeepsTheZoom, self.test_ReadingDoesNotGrowTheScene, self.test_SceneNeverHoldsTheDatabasePassword):
+                     self.test_ReenteringKeepsTheZoom, self.test_ReadingDoesNotGrowTheScene, self.test_SceneNeverHoldsTheDatabasePassword,
+                     self.test_ReadRecordPanels):
             self.setUp()
             test()
         self.delayDisplay("AISAnnotator tests passed")
@@ -964,3 +991,6 @@ class AISAnnotatorTest(ScriptedLoadableModuleTest):
 
     def test_SceneNeverHoldsTheDatabasePassword(self):
         selftests.sceneNeverHoldsTheDatabasePassword(self)
+
+    def test_ReadRecordPanels(self):
+        selftests.readRecordPanels(self)

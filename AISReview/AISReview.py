@@ -633,9 +633,9 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
         return self.work.datasetSummary(self.database.connectionUrl(), datasetRoot, userId)
 
     def showCaseLayout(self, session) -> None:
-        """The linked 2x2 DWI / ADC / eADC / FLAIR layout with the case's volumes (Slicer's layout manager)."""
+        """The linked DWI / ADC / eADC / FLAIR layout (with T1w and T2w when the case has them) with the case's volumes."""
         layoutNode = slicer.app.layoutManager().layoutLogic().GetLayoutNode()
-        layouts.setLayout(layoutNode, layouts.LAYOUT_2X2_AXIAL)
+        layouts.setLayout(layoutNode, layouts.LAYOUT_2X2_AXIAL, session.review.caseNodes.volumeNodes)
         slicer.app.processEvents()
         layouts.showSequences(slicer.app.applicationLogic(), layouts.LAYOUT_2X2_AXIAL, session.review.caseNodes.volumeNodes)
         crosshair.showCrosshair(slicer.mrmlScene)

@@ -361,6 +361,14 @@ def test_library_module_is_hidden():
     assert [ast.literal_eval(value) for value in hidden] == [True]
 
 
+def _returnedText(module: str, libModule: str, function: str) -> ast.expr:
+    """What a text function of the module's ``gui`` package returns (the help may live there, e.g. ``messages.helpText()``)."""
+    path = modulePath(module).parent / f"{module}Lib" / "gui" / f"{libModule}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    definition = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == function)
+    return next(node.value for node in ast.walk(definition) if isinstance(node, ast.Return))
+
+
 @pytest.mark.parametrize("module, dependencies", [
     ("AISCommon", ["Volumes", "Segmentations", "Markups"]),
     ("AISAnnotator", ["AISCommon", "Segmentations", "SegmentEditor", "Markups"]),
@@ -380,6 +388,8 @@ def test_module_metadata(module, dependencies):
     assert [ast.literal_eval(argument) for argument in category.args] == ["qSlicerAbstractCoreModule", "Segmentation"]
     for text in ("helpText", "acknowledgementText"):
         call = assigned[text]
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+            call = _returnedText(module, call.func.value.id, call.func.attr)
         assert isinstance(call, ast.Call) and call.func.id == "_", f"{text} must be translatable"
         assert len(ast.literal_eval(call.args[0]).split()) > 20, f"{text} is too short to be real"
 

@@ -10,6 +10,8 @@ from AISCommonLib.workflow import states
 from AISCommonLib.workflow.errors import PermissionDeniedError
 from AISCommonLib.workflow.store import openStore
 
+from . import trainingfeedback
+
 
 class ReaderWork:
     """One reader's connection to the workflow: the store (reopened when the choice changes) and the claim in hand."""
@@ -90,6 +92,10 @@ class ReaderWork:
         :raises UnknownUserError: unknown reader.
         """
         return self.open(database, datasetRoot).trainingReport(readerId, readerId)
+
+    def trialFeedback(self, readerId: str, submission: dict, database: str | None, datasetRoot: str | None):
+        """What the training panel shows after a trial read: ``submission`` against the reader's own training report."""
+        return trainingfeedback.trialFeedback(submission, self.trainingReport(readerId, database, datasetRoot))
 
     def trialReference(self, readerId: str, caseId: str, database: str | None, datasetRoot: str | None):
         """The reference mask of a trial case the reader has submitted (to show over their read).

@@ -7,9 +7,11 @@ import pytest
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.hints import ADC_NOT_LOW, Hint, MaskRegion
 from AISCommonLib.core.readrecord import (
+    LIKERT_CRITERIA,
     ActiveTimer,
     ReadNote,
     buildReadParameters,
+    combineLikert,
     likertCriteria,
     likertOrNone,
     lowQualitySequences,
@@ -105,3 +107,11 @@ def test_active_timer_counts_only_running_periods():
     assert timer.stop() == 15.0
     timer.reset(3.0)
     assert timer.seconds == 3.0
+
+
+def test_a_criterion_scored_alone_wins_over_its_sequence_score():
+    combined = combineLikert({"dwi": 4, "adc": 0, "flair": 5}, {"dwi": {"motion": 2}, "adc": {"noise": 3}})
+    assert combined["dwi"] == {"noise": 4, "motion": 2, "artifact": 4, "contrast": 4}
+    assert combined["adc"] == {"noise": 3, "motion": None, "artifact": None, "contrast": None}
+    assert combined["flair"] == dict.fromkeys(LIKERT_CRITERIA, 5)
+    assert missingLikert(likertCriteria(combined), {"dwi", "adc", "flair"}) == ["adc.motion", "adc.artifact", "adc.contrast"]

@@ -464,7 +464,7 @@ def test_the_training_panel_shows_each_trial_score_against_the_reference(store):
             with pytest.raises(InputError, match="not scored"):
                 work.submit(claim["case_id"], box(slices), {"dwi": 4}, {}, [], 60.0, None, [])
             result = work.submit(claim["case_id"], box(slices) if good else poorRead(slices), {"dwi": 4, "adc": 4, "flair": 3}, {}, [], 60.0, None, [])
-            feedback = trialFeedback(result, work.trainingReport(TRAINEE, store.url, str(store.root)))
+            feedback = work.trialFeedback(TRAINEE, result, store.url, str(store.root))
             headlines.append(feedback.headline)
             assert feedback.caseId == claim["case_id"] and work.trialReference(TRAINEE, claim["case_id"], store.url, str(store.root)).is_file()
         assert headlines[0].startswith(f"Trial case sub-01_ses-01: Dice 1.000 against the reference. Still in training ({len(TRIALS) - 1} trial cases")

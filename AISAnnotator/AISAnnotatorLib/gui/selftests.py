@@ -116,6 +116,29 @@ def readingDoesNotGrowTheScene(testCase) -> None:
         testCase.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), before)
 
 
+def readRecordPanels(testCase) -> None:
+    """Issue 14 B: the criterion grid shows the case's sequences and wins over the sequence box; a lesion is described
+    at the crosshair and tied to the mask's lesion; the prediction button waits for a file; training stays hidden."""
+    with annotatorWithCase(testCase) as widget:
+        grid, panel = widget._criteriaGrid, widget._lesionPanel
+        testCase.assertEqual(set(grid.scores()), {"dwi", "adc", "eadc", "flair"})
+        widget._parameterNode.dwiLikert = 4
+        grid._rows["dwi"][1]["motion"].value = 2
+        testCase.assertEqual(widget.logic.likertScores(widget._parameterNode, grid.scores())["dwi"]["motion"], 2)
+        testCase.assertEqual(widget.logic.likertScores(widget._parameterNode, grid.scores())["dwi"]["noise"], 4)
+        result = widget.logic.seed(widget._parameterNode)
+        region, _count = widget.logic.stepLesion(widget._parameterNode, 1)
+        widget.logic.jumpTo(region.centroidRas)
+        panel._combos["territory"].currentIndex = panel._combos["territory"].findData("mca")
+        panel.addButton.click()
+        testCase.assertEqual(panel.listWidget.count, 1)
+        records = widget.logic.reading.lesionAttributeRecords(panel.attributes())
+        testCase.assertEqual([record["territory"] for record in records["lesions"]], ["mca"])
+        testCase.assertGreater(int(result.mask.sum()), 0)
+        testCase.assertFalse(widget.ui.startFromPredictionButton.enabled)
+        testCase.assertFalse(widget._trainingPanel.section.visible)
+
+
 def sceneNeverHoldsTheDatabasePassword(testCase) -> None:
     """Issue 14 A8: a URL with a password typed in the panel leaves the field, and a saved scene has neither."""
     with annotatorWithCase(testCase) as widget, tempfile.TemporaryDirectory() as folder:

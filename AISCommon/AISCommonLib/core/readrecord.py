@@ -91,6 +91,24 @@ def likertCriteria(likert: dict) -> dict:
     return scores
 
 
+def combineLikert(sequenceLevel: dict, criterionLevel: dict) -> dict:
+    """One score sheet from a quick score per sequence and optional scores per criterion (the annotator's two panels).
+
+    A criterion scored on its own wins; an unscored criterion takes its sequence's score, so a reader who scores
+    DWI 4 and only DWI motion 2 records ``dwi: {noise: 4, motion: 2, artifact: 4, contrast: 4}``.
+
+    :param sequenceLevel: sequence -> 0-5 (0: not scored).
+    :param criterionLevel: sequence -> ``{criterion: 0-5}``.
+    :return: sequence -> ``{criterion: score or None}`` for every sequence of either input.
+    """
+    combined = {}
+    for sequence in dict.fromkeys([*sequenceLevel, *criterionLevel]):
+        overall = likertOrNone(sequenceLevel.get(sequence))
+        own = criterionLevel.get(sequence) or {}
+        combined[sequence] = {criterion: likertOrNone(own.get(criterion)) or overall for criterion in LIKERT_CRITERIA}
+    return combined
+
+
 def sequenceScores(criteria: dict) -> dict:
     """Each sequence's score: its weakest scored criterion (one unreadable aspect makes the image unreadable), None if unscored."""
     return {sequence: min((score for score in (criteria.get(sequence) or {}).values() if score is not None), default=None)
