@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..core.errors import AISError
 from .output import emitJson, formatTable
+from .regiontable import regionTable
 
 
 def addCompareCommand(subparsers) -> None:
@@ -83,21 +84,7 @@ def _comparePairCommand(args, parameters) -> int:
         }
     )
     lines = [formatTable(rows, ["metric", "value"])]
-    if summary["discordant_regions"]:
-        regionRows = [
-            {
-                **region,
-                "volume_ml": f"{region['volume_ml']:.3f}",
-                "centroid_ras": " ".join(f"{value:.1f}" for value in region["centroid_ras"]),
-            }
-            for region in summary["discordant_regions"]
-        ]
-        lines += ["", formatTable(regionRows, ["id", "kind", "type", "voxels", "volume_ml", "centroid_ras", "lesion_id"])]
-    dropped = summary["dropped_extent_regions"]
-    if dropped["count"]:
-        lines.append(
-            f"({dropped['count']} extent regions below {parameters.minExtentMm3:g} mm^3 not listed, {dropped['volume_ml']:.3f} mL in total)"
-        )
+    lines += ["", regionTable(summary["discordant_regions"])]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

@@ -16,7 +16,14 @@ import sys
 from pathlib import Path
 
 from ..core.errors import AISError, InputError
-from .output import emitJson, formatTable, stderrProgress
+from .output import stderrProgress
+from .regiontable import regionTable, withNotes
+from .workflowcase import addNotesCommand, addPanelCommand, addReadRecordArguments, readParameters
+from .workflowio import emit as _emit
+from .workflowio import formatNumber as _number
+from .workflowio import openWorkflowStore as _store
+from .workflowio import parseDecisionArguments
+from .workflowtraining import addTrainingCommand
 
 EXIT_PROBLEMS = 1
 
@@ -67,7 +74,11 @@ def addWorkflowCommand(subparsers) -> None:
     init.add_argument("--min-dice", type=float, default=defaults.minDice, help="concordance rule: lowest Dice (default %(default)g)")
     init.add_argument("--max-missed-lesions", type=int, default=defaults.maxMissedLesions, help="concordance rule: most missed lesions (default %(default)d)")
     init.add_argument("--min-extent-mm3", type=float, default=defaults.minExtentMm3, help="hide extent regions smaller than this (default %(default)g)")
-    init.add_argument("--require-training", action="store_true", help="readers read trial cases before real ones")
+    training = init.add_mutually_exclusive_group()
+    training.add_argument("--require-training", dest="require_training", action="store_true", default=True,
+                          help="readers read trial cases before real ones (the default)")
+    training.add_argument("--no-training", dest="require_training", action="store_false",
+                          help="readers get real cases at once (recorded in the init event; change later with 'training bar')")
 
     users = add("users", "list users, add one (--add ID, with their database login in team mode), grant/revoke a role, "
                          "deactivate or reactivate a person", _runUsers)
@@ -109,13 +120,16 @@ def addWorkflowCommand(subparsers) -> None:
     submit = add("submit", "submit your read of a claimed case (a NIfTI mask on the DWI grid)", _runSubmit, (common, revision))
     submit.add_argument("case", metavar="CASE")
     submit.add_argument("mask", metavar="MASK")
+    addReadRecordArguments(submit)
+    addNotesCommand(add, common)
 
     for name, handler, helpText in (("review", _runReview, "finalise a case you review: a decision per discordant region"),
                                     ("arbitrate", _runArbitrate, "rule on an escalated case you arbitrate")):
         parser = add(name, helpText, handler, (common, revision))
         parser.add_argument("case", metavar="CASE")
         parser.add_argument("--decision", action="append", default=[], metavar="ID=DECISION",
-                            help="region decision: keep, drop or edited (repeatable; optional with --edited-mask)")
+                            help="region decision: keep, drop or edited (repeatable; small=keep|drop decides every small region at once; "
+                                 "optional with --edited-mask)")
         parser.add_argument("--default", choices=reviewrule.DEFAULT_DECISIONS, help="decision for every region not listed, small ones included")
         parser.add_argument("--start", choices=reviewrule.STARTING_POINTS,
                             help="start the final from the agreed voxels, a read, their union, intersection, STAPLE or majority; "
@@ -124,10 +138,16 @@ def addWorkflowCommand(subparsers) -> None:
                             help="your own final mask (any voxel may change, agreed ones too); what it changed is derived and recorded")
         parser.add_argument("--allow-empty", action="store_true", help="accept an empty final mask although both readers marked voxels")
         parser.add_argument("--note", help="notes on the decision")
+        if name == "arbitrate":
+            parser.add_argument("--override-reason", help="why your ruling differs from the reviewer's proposal (required then)")
 
     escalate = add("escalate", "send a case you review to an arbiter", _runEscalate, (common, revision))
     escalate.add_argument("case", metavar="CASE")
     escalate.add_argument("--reason", required=True)
+    escalate.add_argument("--propose", action="append", default=[], metavar="ID=DECISION",
+                          help="the decision you would make on a region, keep or drop (repeatable; small=keep|drop); "
+                               "a ruling that differs must say why")
+    addPanelCommand(add, common)
 
     exclude = add("exclude", "take a case out of the workflow with a structured reason", _runExclude, (common, revision))
     exclude.add_argument("case", metavar="CASE")
@@ -158,7 +178,7 @@ def addWorkflowCommand(subparsers) -> None:
     export = add("export", "write cases, reads, decisions and events as JSON and CSV", _runExport)
     export.add_argument("--out", required=True, metavar="DIR")
 
-    _addTrainingCommand(commands, common)
+    addTrainingCommand(commands, common)
 
 
 def passwordArguments(parser, what: str) -> None:
@@ -168,71 +188,8 @@ def passwordArguments(parser, what: str) -> None:
     group.add_argument("--password-env", metavar="VAR", help=f"read the password of {what} from this environment variable")
 
 
-def _addTrainingCommand(commands, common) -> None:
-    """``ais workflow training <report|register|label|bar|qualify|reference>``; trainees use ``next`` and ``submit``."""
-    from ..workflow import people
-
-    training = commands.add_parser("training", help="reader training: trial cases, scores against reference masks, qualification",
-                                   description="Reader training: trial cases scored against reference masks; a reader is qualified "
-                                               "for real cases when the manager-set bar is met. Trainees use 'next' and 'submit'.")
-    subcommands = training.add_subparsers(dest="trainingCommand", required=True, metavar="SUBCOMMAND")
-
-    def add(name, helpText, handler):
-        parser = subcommands.add_parser(name, help=helpText, description=helpText[0].upper() + helpText[1:] + ".", parents=[common])
-        parser.set_defaults(handler=handler)
-        return parser
-
-    report = add("report", "a trainee's trial scores, the bar and whether it is met (manager, or the trainee)", _runTrainingReport)
-    report.add_argument("--trainee", required=True, metavar="ID")
-
-    register = add("register", "register trial cases with their reference masks (manager)", _runTrainingRegister)
-    register.add_argument("--reference", action="append", required=True, metavar="CASE=MASK", help="trial case and its reference mask (repeatable)")
-    register.add_argument("--size", action="append", default=[], metavar="CASE=CLASS",
-                          help=f"lesion size class ({', '.join(people.SIZE_CLASSES)}); default: from the reference volume")
-    register.add_argument("--location", action="append", default=[], metavar="CASE=LABEL",
-                          help="lesion location label (e.g. left_mca); default: RAS octant of the reference centroid")
-
-    label = add("label", "set or re-derive the size class and location of a trial case (manager)", _runTrainingLabel)
-    label.add_argument("--case", required=True, metavar="CASE")
-    label.add_argument("--size", choices=people.SIZE_CLASSES, help="default: from the reference volume")
-    label.add_argument("--location", metavar="LABEL", help="default: RAS octant of the reference centroid")
-
-    bar = add("bar", "show the training bar, or change it (manager, with --reason)", _runTrainingBar)
-    required = bar.add_mutually_exclusive_group()
-    required.add_argument("--required", dest="required", action="store_true", default=None, help="readers read trial cases before real ones")
-    required.add_argument("--not-required", dest="required", action="store_false", help="readers get real cases at once")
-    bar.add_argument("--min-cases", type=int, help=f"trial cases to score (at least {people.MIN_TRIAL_CASES})")
-    bar.add_argument("--min-mean-dice", type=float, help="lowest mean Dice against the references")
-    bar.add_argument("--max-missed-lesions", type=int, help="most lesions missed or added over all trial reads (negative: no limit)")
-    bar.add_argument("--max-median-minutes", type=float, help="most median minutes per trial case (0: no limit)")
-    bar.add_argument("--min-size-classes", type=int, help="lesion size classes the trial cases must cover")
-    bar.add_argument("--min-locations", type=int, help="lesion locations the trial cases must cover")
-    bar.add_argument("--reason", help="why the bar changes (recorded)")
-
-    qualify = add("qualify", "qualify a reader without the bar being met: a manager's override with a recorded reason", _runTrainingQualify)
-    qualify.add_argument("--trainee", required=True, metavar="ID")
-    qualify.add_argument("--reason", required=True)
-
-    reference = add("reference", "the reference mask of a trial case (a trainee after submitting their read, or a manager)", _runTrainingReference)
-    reference.add_argument("--case", required=True, metavar="CASE")
-
-
 # ---------------------------------------------------------------------------------------------------
 # Handlers
-
-
-def _store(args):
-    """The store, with ``args.user`` set to who acts (authenticated in team mode, declared on SQLite)."""
-    from ..workflow.store import openStore
-
-    store = openStore(args.db, args.root)
-    try:
-        if not getattr(args, "identityOnly", False):
-            args.user = store.actingUser(args.user)
-    except BaseException:
-        store.close()
-        raise
-    return store
 
 
 def _password(args, login: str | None, ask: bool = False) -> str | None:
@@ -269,16 +226,6 @@ def _login(args, backend: str, userId: str) -> str | None:
                              else "--login and --no-login contradict each other.")
         return None
     return args.login or defaultLogin(userId)
-
-
-def _emit(args, data, rows=None, columns=None, text=None) -> None:
-    if args.json:
-        emitJson(data)
-        return
-    if rows is not None:
-        sys.stdout.write(formatTable(rows, columns) + "\n")
-    if text:
-        sys.stdout.write(text + "\n")
 
 
 def _runInit(args) -> int:
@@ -396,7 +343,13 @@ def _runNext(args) -> int:
             case = store.case(claim["case_id"])
             claim["folder"] = case["relative_folder"]
     if claim is None:
-        _emit(args, None, text=f"No open {args.role} work for {args.user}.")
+        text = f"No open {args.role} work for {args.user}."
+        if args.role == "reader":
+            with _store(args) as store:
+                if store.trainingReport(args.user, args.user)["in_training"]:
+                    text = (f"{args.user} is in reader training and no trial case is open to them: a manager registers trial cases "
+                            "('ais workflow training register') or qualifies the reader with a reason ('ais workflow training qualify').")
+        _emit(args, None, text=text)
         return 0
     _emit(args, claim, [claim], ["case_id", "kind", "slot_index", "state", "revision", "resumed"],
           text="A trial case of your reader training: it is scored against a reference mask when you submit." if claim.get("training") else None)
@@ -405,7 +358,7 @@ def _runNext(args) -> int:
 
 def _runSubmit(args) -> int:
     with _store(args) as store:
-        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision)
+        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision, parameters=readParameters(args, store))
     text = None
     if result.get("training"):
         score = result["score"]
@@ -417,30 +370,17 @@ def _runSubmit(args) -> int:
     return 0
 
 
-def _number(value, unit: str = "") -> str:
-    return "n/a" if value is None else f"{value:.3g}{unit}"
-
-
-def _decisions(values) -> dict:
-    decisions = {}
-    for value in values:
-        regionId, separator, decision = value.partition("=")
-        if not separator or not regionId.strip().isdigit():
-            raise InputError(f"A decision is written REGION_ID=keep|drop|edited, not '{value}'.")
-        decisions[int(regionId)] = decision.strip()
-    return decisions
-
-
 def _finalise(args, method) -> int:
     with _store(args) as store:
-        decisions, default = _decisions(args.decision), args.default
+        decisions, default = parseDecisionArguments(args.decision), args.default
         if args.start:
             if args.edited_mask:
                 raise InputError("--start builds the final from the reads; with --edited-mask your mask is the final. Give one of them.")
             startDecisions, startDefault = store.startingDecisions(args.user, args.case, args.start)
             decisions, default = {**startDecisions, **decisions}, default or startDefault
         result = getattr(store, method)(args.user, args.case, decisions, default, args.note, Path(args.edited_mask) if args.edited_mask else None,
-                                        args.revision, startingPoint=args.start, allowEmpty=args.allow_empty)
+                                        args.revision, startingPoint=args.start, allowEmpty=args.allow_empty,
+                                        **({"overrideReason": args.override_reason} if method == "arbitrate" else {}))
     outcome = result["outcome"]
     changed = {key: value for key, value in outcome["regions"].items()}
     text = (f"Final mask: {outcome['final_voxels']} voxels; regions " + (", ".join(f"{key} {value}" for key, value in changed.items()) or "none")
@@ -467,7 +407,7 @@ def _runTransition(args, transition) -> int:
 
 
 def _runEscalate(args) -> int:
-    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision))
+    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision, proposal=parseDecisionArguments(args.propose)))
 
 
 def _runExclude(args) -> int:
@@ -488,9 +428,11 @@ def _runStatus(args) -> int:
             case["comparison"] = {key: comparison.get(key) for key in ("dice", "missed_lesions", "concordant", "discordant_regions")} if comparison else None
             text = json.dumps({key: case[key] for key in ("case_id", "state", "revision", "exclusion_reason", "final_mask_path")}, indent=1)
             regions = (case["comparison"] or {}).get("discordant_regions") or []
-            regionRows = [{key: region.get(key) for key in ("id", "kind", "type", "voxels", "volume_ml")} for region in regions]
+            readers = tuple(read["user_id"] for read in case["reads"]) if len(case["reads"]) == 2 else None
+            case["read_records"] = store.readRecords(args.user, args.case) if case["comparison"] else []
+            regions = withNotes(regions, case["read_records"])
             _emit(args, case, case["slots"], ["kind", "slot_index", "status", "user_id", "claimed_at"],
-                  text=text + ("\n" + formatTable(regionRows, ["id", "kind", "type", "voxels", "volume_ml"]) if regionRows else ""))
+                  text=text + ("\n" + regionTable(regions, readers, ("notes",)) if case["comparison"] else ""))
             return 0
         cases = store.cases()
     counts: dict[str, int] = {}
@@ -541,96 +483,6 @@ def _runExport(args) -> int:
     with _store(args) as store:
         written = store.export(args.user, args.out)
     _emit(args, {"written": [str(path) for path in written]}, text=f"Wrote {len(written)} files into {args.out}.")
-    return 0
-
-
-def _pairs(values, what: str) -> dict:
-    pairs = {}
-    for value in values:
-        key, separator, item = value.partition("=")
-        if not separator or not key.strip() or not item.strip():
-            raise InputError(f"A {what} is written CASE={what.upper().replace(' ', '_')}, not '{value}'.")
-        pairs[key.strip()] = item.strip()
-    return pairs
-
-
-def _runTrainingReport(args) -> int:
-    with _store(args) as store:
-        report = store.trainingReport(args.user, args.trainee)
-    evaluation = report["evaluation"]
-    rows = [{**score, **{key: None if score[key] is None else round(score[key], digits) for key, digits in (("dice", 3), ("hd95_mm", 1), ("lesion_f1", 2), ("minutes", 1))}}
-            for score in report["scores"]]
-    status = "qualified" if report["qualified"] else ("in training" if report["in_training"] else "not qualified (training not required)")
-    lines = [f"{report['user']}: {status}" + (f" ({report['qualified_note']})" if report["qualified_note"] else "")]
-    if report["override_reason"]:
-        lines.append(f"Override by {report['qualified_by']}: {report['override_reason']}")
-    lines.append(f"{evaluation['cases']} scored, mean Dice {_number(evaluation['mean_dice'])}, Dice SD {_number(evaluation['dice_sd'])}, "
-                 f"median {_number(evaluation['median_minutes'], ' min')}; sizes {', '.join(evaluation['size_classes']) or 'none'}; "
-                 f"locations {', '.join(evaluation['locations']) or 'none'}.")
-    if not report["qualified"]:
-        lines.append("Bar " + ("met." if evaluation["met"] else "not met: " + "; ".join(evaluation["shortfalls"]) + "."))
-        lines.append(f"{report['trial_cases_left']} trial case(s) left to read.")
-    if report["unlabelled_trial_cases"]:
-        lines.append(f"Trial cases without lesion labels (run 'training label'): {', '.join(report['unlabelled_trial_cases'])}.")
-    _emit(args, report, rows or None, ["case_id", "lesion_size_class", "lesion_location", "dice", "hd95_mm", "lesion_f1", "missed_lesions", "minutes"],
-          text="\n".join(lines))
-    return 0
-
-
-def _runTrainingRegister(args) -> int:
-    references = {caseId: Path(path) for caseId, path in _pairs(args.reference, "reference mask").items()}
-    subjects = sorted({caseId.split("_")[0].removeprefix("sub-") for caseId in references})
-    with _store(args) as store:
-        registered = store.registerCases(args.user, participantLabels=subjects, training=True, referenceMasks=references,
-                                         sizeClasses=_pairs(args.size, "size class"), locations=_pairs(args.location, "location"))
-        cases = [case for case in store.cases() if case["case_id"] in references]
-    _emit(args, {"registered": registered, "cases": cases}, cases, ["case_id", "lesion_size_class", "lesion_location", "state"],
-          text=f"Registered {len(registered)} trial case(s): {', '.join(registered) or 'none new'}.")
-    return 0
-
-
-def _runTrainingLabel(args) -> int:
-    with _store(args) as store:
-        result = store.setTrialLabels(args.user, args.case, args.size, args.location)
-    _emit(args, result, [result], ["case_id", "lesion_size_class", "lesion_location", "reference_volume_ml"])
-    return 0
-
-
-def _runTrainingBar(args) -> int:
-    changes = {key: value for key, value in (
-        ("required", args.required), ("min_cases", args.min_cases), ("min_mean_dice", args.min_mean_dice),
-        ("max_missed_lesions", args.max_missed_lesions), ("max_median_minutes", args.max_median_minutes),
-        ("min_size_classes", args.min_size_classes), ("min_locations", args.min_locations)) if value is not None}
-    # Ways to say "no limit" on the command line.
-    if changes.get("max_missed_lesions", 0) < 0:
-        changes["max_missed_lesions"] = None
-    if changes.get("max_median_minutes") == 0:
-        changes["max_median_minutes"] = None
-    with _store(args) as store:
-        if changes:
-            if not (args.reason or "").strip():
-                raise InputError("Changing the training bar needs --reason for the audit trail.")
-            store.updateSettings(args.user, args.reason, training=changes)
-        bar = store.settings()["training"]
-    from ..workflow.people import DEFAULT_TRAINING
-
-    bar = {**DEFAULT_TRAINING, **bar}
-    _emit(args, bar, [{"setting": key, "value": value} for key, value in bar.items()], ["setting", "value"])
-    return 0
-
-
-def _runTrainingQualify(args) -> int:
-    with _store(args) as store:
-        result = store.qualifyReader(args.user, args.trainee, args.reason)
-    covered = "; ".join(result["shortfalls"])
-    _emit(args, result, text=f"Reader {args.trainee} is qualified for real cases" + (f" (override covered: {covered})." if covered else "."))
-    return 0
-
-
-def _runTrainingReference(args) -> int:
-    with _store(args) as store:
-        path = store.referenceMaskPath(args.user, args.case)
-    _emit(args, {"case_id": args.case, "reference_mask_path": str(path)}, text=str(path))
     return 0
 
 

@@ -133,7 +133,8 @@ class AuditMixin:
 
     def verify(self, progress=None, publicKeyPath=None, userId: str | None = None) -> dict:
         """Check the whole audit trail: the hash chain and the records it covers, the anchor kept outside the
-        database, the log's append-only guards, and every recorded file re-hashed.
+        database, the log's append-only guards, and every recorded file re-hashed (in team mode the sealed reads'
+        database copies too, see :meth:`_databaseCopyDigests`).
 
         :param progress: optional ``(fraction, message)`` callable.
         :param publicKeyPath: also check the manager's signatures in the anchor file with this public key.
@@ -162,14 +163,19 @@ class AuditMixin:
                                                "of the whole log could not be told from the original."))
         rows = []
         recorded = sorted(self.recordedFiles().items())
+        # Team mode: sealed reads are database rows, re-hashed like files (a read sealed on disk before schema 7 is a file).
+        copies = self._databaseCopyDigests()
         for index, (path, digests) in enumerate(recorded):
             if progress:
                 progress(index / max(len(recorded), 1), f"Hashing {path}")
             absolute = self.absolutePath(path)
-            if not absolute.is_file():
+            if path in copies:
+                actual = copies[path]
+            elif not absolute.is_file():
                 rows.append({"path": path, "status": "missing", "expected": sorted(digests), "actual": None})
                 continue
-            actual = sha256File(absolute)
+            else:
+                actual = sha256File(absolute)
             rows.append({"path": path, "status": "ok" if actual in digests and len(digests) == 1 else "changed",
                          "expected": sorted(digests), "actual": actual})
         if progress:
@@ -194,7 +200,8 @@ class AuditMixin:
         return self._read(run)
 
     def export(self, userId: str, outDir) -> list[Path]:
-        """Write the whole state as ``workflow.json`` and one CSV per table into ``outDir`` (atomic writes). Managers only.
+        """Write the whole state as ``workflow.json`` and one CSV per table into ``outDir`` (atomic writes), and the
+        sealed reads (mask and sidecar) under their recorded file names in ``outDir/sealed-reads/``. Managers only.
 
         A manager who is also a reader of a case still waiting for its reads gets that case without the other
         read and without the event payloads that would show it (blinding holds for everyone who reads).
@@ -221,15 +228,39 @@ class AuditMixin:
         written = [outDir / "workflow.json"]
         writeTextAtomic(written[0], json.dumps(document, indent=2, default=str) + "\n")
         for name, rows in data.items():
-            buffer = io.StringIO()
             columns = [column.name for column in next(table for table in schema.tables().metadata.sorted_tables if table.name == name).columns]
-            writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-            path = outDir / f"{name}.csv"
-            writeTextAtomic(path, buffer.getvalue())
-            written.append(path)
+            written.append(_writeCsv(outDir / f"{name}.csv", rows, columns))
+        return written + self._exportReadRecords(userId, data["reads"], outDir) + self._exportSealedReads(data["reads"], outDir)
+
+    def _exportReadRecords(self, userId: str, reads: list[dict], outDir: Path) -> list[Path]:
+        """The readers' records (quality, notes, hints) beside the tables; of a case the manager read, only their own."""
+        from ..core.readrecord import LIKERT_SEQUENCES
+
+        ownCases = self._read(lambda connection: {caseId for caseId in {read["case_id"] for read in reads} if self._readsCase(connection, userId, caseId)})
+        records = [{"case_id": read["case_id"], **self._readRecord(read)} for read in reads
+                   if read["case_id"] not in ownCases or read["user_id"] == userId]
+        quality = [{"case_id": record["case_id"], "read_id": record["read_id"], "reader": record["reader"],
+                    **{f"likert_{key}": (record["quality"].get("likert") or {}).get(key) for key in LIKERT_SEQUENCES},
+                    "artifacts": " ".join(record["quality"].get("artifacts") or []), "hints": len(record["hints"]),
+                    "active_seconds": record["active_seconds"]} for record in records]
+        notes = [{"case_id": record["case_id"], "read_id": record["read_id"], "reader": record["reader"], "label": note.get("label"),
+                  "text": note.get("text"), **dict(zip(("r_mm", "a_mm", "s_mm"), note.get("ras") or (None,) * 3))}
+                 for record in records for note in record["notes"]]
+        written = [outDir / "read_records.json", outDir / "read_quality.csv", outDir / "read_notes.csv"]
+        writeTextAtomic(written[0], json.dumps(records, indent=2, default=str) + "\n")
+        qualityColumns = ["case_id", "read_id", "reader", *(f"likert_{key}" for key in LIKERT_SEQUENCES), "artifacts", "hints", "active_seconds"]
+        _writeCsv(written[1], quality, qualityColumns)
+        _writeCsv(written[2], notes, ["case_id", "read_id", "reader", "label", "text", "r_mm", "a_mm", "s_mm"])
         return written
+
+
+def _writeCsv(path: Path, rows: list[dict], columns: list[str]) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    writeTextAtomic(path, buffer.getvalue())
+    return path
 
 
 def _concerns(event: dict, userId: str, cases: set) -> bool:
