@@ -339,6 +339,24 @@ def test_demo_report_matches_the_workflow(demoReport):
     assert "not pure noise" in quality[excluded[0]]["problems"]  # the motion case's ghosts
 
 
+def test_demo_readers_identity_and_overrides_come_from_the_workflow(demoReport):
+    from AISCommonLib.workflow.store import openStore
+
+    data = demoReport["out"].parent / "report_data"
+    with openStore(None, demoReport["root"]) as store:
+        statement = store.identityReport()["statement"]
+        readers = {read["user_id"] for read in store.snapshot()["reads"]}
+    # The demo also leaves each reader's seed in derivatives/lesions: only the workflow's reads count.
+    assert {row["reader_a"] for row in readCsv(data / "agreement_pairs.csv")} | {row["reader_b"] for row in readCsv(data / "agreement_pairs.csv")} == readers
+    assert any(note.startswith("Readers are the workflow's") for note in demoReport["result"]["notes"])
+    html = demoReport["out"].read_text(encoding="utf-8")
+    assert statement in html and 'data-identity="declared"' in html
+    overrides = readCsv(data / "overrides.csv")
+    assert [row["action"] for row in overrides if row["action"] == "exclude"] == ["exclude"]
+    assert 'data-override="exclude"' in html
+    assert {row["rule"] for row in readCsv(data / "rules.csv")} == {"concordance", "image quality", "training bar"}
+
+
 def test_the_report_uses_the_workflows_concordance_rule():
     import json
 

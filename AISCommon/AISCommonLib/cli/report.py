@@ -22,8 +22,8 @@ def addReportCommand(subparsers) -> None:
         description="Write one self-contained HTML acceptance report of a BIDS dataset and its lesion derivatives, with the "
                     "numbers behind every table and plot as CSV files. --out x.html writes x.html and x_data/ beside it; --out DIR "
                     "writes DIR/report.html and DIR/report_data/. Nothing is left half-written: the files appear together at the end. "
-                    "Each case's measures are cached by the content of its files (derivatives/.ais-report-cache, safe to delete), so a "
-                    "second run measures only what changed. Plots need matplotlib (pip install 'ais-annotation[report]'); pictures of "
+                    "Each case's measures are cached by the content of its files (in the user's cache folder, ~/.cache/ais-annotation/report, "
+                    "never in the dataset; safe to delete), so a second run measures only what changed. Plots need matplotlib (pip install 'ais-annotation[report]'); pictures of "
                     "discordant regions need slicer-core.",
     )
     command.add_argument("root", metavar="BIDS_ROOT", help="the BIDS dataset")
@@ -39,8 +39,8 @@ def addReportCommand(subparsers) -> None:
     command.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                          help="processes measuring the cases (default: the number of CPUs, %(default)s here; 1 runs in this process)")
     cache = command.add_mutually_exclusive_group()
-    cache.add_argument("--cache-dir", metavar="DIR", help="keep the measure cache here (default: the dataset's derivatives/.ais-report-cache, "
-                                                          "or the user's cache folder when the dataset is read-only)")
+    cache.add_argument("--cache-dir", metavar="DIR", help="keep the measure cache here (default: $XDG_CACHE_HOME/ais-annotation/report, "
+                                                          "else ~/.cache/ais-annotation/report; never put it inside the dataset)")
     cache.add_argument("--no-cache", action="store_true", help="measure every case again and keep nothing")
     command.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     command.set_defaults(handler=runReport)

@@ -7,9 +7,10 @@ is only left behind. Entries are written atomically (temporary file, rename), so
 at the same time never leaves a half-written one; an unreadable entry is measured again. The folder is safe to
 delete at any time.
 
-Where: ``<dataset>/derivatives/.ais-report-cache`` (a hidden folder, ignored by the BIDS validator and by case
-discovery), or the user's cache folder (``$XDG_CACHE_HOME/ais-annotation/report``, else
-``~/.cache/ais-annotation/report``) when the dataset cannot be written (a read-only archive).
+Where: the user's cache folder, ``$XDG_CACHE_HOME/ais-annotation/report`` (else ``~/.cache/ais-annotation/report``),
+or the folder given with ``ais report --cache-dir``. Never inside the dataset: its derivatives are what gets published,
+and an entry holds measures of the images (no names, no identifiers, but nothing that belongs in a release either).
+Keys cover the files' resolved paths and contents, so one folder serves any number of datasets.
 """
 
 import contextlib
@@ -23,7 +24,6 @@ from pathlib import Path
 from ..core.atomicio import writeTextAtomic
 from ..core.errors import AISError
 
-CACHE_FOLDER_NAME = ".ais-report-cache"
 #: Bumped when the layout of an entry changes (the code fingerprint covers changes of the measures).
 CACHE_FORMAT = 1
 
@@ -45,12 +45,10 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-def defaultCacheFolder(datasetRoot) -> Path | None:
-    """The dataset's own cache folder when it can be written, else the user's; None when neither can."""
-    for folder in (Path(datasetRoot) / "derivatives" / CACHE_FOLDER_NAME, userCacheFolder()):
-        if _writable(folder):
-            return folder
-    return None
+def defaultCacheFolder() -> Path | None:
+    """The user's cache folder (:func:`userCacheFolder`) when it can be written, else None (no cache)."""
+    folder = userCacheFolder()
+    return folder if _writable(folder) else None
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,8 +1,9 @@
 """Everything the report measures per case, in one job that runs in a worker process and is cached by file content.
 
 One case's job checks every mask file of the case (readable, binary, on the DWI grid, sidecar complete), compares
-each pair of its readers' reads (the full agreement contract of ``core.dataset.comparePair``), compares each read
-with the final mask (Dice, volumes) and with the masks the dataset ships, and measures the image quality (SNR, CNR;
+each pair of its readers' reads (the full agreement contract of ``core.dataset.comparePair``) and places what the
+readers noted in its discordant regions, compares each read with the final mask (Dice, volumes) and with the masks
+the dataset ships, checks the scan parameters (``core.scanqc``) and measures the image quality (SNR, CNR;
 ``core.quality``). The result is plain JSON: the same whether it was measured now or read from the cache, in this
 process or in a worker, so the report does not depend on either. Quality thresholds, Likert scores and exclusions
 are applied afterwards by the report (they change no measure, so changing them never invalidates the cache).
@@ -30,6 +31,8 @@ from ..core.readrecord import isReaderRead, isSeedMethod
 from .cache import MeasureCache, cacheKey, codeFingerprint
 from .model import FINAL_SIDECAR_KEYS, READER_SIDECAR_KEYS
 from .readers import Read, readPairs
+from .readrecords import caseRecords
+from .scanclinical import scanChecks
 
 GRID_TOLERANCE = 1e-4
 
@@ -187,11 +190,25 @@ def _maskRows(job: CaseJob) -> tuple[list[dict], list[str]]:
     return rows, problems
 
 
-def _pairRows(job: CaseJob, parameters) -> list[dict]:
-    from ..core.dataset import ReadPair, comparePair
+def _pairRows(job: CaseJob, parameters) -> tuple[list[dict], list[dict]]:
+    """The comparison of each pair of reads, and the readers' records with their notes placed in the regions of the
+    case's comparison (one pair: the two reads the reviewer saw)."""
+    from ..core.dataset import ReadPair, comparePairResult
+    from ..core.image import readHeaderGrid
 
-    return [comparePair(ReadPair(job.case, first.reader, first.version, first.path, second.reader, second.version, second.path), parameters)
-            for first, second in readPairs(job.reads)]
+    rows, results = [], []
+    for first, second in readPairs(job.reads):
+        row, result = comparePairResult(ReadPair(job.case, first.reader, first.version, first.path, second.reader, second.version, second.path),
+                                         parameters)
+        rows.append(row)
+        results.append(result)
+    comparison, ijkToRas = (results[0], None) if len(results) == 1 else (None, None)
+    if comparison is not None:
+        try:
+            ijkToRas = readHeaderGrid(job.reads[0].path).ijkToRas
+        except AISError:
+            comparison = None
+    return rows, caseRecords(job.reads, comparison, ijkToRas)
 
 
 def _versusFinal(job: CaseJob) -> dict:
@@ -286,15 +303,16 @@ def _quality(job: CaseJob) -> dict:
 def measureCase(job: CaseJob) -> dict:
     """Every measure of one case (nothing raised: what failed is a sentence in the result).
 
-    :return: ``{"case", "masks", "problems", "pairs", "versusFinal", "references", "quality" (dict or None),
-        "qualityError"}``, JSON-ready.
+    :return: ``{"case", "masks", "problems", "pairs", "records" (what the readers recorded, :mod:`readrecords`),
+        "versusFinal", "references", "scan" (scan-parameter checks), "quality" (dict or None), "qualityError"}``, JSON-ready.
     """
     from ..core.agreement import AgreementParameters
 
     parameters = AgreementParameters.fromRule(job.rule)
     masks, problems = _maskRows(job)
-    result = {"case": job.case.caseId, "masks": masks, "problems": problems, "pairs": _pairRows(job, parameters), "versusFinal": _versusFinal(job),
-              "references": _referenceRows(job, parameters), "quality": None, "qualityError": None}
+    pairs, records = _pairRows(job, parameters)
+    result = {"case": job.case.caseId, "masks": masks, "problems": problems, "pairs": pairs, "records": records, "versusFinal": _versusFinal(job),
+              "references": _referenceRows(job, parameters), "scan": scanChecks(job.case), "quality": None, "qualityError": None}
     try:
         result["quality"] = _quality(job)
     except AISError as error:

@@ -1,10 +1,19 @@
 """Image quality (consensus section 2.1): SNR, CNR and Likert per case, the exclusions they call for, those recorded.
 
-The measures come from the case jobs (see :mod:`casework`, cached); the readers' Likert scores (from their reads'
-sidecars) and the exclusion thresholds are applied here, so changing a threshold never measures a case again.
+The measures come from the case jobs (see :mod:`casework`, cached); the readers' Likert scores and the criteria they
+scored below the acceptable level (noise, motion, artefact, contrast per sequence; from their reads' sidecars) and the
+exclusion thresholds are applied here, so changing a threshold never measures a case again.
 """
 
-from ..core.quality import MEASURED_SEQUENCES, CaseQuality, NoiseEstimate, SequenceQuality, likertFromParameters, proposeExclusion
+from ..core.quality import (
+    MEASURED_SEQUENCES,
+    CaseQuality,
+    NoiseEstimate,
+    SequenceQuality,
+    likertFromParameters,
+    lowCriteriaFromParameters,
+    proposeExclusion,
+)
 from . import stats as reportstats
 from .findings import proposalFinding, sentenceFinding
 from .model import Section
@@ -15,7 +24,8 @@ def recordFromDict(measured: dict) -> CaseQuality:
     sequences = {}
     for key, value in measured["sequences"].items():
         sequences[key] = SequenceQuality(**{**value, "noise": NoiseEstimate(**value["noise"])})
-    return CaseQuality(measured["caseId"], sequences, dict(measured.get("likert") or {}), measured["lesionSource"], None, list(measured["problems"]))
+    return CaseQuality(measured["caseId"], sequences, likert=dict(measured.get("likert") or {}), lowCriteria=dict(measured.get("lowCriteria") or {}),
+                       lesionSource=measured["lesionSource"], proposal=None, problems=list(measured["problems"]))
 
 
 def qualitySection(caseResults: list[dict], reads: dict, excluded: dict, thresholds) -> dict:
@@ -40,9 +50,13 @@ def qualitySection(caseResults: list[dict], reads: dict, excluded: dict, thresho
             score = likertFromParameters(read.parameters)
             if score is not None:
                 record.likert[read.reader] = score
+            low = lowCriteriaFromParameters(read.parameters)
+            if low:
+                record.lowCriteria[read.reader] = low
         record.proposal = proposeExclusion(record, thresholds)
         records.append(record)
-    rows = [record.toRow() for record in records]
+    rows = [{**record.toRow(), "criteria_below_acceptable": "; ".join(f"{reader}: {', '.join(phrases)}" for reader, phrases in sorted(record.lowCriteria.items()))}
+            for record in records]
     proposals = [{"case": record.caseId, "reason": record.proposal.reason, "note": record.proposal.note, "already_excluded": record.caseId in excluded}
                  for record in records if record.proposal]
     pending = [row for row in proposals if not row["already_excluded"]]

@@ -13,7 +13,9 @@ from .agreementsection import PER_READER_COLUMNS
 from .completeness import COLUMNS as COMPLETENESS_COLUMNS
 from .conformity import MASK_COLUMNS
 from .model import METADATA_FIELDS, SEVERITIES, Section, formatValue
+from .readrecords import LESION_COLUMNS, RECORD_COLUMNS
 from .rules import OVERRIDE_COLUMNS
+from .scanclinical import CLINICAL_COLUMNS, SCAN_CASE_COLUMNS
 
 #: Findings listed in the HTML per severity at most (all of them are in findings.csv).
 MAX_LISTED_FINDINGS = 200
@@ -102,7 +104,8 @@ def _rules(rules: dict) -> list[str]:
                                          ("declared_events", "declared, not authenticated"), ("clients_recorded", "with the computer account and host")], "identity-metric"))
     parts.append("<h3>Manager overrides and decisions taken with a reason</h3>")
     parts.append("<p>Roles granted below their minimum, readers qualified without meeting the training bar, every change of the rules, "
-                 "every exclusion and reopened case, roles revoked and people (de)activated, as the workflow recorded them.</p>")
+                 "every exclusion and reopened case, roles revoked and people (de)activated, and every arbitration ruling that overrode the reviewer, "
+                 "with the reason recorded, as the workflow recorded them.</p>")
     if rules["overrides"]:
         head = "".join(f"<th>{html.escape(column)}</th>" for column in OVERRIDE_COLUMNS)
         body = "".join(f'<tr data-override="{html.escape(row["action"])}">' + "".join(f"<td>{_escape(row.get(column))}</td>" for column in OVERRIDE_COLUMNS)
@@ -164,6 +167,18 @@ def renderHtml(report: dict, images: dict[str, bytes], dataFolderName: str, figu
     parts.append(_messages(metadata["section"]))
     parts.append(table(metadata["rows"], ["case", "sequence", *METADATA_FIELDS, "BValue", "missing", "sidecar_problem"]))
     parts.append("<h3>participants.tsv (clinical data)</h3>" + table(metadata["participants"], ["column", "filled", "participants"]))
+    scan = sections["scan"]
+    parts.append("<h3>Scan parameters per case (consensus Table 1)</h3><p>Field strength &ge; 1.5 T, slices &le; 5 mm with a gap &le; 20 %, "
+                 "in-plane resolution and matrix, DWI coverage, FLAIR/T1w/T2w field of view, a b0/b1000 pair; every check of every case is in "
+                 f"<code>{html.escape(dataFolderName)}/scan_checks.csv</code>.</p>")
+    parts.append(_metrics(summary, [("scan_cases_outside_limits", "cases outside a limit"), ("scan_cases_unchecked", "cases not fully checked")]))
+    parts.append(_messages(scan["section"]))
+    parts.append(table([row for row in scan["cases"] if row["failed"] or row["unknown"]], SCAN_CASE_COLUMNS, "scan-case"))
+    clinical = sections["clinical"]
+    parts.append("<h3>Clinical metadata per case</h3>")
+    parts.append(_metrics(summary, [("clinical_cases_complete", "cases with every clinical value")]))
+    parts.append(_messages(clinical["section"]))
+    parts.append(table(clinical["rows"], CLINICAL_COLUMNS, "clinical-case"))
 
     agreement = sections["agreement"]
     parts.append("<h2>4. Inter-reader agreement</h2>")
@@ -212,8 +227,20 @@ def renderHtml(report: dict, images: dict[str, bytes], dataFolderName: str, figu
         parts.append("<h3>Proposed exclusions</h3>" + table(quality["proposals"], ["case", "reason", "note", "already_excluded"], "proposal-case"))
     parts.append("<h3>Exclusions recorded, by reason</h3>" + table([{"reason": reason, "cases": count} for reason, count in sorted(quality["byReason"].items())],
                                                                    ["reason", "cases"]))
-    columns = ["case", "likert_mean", "dwi_snr", "dwi_cnr", "b0_snr", "flair_snr", "flair_cnr", "dwi_noise_method", "lesion_source", "proposed_exclusion", "problems"]
+    columns = ["case", "likert_mean", "criteria_below_acceptable", "dwi_snr", "dwi_cnr", "b0_snr", "flair_snr", "flair_cnr", "dwi_noise_method", "lesion_source",
+               "proposed_exclusion", "problems"]
     parts.append("<h3>Per case</h3>" + table(quality["rows"], columns, "quality-case"))
+
+    records = sections["records"]
+    parts.append("<h3>What the readers recorded</h3><p>Per read: quality scores per sequence, criteria scored below the acceptable level, "
+                 "artifact flags, lesion attributes and notes, each placed beside the discordant region it is about (as the reviewer saw them).</p>")
+    parts.append(_messages(records["section"]))
+    parts.append(table(records["rows"], RECORD_COLUMNS, "record-case"))
+    if records["lesions"]:
+        parts.append("<h4>Lesion attributes</h4>" + table(records["lesions"], LESION_COLUMNS, "lesion-case"))
+    for caseId, text in records["texts"].items():
+        parts.append(f'<details data-notes-case="{html.escape(caseId)}"><summary>{html.escape(caseId)}: the readers\' records in full</summary>'
+                     f"<pre>{html.escape(text)}</pre></details>")
 
     snapshots = sections["snapshots"]
     parts.append("<h2>6. Discordant regions of adjudicated cases</h2>")

@@ -11,9 +11,12 @@ not at all (:mod:`output`). What it says:
    one, the files: two readers' reads and a final mask).
 2. **Format and naming**: ``validateDataset`` (headers only), the official BIDS validator, every mask file.
 3. **Metadata**: field strength, slice thickness and spacing, TE, TR per sequence, the DWI b value; the filled
-   columns of ``participants.tsv``.
+   columns of ``participants.tsv``; the scan-parameter checks of consensus Table 1 per case (:mod:`scanclinical`)
+   and each case's clinical values (onset-to-imaging interval, NIHSS, side).
 4. **Inter-reader agreement** of the reads (:mod:`readers`: seeds never count), excluded cases left out.
-5. **Image quality** (:mod:`AISCommonLib.core.quality`): SNR, CNR, Likert; proposed and recorded exclusions.
+5. **Image quality** (:mod:`AISCommonLib.core.quality`): SNR, CNR, Likert (and the criteria scored below the
+   acceptable level); proposed and recorded exclusions; what the readers recorded per read (:mod:`readrecords`:
+   scores, artifacts, lesion attributes, notes by discordant region).
 6. **Discordant regions** of adjudicated cases, pictured when slicer-core is available.
 
 Each case is measured once per content of its files (:mod:`casework`, :mod:`cache`), in worker processes when asked;
@@ -41,8 +44,10 @@ from .model import Section, now
 from .pictures import MAX_SNAPSHOT_REGIONS, findSnapshotRenderer, picturesSection
 from .qualitysection import qualitySection
 from .readers import readsFromFiles, readsFromWorkflow
+from .readrecords import readRecordsSection
 from .render import renderHtml
 from .rules import rulesSection
+from .scanclinical import clinicalSection, scanSection
 from .tables import csvTables, figures, pdfLines
 from .workflowinfo import concordanceRule, openWorkflow
 
@@ -79,9 +84,9 @@ def _finalPath(root: Path, case, workflow) -> Path | None:
     return path if path.is_file() else None
 
 
-def _cacheFolder(root: Path, cache) -> Path | None:
+def _cacheFolder(cache) -> Path | None:
     if cache is True:
-        return defaultCacheFolder(root)
+        return defaultCacheFolder()
     return Path(cache) if cache else None
 
 
@@ -159,7 +164,7 @@ def collectReport(datasetRoot, database=None, thresholds: QualityThresholds | No
     sections["completeness"] = completeness
     excluded = completeness["excluded"]
     sections["rules"] = rulesSection(rule, thresholds, workflow)
-    cacheFolder = _cacheFolder(root, cache)
+    cacheFolder = _cacheFolder(cache)
     report["cacheFolder"] = str(cacheFolder) if cacheFolder else None
     jobs = [CaseJob(root, case, reads.get(case.caseId, []), _finalPath(root, case, workflow), _maskFiles(root, case), rule, cacheFolder)
             for case in cases]
@@ -190,16 +195,21 @@ def collectReport(datasetRoot, database=None, thresholds: QualityThresholds | No
         sections["metadata"] = {"section": Section("Metadata completeness", ["No cases to check."]), "rows": [], "participants": [], "findings": []}
         sections["agreement"] = emptyAgreement(rule, "No cases.")
     sections["quality"] = qualitySection(caseResults, reads, excluded, thresholds)
+    sections["scan"] = scanSection(caseResults)
+    sections["clinical"] = clinicalSection(root, cases)
+    sections["records"] = readRecordsSection(caseResults)
     if not cases:
         sections["quality"]["section"].problems.append("No cases.")
         sections["quality"]["section"].passed = False
     report["findings"] = [*completeness["findings"], *sections["format"]["findings"], *sections["metadata"]["findings"],
-                          *sections["agreement"]["findings"], *sections["quality"]["findings"]]
+                          *sections["agreement"]["findings"], *sections["quality"]["findings"], *sections["scan"]["findings"],
+                          *sections["clinical"]["findings"]]
     if not cases:
         report["findings"].insert(0, sentenceFinding("error", "completeness", report["banner"][0] if report["banner"] else "The dataset has no cases",
                                                      "point the report at the BIDS root (the folder holding the sub-* folders)", "no-cases"))
     formatFindings = [finding for finding in sections["format"]["findings"] if finding.code != "mask-file"]
-    summary = {**completeness["summary"], **sections["agreement"]["summary"], **sections["quality"]["summary"]}
+    summary = {**completeness["summary"], **sections["agreement"]["summary"], **sections["quality"]["summary"], **sections["scan"]["summary"],
+               **sections["clinical"]["summary"], **sections["records"]["summary"]}
     summary["validation_errors"] = sum(finding.severity == "error" for finding in formatFindings)
     summary["validation_warnings"] = sum(finding.severity == "warning" for finding in formatFindings)
     summary["mask_files_with_problems"] = sum(row["status"] != "ok" for row in sections["format"]["masks"])

@@ -8,7 +8,9 @@ from .agreementsection import PER_READER_COLUMNS
 from .completeness import COLUMNS as COMPLETENESS_COLUMNS
 from .conformity import FINDING_COLUMNS, MASK_COLUMNS
 from .model import METADATA_FIELDS, formatValue
+from .readrecords import LESION_COLUMNS, RECORD_COLUMNS
 from .rules import OVERRIDE_COLUMNS, RULE_COLUMNS
+from .scanclinical import CLINICAL_COLUMNS, SCAN_CASE_COLUMNS, SCAN_COLUMNS
 
 
 def figures(report: dict) -> tuple[dict, list[str]]:
@@ -77,6 +79,11 @@ def csvTables(report: dict) -> dict[str, str]:
                                  ["reader", "seconds"]),
         "quality": csvText(quality["rows"], list(quality["rows"][0]) if quality["rows"] else ["case"]),
         "quality_proposals": csvText(quality["proposals"], ["case", "reason", "note", "already_excluded"]),
+        "scan_checks": csvText(sections["scan"]["rows"], SCAN_COLUMNS),
+        "scan_cases": csvText(sections["scan"]["cases"], SCAN_CASE_COLUMNS),
+        "clinical": csvText(sections["clinical"]["rows"], CLINICAL_COLUMNS),
+        "read_records": csvText(sections["records"]["rows"], RECORD_COLUMNS),
+        "lesion_attributes": csvText(sections["records"]["lesions"], LESION_COLUMNS),
         "exclusions": csvText([{"case": row["case"], "reason": row["exclusion_reason"]} for row in sections["completeness"]["rows"]
                                if row["status"] == "excluded"], ["case", "reason"]),
     }

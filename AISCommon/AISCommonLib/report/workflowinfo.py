@@ -137,8 +137,8 @@ def managerOverrides(tables: dict | None) -> list[dict]:
 
     Listed: a role granted below its minimum (``grant_role`` with an override reason), a reader qualified without
     meeting the training bar (``qualify`` with an override reason), every change of the rules, every exclusion and
-    reopened case, every role revoked and person (de)activated, and any other event whose note carries an
-    ``override_reason``.
+    reopened case, every role revoked and person (de)activated, any other event whose note carries an
+    ``override_reason``, and every arbitration ruling that overrode the reviewer (``decisions.override_reason``).
 
     :return: rows ``{"when", "who", "action", "case", "what", "reason"}``; [] without a workflow.
     """
@@ -160,4 +160,9 @@ def managerOverrides(tables: dict | None) -> list[dict]:
         reason = override or (note.get("reason") if action not in ("exclude",) else note.get("note") or note.get("reason")) or ""
         rows.append({"when": str(event.get("at") or event.get("created_at") or ""), "who": event.get("user_id", ""), "action": action,
                      "case": event.get("case_id") or "", "what": what, "reason": reason or "no reason recorded"})
-    return rows
+    for decision in (tables or {}).get("decisions", []):
+        if decision.get("override_reason"):
+            rows.append({"when": str(decision.get("created_at") or ""), "who": decision.get("user_id", ""), "action": f"{decision.get('action', 'decide')} (override)",
+                         "case": decision.get("case_id") or "", "what": "ruled against the reviewer's decision of the case",
+                         "reason": decision["override_reason"]})
+    return sorted(rows, key=lambda row: row["when"])
