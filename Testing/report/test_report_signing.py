@@ -18,8 +18,6 @@ from AISCommonLib.core.readrecord import METHOD_SEED, ReadNote, buildReadParamet
 from AISCommonLib.report.report import writeReport
 from AISCommonLib.synthetic.tinycases import writeSimpleCase
 
-pytest.importorskip("matplotlib")
-
 
 def readCsv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as stream:
