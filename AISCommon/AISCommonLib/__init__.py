@@ -10,4 +10,4 @@ __version__ = "0.1.0"
 #: Packages the library needs that 3D Slicer does not ship; the module widgets install them with
 #: ``slicer.packaging.pip_ensure`` right before the action that needs them. Kept equal to the
 #: non-bundled part of pyproject.toml's dependencies by a test.
-RUNTIME_REQUIREMENTS = ["nibabel", "SQLAlchemy>=2.0", "psycopg[binary]>=3.1"]
+RUNTIME_REQUIREMENTS = ["nibabel", "SQLAlchemy>=2.0", "psycopg[binary]>=3.1", "tqdm>=4.66"]
