@@ -158,6 +158,23 @@ def openStore(url: str, root: Path | None = None):
     return WorkflowStore(url, datasetRoot=root)
 
 
+@contextlib.contextmanager
+def staffedStore(backend: str, folder: Path, cases: int = 1, register: bool = True, participantLabels=None):
+    """An open store on a fresh ``backend`` database over a dataset of ``cases`` simple cases, staffed (see
+    :func:`staff`) and, with ``register``, its cases registered; ``store.root`` and ``store.url`` are set."""
+    root = makeDataset(folder / "bids", cases)
+    url = databaseUrl(backend, folder)
+    store = openStore(url, root)
+    try:
+        staff(store, root)
+        if register:
+            store.registerCases(MANAGER, participantLabels=participantLabels)
+        store.root = root
+        yield store
+    finally:
+        store.close()
+
+
 def staff(store, root: Path, training: bool = False) -> None:
     """Initialise the store for ``root`` and register the standard team (all qualified)."""
     from AISCommonLib.workflow.people import Qualification
@@ -205,6 +222,23 @@ def teamDatabase(root: Path, url: str, training: bool = False) -> dict:
                 manager.addUser(MANAGER, userId, Qualification(*QUALIFIED[role]), login=logins[userId], password=PASSWORD)
                 manager.grantRole(MANAGER, userId, role)
     return {"logins": logins, "urls": urls, "admin": url}
+
+
+def replaceReadBytes(store, recorded: str, content: bytes) -> None:
+    """Replace the bytes of a recorded read file where they live, as someone with the disk or a superuser login could:
+    the sealed file on SQLite, the ``read_files`` row in team mode (PostgreSQL; ``store`` connects as the owner)."""
+    if store.backend == "sqlite":
+        store.absolutePath(recorded).write_bytes(content)
+        return
+    with store._engine.begin() as connection:
+        changed = connection.exec_driver_sql("UPDATE read_files SET content = %(content)s WHERE path = %(path)s",
+                                             {"content": content, "path": recorded}).rowcount
+    assert changed == 1, f"no database copy of {recorded}"
+
+
+def readBytes(store, recorded: str) -> bytes:
+    """The bytes of a recorded read file (the owner's view: the file on SQLite, the database copy in team mode)."""
+    return store.localReadFile(recorded).read_bytes()
 
 
 def truthMask(root: Path, caseId: str) -> tuple[np.ndarray, np.ndarray]:

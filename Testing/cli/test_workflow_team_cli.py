@@ -26,7 +26,7 @@ def site(tmp_path, capsys, monkeypatch):
     logins = {userId: f"{schemaOf(url)}_{userId.lower()}" for userId in (MANAGER, "R01", "R02")}
     monkeypatch.setenv("AIS_TEST_PASSWORD", PASSWORD)
     code, out, err = run(capsys, "init", "--db", url, "--root", str(root), "--user", MANAGER, "--title", "chief", "--years-imaging", "20",
-                         "--years-neuroimaging", "12", "--login", logins[MANAGER], "--password-env", "AIS_TEST_PASSWORD")
+                         "--years-neuroimaging", "12", "--login", logins[MANAGER], "--password-env", "AIS_TEST_PASSWORD", "--no-training")
     assert code == 0 and f"logs in as the database role '{logins[MANAGER]}'" in out, err
     manager = loginUrl(url, logins[MANAGER])
     for reader in ("R01", "R02"):

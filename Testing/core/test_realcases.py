@@ -79,3 +79,25 @@ def test_the_challenge_cases_territorial_infarct_is_the_largest_seed_component(r
     loaded, seed, _, _ = realCases["isles22-challenge-case"]
     largest = seed.summary["componentTable"][0]
     assert largest["volumeMl"] > 10.0 and largest["volumeMl"] > 10 * seed.summary["componentTable"][1]["volumeMl"]
+
+
+def test_region_locations_on_real_scans_match_the_brain_midline(realCases):
+    """Every region of seed versus nothing is listed; its side, taken from the middle of the field of view, is the side
+    of the brain's own centre line (the scanner centres the head), and its slice lies on the image."""
+    from AISCommonLib.core.agreement import compareMasks
+    from AISCommonLib.core.image import voxelToRas
+    from AISCommonLib.core.regions import MIDLINE_MM
+
+    for loaded, seed, _, _ in realCases.values():
+        dwi = loaded.dwi
+        regions = compareMasks(seed.mask, np.zeros_like(seed.mask), dwi.ijkToRas).toDict()["discordant_regions"]
+        assert sum(region["voxels"] for region in regions) == int(seed.mask.sum())
+        brainCentreX = voxelToRas(dwi.ijkToRas, np.argwhere(loaded.brainMask).mean(axis=0)[None])[0, 0]
+        middleX = voxelToRas(dwi.ijkToRas, ((np.array(dwi.gridShape) - 1) / 2.0)[None])[0, 0]
+        assert abs(brainCentreX - middleX) < MIDLINE_MM, f"{loaded.case.caseId}: the head is not centred in the field of view"
+        for region in regions:
+            offset = region["centroid_ras"][0] - brainCentreX
+            if abs(offset) > 2 * MIDLINE_MM:
+                assert region["side"] == ("right" if offset > 0 else "left")
+            superiorAxisKji = 2 - int(np.argmax(np.abs(dwi.ijkToRas[2, :3])))
+            assert 1 <= region["slice"] <= dwi.gridShape[superiorAxisKji]

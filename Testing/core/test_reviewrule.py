@@ -3,26 +3,11 @@ outcome, starting finals."""
 
 import numpy as np
 import pytest
+from readpair import MATRIX
 
 from AISCommonLib.core import reviewrule
 from AISCommonLib.core.agreement import AgreementParameters, compareMasks
 from AISCommonLib.core.errors import InputError
-
-SHAPE = (10, 20, 20)
-MATRIX = np.diag([1.0, 1.0, 2.0, 1.0])
-
-
-@pytest.fixture
-def reads():
-    """A has a box and a one-voxel lesion B missed; B is two rows longer and one column narrower."""
-    maskA = np.zeros(SHAPE, dtype=bool)
-    maskA[2:8, 2:12, 2:12] = True
-    maskA[5, 16, 16] = True
-    maskB = maskA.copy()
-    maskB[5, 16, 16] = False
-    maskB[2:8, 2:12, 11] = False
-    maskB[2:8, 12:14, 2:12] = True
-    return maskA, maskB
 
 
 def regionIds(result):

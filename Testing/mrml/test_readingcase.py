@@ -83,7 +83,7 @@ def test_reader_work_claims_submits_and_refuses_what_it_does_not_hold(simpleData
         assert claim["case_id"] == case.caseId and work.claim["reader"] == "R01"
         with pytest.raises(AISError, match="not assigned to you"):
             work.submit("sub-99", info["truth"], {}, {}, [], 1.0, None, [])
-        result = work.submit(case.caseId, info["truth"], {"dwi": 4}, {"motion": False}, [], 12.0, None, [])
+        result = work.submit(case.caseId, info["truth"], {"dwi": 4, "adc": 4, "flair": 4}, {"motion": False}, [], 12.0, None, [])
         assert result["state"] == states.AWAITING_READS and work.claim is None
         assert work.claimNext("R01", database, str(root)) == (None, None)  # nobody reads a case twice
     finally:

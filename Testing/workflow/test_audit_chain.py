@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from workflow_fixtures import BACKENDS, MANAGER, databaseUrl, makeDataset, openStore, readerMasks, saveNifti, staff
+from workflow_fixtures import BACKENDS, MANAGER, readerMasks, replaceReadBytes, saveNifti, staffedStore
 
 from AISCommonLib.cli.workflow import main as workflowMain
 from AISCommonLib.workflow import chain, schema
@@ -17,20 +17,14 @@ CASE = "sub-01_ses-01"
 @pytest.fixture(params=BACKENDS)
 def finished(request, tmp_path):
     """A case read twice, reviewed and final, with the anchor file kept; the store is open."""
-    root = makeDataset(tmp_path / "bids", 1)
-    url = databaseUrl(request.param, tmp_path)
-    store = openStore(url, root)
-    staff(store, root)
-    store.registerCases(MANAGER)
-    for reader, mask in zip(("R01", "R02"), readerMasks(root, CASE, concordant=False)):
-        store.claimNext(reader, "reader")
-        store.submitRead(reader, CASE, mask)
-    store.claimNext("V01", "reviewer")
-    store.review("V01", CASE, {}, defaultDecision="keep")
-    assert store.verify()["ok"]
-    store.root, store.url = root, url
-    yield store
-    store.close()
+    with staffedStore(request.param, tmp_path) as store:
+        for reader, mask in zip(("R01", "R02"), readerMasks(store.root, CASE, concordant=False)):
+            store.claimNext(reader, "reader")
+            store.submitRead(reader, CASE, mask)
+        store.claimNext("V01", "reviewer")
+        store.review("V01", CASE, {}, defaultDecision="keep")
+        assert store.verify()["ok"]
+        yield store
 
 
 def tamper(store, *statements):
@@ -107,9 +101,9 @@ def test_a_file_replaced_with_its_recorded_hash_is_caught(finished):
     from AISCommonLib.core.atomicio import sha256File
 
     read = finished.readsVisibleTo(MANAGER, CASE)[0]
-    path = finished.absolutePath(read["mask_path"])
-    saveNifti(np.zeros((40, 44, 20)), np.eye(4), path)
-    tamper(finished, f"UPDATE reads SET sha256 = '{sha256File(path)}' WHERE id = {read['read_id']}")
+    forged = saveNifti(np.zeros((40, 44, 20)), np.eye(4), finished.root.parent / "forged.nii.gz")
+    replaceReadBytes(finished, read["mask_path"], forged.read_bytes())  # the sealed file, or the database copy in team mode
+    tamper(finished, f"UPDATE reads SET sha256 = '{sha256File(forged)}' WHERE id = {read['read_id']}")
     restoreGuards(finished)
     report = finished.verify()
     assert "changed-record" in kinds(report) and "(reads)" in report["chain"][0]["message"]

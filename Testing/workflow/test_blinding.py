@@ -6,9 +6,17 @@ import stat
 
 import numpy as np
 import pytest
-from workflow_fixtures import BACKENDS, MANAGER, databaseUrl, makeDataset, openStore, readerMasks, rotationAffine, saveNifti, staff
+from workflow_fixtures import (
+    BACKENDS,
+    MANAGER,
+    readerMasks,
+    rotationAffine,
+    saveNifti,
+    staffedStore,
+)
 
 from AISCommonLib.cli.workflow import main
+from AISCommonLib.core.atomicio import sha256File
 from AISCommonLib.workflow.errors import PermissionDeniedError
 from AISCommonLib.workflow.sealedreads import SEALED_FOLDER
 
@@ -18,18 +26,13 @@ CASE = "sub-01_ses-01"
 @pytest.fixture(params=BACKENDS)
 def firstReadIn(request, tmp_path):
     """R01 has submitted, R02 holds the other read slot of the only case."""
-    root = makeDataset(tmp_path / "bids", 1)
-    url = databaseUrl(request.param, tmp_path)
-    store = openStore(url, root)
-    staff(store, root)
-    store.registerCases(MANAGER)
-    masks = readerMasks(root, CASE, concordant=False)
-    store.claimNext("R01", "reader")
-    first = store.submitRead("R01", CASE, masks[0])
-    store.claimNext("R02", "reader")
-    store.root, store.url, store.masks, store.first = root, url, masks, first
-    yield store
-    store.close()
+    with staffedStore(request.param, tmp_path) as store:
+        masks = readerMasks(store.root, CASE, concordant=False)
+        store.claimNext("R01", "reader")
+        first = store.submitRead("R01", CASE, masks[0])
+        store.claimNext("R02", "reader")
+        store.masks, store.first = masks, first
+        yield store
 
 
 def ais(capsys, store, user, *arguments):
@@ -59,7 +62,11 @@ def test_the_first_read_is_nowhere_the_second_reader_can_look(firstReadIn, capsy
     # Nothing under a BIDS name: 'ais compare' on the dataset has no partner read to find.
     published = [path for path in (store.root / "derivatives" / "lesions").rglob("*_lesionmask.nii.gz") if SEALED_FOLDER not in path.parts]
     assert published == []
-    assert stat.S_IMODE((store.root / "derivatives" / "lesions" / SEALED_FOLDER).stat().st_mode) == 0o700
+    if store.backend == "sqlite":  # one computer account: the sealed folder keeps reads out of sight
+        assert stat.S_IMODE((store.root / "derivatives" / "lesions" / SEALED_FOLDER).stat().st_mode) == 0o700
+    else:  # team mode: the read is in the database only, nothing of it under the dataset
+        assert not (store.root / "derivatives" / "lesions" / SEALED_FOLDER).exists()
+        assert store.first["sha256"] not in {sha256File(path) for path in store.root.rglob("*") if path.is_file()}
 
 
 def test_export_and_verify_are_for_managers_only(firstReadIn, tmp_path):
@@ -85,7 +92,7 @@ def test_a_manager_who_reads_the_case_exports_it_blinded(firstReadIn, tmp_path):
 def test_after_both_reads_the_masks_open_but_the_partner_stays_anonymous(firstReadIn, capsys, tmp_path):
     store = firstReadIn
     path = saveNifti(store.masks[1].transpose(2, 1, 0), rotationAffine(), tmp_path / "R02.nii.gz", np.uint8)
-    assert ais(capsys, store, "R02", "submit", CASE, str(path))[0] == 0
+    assert ais(capsys, store, "R02", "submit", CASE, str(path), "--likert", "all=4")[0] == 0
     reads = store.readsVisibleTo("R02", CASE)
     assert sorted(read["user_id"] for read in reads) == ["R02", "another reader"]
     assert store.readMaskPath("R02", store.first["read_id"]).is_file()

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from workflow_fixtures import BACKENDS, MANAGER, databaseUrl, makeDataset, openStore, readerMasks, staff
+from workflow_fixtures import BACKENDS, MANAGER, readerMasks, staffedStore
 
 from AISCommonLib.core.atomicio import sha256File
 from AISCommonLib.core.cases import Case
@@ -19,18 +19,12 @@ CASE = "sub-01_ses-01"
 
 @pytest.fixture(params=BACKENDS)
 def underReview(request, tmp_path):
-    root = makeDataset(tmp_path / "bids", 1)
-    url = databaseUrl(request.param, tmp_path)
-    store = openStore(url, root)
-    staff(store, root)
-    store.registerCases(MANAGER)
-    for reader, mask in zip(("R01", "R02"), readerMasks(root, CASE, concordant=False)):
-        store.claimNext(reader, "reader")
-        store.submitRead(reader, CASE, mask)
-    store.claimNext("V01", "reviewer")
-    store.root, store.url = root, url
-    yield store
-    store.close()
+    with staffedStore(request.param, tmp_path) as store:
+        for reader, mask in zip(("R01", "R02"), readerMasks(store.root, CASE, concordant=False)):
+            store.claimNext(reader, "reader")
+            store.submitRead(reader, CASE, mask)
+        store.claimNext("V01", "reviewer")
+        yield store
 
 
 def stagingFiles(root):

@@ -6,7 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from workflow_fixtures import BACKENDS, MANAGER, databaseUrl, makeDataset, openStore, readerMasks, rotationAffine, saveNifti, staff
+from workflow_fixtures import (
+    BACKENDS,
+    MANAGER,
+    readerMasks,
+    rotationAffine,
+    saveNifti,
+    staffedStore,
+)
 
 from AISCommonLib.cli.workflow import main
 from AISCommonLib.core.image import voxelToRas
@@ -19,31 +26,27 @@ EXTRA_LESION_RAS = tuple(voxelToRas(rotationAffine(), np.array([[2.5, 31.0, 29.0
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    root = makeDataset(tmp_path / "bids", 1)
-    workflowStore = openStore(databaseUrl(request.param, tmp_path), root)
-    staff(workflowStore, root)
-    workflowStore.registerCases(MANAGER)
-    workflowStore.root = root
-    yield workflowStore
-    workflowStore.close()
+    with staffedStore(request.param, tmp_path) as workflowStore:
+        yield workflowStore
 
 
 def submitBoth(store, second=True):
     first, other = readerMasks(store.root, CASE, concordant=False)
     store.claimNext("R01", "reader")
     store.submitRead("R01", CASE, first, parameters=buildReadParameters(
-        {"dwi": 4, "flair": 2}, {"motion": True}, [ReadNote("N1", "old infarct in the left occipital lobe?", None)], 310.0))
+        {"dwi": 4, "adc": 4, "flair": 2}, {"motion": True}, [ReadNote("N1", "old infarct in the left occipital lobe?", None)], 310.0))
     store.claimNext("R02", "reader")
     if second:
         store.submitRead("R02", CASE, other, parameters=buildReadParameters(
-            {"dwi": 5}, {}, [ReadNote("N1", "small cortical lesion, faint on DWI", EXTRA_LESION_RAS)], 200.0))
+            {"dwi": 5, "adc": 5, "flair": 5}, {}, [ReadNote("N1", "small cortical lesion, faint on DWI", EXTRA_LESION_RAS)], 200.0))
 
 
 def test_a_reader_sees_only_their_own_record_and_deciders_see_both_after_both_reads(store):
     submitBoth(store, second=False)
     assert store.readRecords("V01", CASE) == []  # no review yet, and the reads are not both in
     _, other = readerMasks(store.root, CASE, concordant=False)
-    store.submitRead("R02", CASE, other, parameters=buildReadParameters({}, {}, [ReadNote("N1", "faint", EXTRA_LESION_RAS)], 12.0))
+    store.submitRead("R02", CASE, other, parameters=buildReadParameters({"dwi": 4, "adc": 4, "flair": 4}, {},
+                                                                                   [ReadNote("N1", "faint", EXTRA_LESION_RAS)], 12.0))
     for reader in ("R01", "R02"):
         assert [record["reader"] for record in store.readRecords(reader, CASE)] == [reader]  # never the partner's notes
     assert store.readRecords("V02", CASE) == []  # a reviewer who does not review this case
@@ -61,8 +64,8 @@ def test_notes_from_the_command_line_reach_the_reviewer_and_the_export(store, ca
     masks = readerMasks(store.root, CASE, concordant=False)
     database = ["--db", store.url, "--root", str(store.root)]
     place = ",".join(f"{value:.2f}" for value in EXTRA_LESION_RAS)
-    for reader, mask, extra in (("R01", masks[0], ["--likert", "dwi=4", "--artifact", "motion", "--note", "chronic gliosis?"]),
-                                ("R02", masks[1], ["--likert", "dwi=3", "--note", f"faint cortical lesion@{place}"])):
+    for reader, mask, extra in (("R01", masks[0], ["--likert", "all=5", "--likert", "dwi=4", "--artifact", "motion", "--note", "chronic gliosis?"]),
+                                ("R02", masks[1], ["--likert", "dwi=3", "--likert", "all=5", "--note", f"faint cortical lesion@{place}"])):
         main(["workflow", "next", "--user", reader, *database, "--role", "reader"])
         path = saveNifti(mask.transpose(2, 1, 0), rotationAffine(), tmp_path / f"{reader}.nii.gz", np.uint8)
         assert main(["workflow", "submit", "--user", reader, *database, CASE, str(path), *extra]) == 0

@@ -9,13 +9,13 @@ from workflow_fixtures import (
     BACKENDS,
     MANAGER,
     QUALIFIED,
-    databaseUrl,
-    makeDataset,
     openStore,
+    readBytes,
     readerMasks,
+    replaceReadBytes,
     rotationAffine,
     saveNifti,
-    staff,
+    staffedStore,
     unchanged,
 )
 
@@ -39,14 +39,8 @@ CASE = "sub-01_ses-01"
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
     """A staffed store (manager, four readers, two reviewers, an arbiter) over a three-case dataset."""
-    root = makeDataset(tmp_path / "bids", 3)
-    url = databaseUrl(request.param, tmp_path)
-    workflowStore = openStore(url, root)
-    staff(workflowStore, root)
-    workflowStore.registerCases(MANAGER, participantLabels=["01"])  # one case: claims are predictable
-    workflowStore.root = root
-    yield workflowStore
-    workflowStore.close()
+    with staffedStore(request.param, tmp_path, cases=3, participantLabels=["01"]) as workflowStore:  # one case registered: claims are predictable
+        yield workflowStore
 
 
 def readBoth(store, caseId=CASE, concordant=True, readers=("R01", "R02")):
@@ -282,8 +276,7 @@ def test_event_log_is_append_only(store):
 def test_verify_reports_missing_and_changed_files(store):
     readBoth(store)
     read = store.readsVisibleTo(MANAGER, CASE)[0]
-    path = store.absolutePath(read["mask_path"])
-    path.write_bytes(path.read_bytes() + b"x")
+    replaceReadBytes(store, read["mask_path"], readBytes(store, read["mask_path"]) + b"x")  # the database copy in team mode
     flair = store.root / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01_FLAIR.nii.gz"
     flair.unlink()
     problems = {row["path"]: row["status"] for row in store.verify()["files"] if row["status"] != "ok"}

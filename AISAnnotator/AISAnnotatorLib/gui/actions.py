@@ -35,7 +35,7 @@ def updateActions(ui, node, logic, selectedCase, caseLoaded: bool) -> None:
 
     enable(ui.findCasesButton, "" if rootChosen else _("Choose an existing dataset folder first."),
                  _("List the cases of the dataset and the sequences each one is missing."))
-    hasDatabase = rootChosen or bool(node and node.databaseUrl.strip()) or bool(os.environ.get(workflowdatabase.DATABASE_URL_VARIABLE))
+    hasDatabase = rootChosen or bool(logic.database.url()) or bool(os.environ.get(workflowdatabase.DATABASE_URL_VARIABLE))
     nextReason = _("Enter your reader ID first.") if not readerId else ("" if hasDatabase else _("Choose the dataset folder or enter the workflow database first."))
     enable(ui.nextCaseButton, nextReason, _("Take your next assigned case from the workflow (or resume the one you hold) and load it."))
 
@@ -54,6 +54,9 @@ def updateActions(ui, node, logic, selectedCase, caseLoaded: bool) -> None:
     for button, text in ((ui.nextLesionButton, _("Centre all views on the next lesion ({key}).").format(key=NEXT_LESION_KEY)),
                          (ui.previousLesionButton, _("Centre all views on the previous lesion ({key}).").format(key=PREVIOUS_LESION_KEY))):
         enable(button, caseReason, text)
+    predictionReason = caseReason or ("" if ui.predictionPathLineEdit.currentPath.strip() else _("Choose the prediction file first."))
+    enable(ui.startFromPredictionButton, predictionReason,
+           _("Make or replace the lesion segment from the AI prediction (labels: non-zero voxels; probabilities: >= 0.5); undo in the editor."))
     enable(ui.checkHintsButton, caseReason, _("List the parts of your mask that look unlike an acute infarct."))
     componentReason = caseReason or ("" if ui.seedComponentsTableWidget.currentRow() >= 0 else _("Select a region of the seed first."))
     enable(ui.dropComponentButton, componentReason, _("Erase the selected seed region from the lesion (Undo in the editor brings it back)."))

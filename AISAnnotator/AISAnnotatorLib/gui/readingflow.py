@@ -6,7 +6,7 @@ import numpy as np
 import slicer
 import vtk
 
-from AISCommonLib.core import adcunits, hints, readrecord
+from AISCommonLib.core import adcunits, hints, lesionattributes, readrecord
 from AISCommonLib.workflow import states
 
 from .choices import ReadingLayout, SeedModeChoice
@@ -69,9 +69,12 @@ def readAndSubmit(testCase, logic, parameterNode, lesion) -> None:
     np.testing.assert_allclose(notes[0].ras, region.centroidRas, atol=1e-3)
     parameterNode.dwiLikert = 5
     parameterNode.adcLikert = 4
+    parameterNode.flairLikert = 4  # every criterion of DWI, ADC and FLAIR must be scored before submitting
     parameterNode.motionArtifact = True
 
-    submitted = logic.submit(parameterNode, 42.0, found)
+    # The criterion grid refines one criterion; the lesion is described at its centre (issue 14 B).
+    described = lesionattributes.LesionAttributes(tuple(region.centroidRas), "no", "mca", "acute")
+    submitted = logic.submit(parameterNode, 42.0, found, {"dwi": {"motion": 3}}, [described])
     testCase.delayDisplay("Read submitted")
     testCase.assertEqual(submitted["case_id"], case.caseId)
     testCase.assertEqual(submitted["state"], states.AWAITING_READS)
@@ -82,7 +85,10 @@ def readAndSubmit(testCase, logic, parameterNode, lesion) -> None:
     sidecarPath = workflow.absolutePath(submitted["mask_path"].replace(".nii.gz", ".json"))
     sidecar = json.loads(sidecarPath.read_text(encoding="utf-8"))
     testCase.assertEqual(sidecar["Reader"], "reader1")
-    testCase.assertEqual(sidecar["Parameters"]["quality"]["likert"]["dwi"], 5)
+    testCase.assertEqual(sidecar["Parameters"]["quality"]["likert"]["dwi"], 3)  # its weakest criterion
+    testCase.assertEqual(sidecar["Parameters"]["quality"]["likert_criteria"]["dwi"], {"noise": 5, "motion": 3, "artifact": 5, "contrast": 5})
+    testCase.assertEqual([lesion["territory"] for lesion in sidecar["Parameters"]["lesions"]], ["mca"])
+    testCase.assertEqual(sidecar["Parameters"]["unattributed_lesions"], [])
     testCase.assertEqual(sidecar["Parameters"]["quality"]["artifacts"], ["motion"])
     testCase.assertEqual(sidecar["Parameters"]["active_seconds"], 42.0)
     testCase.assertEqual(sidecar["Parameters"]["notes"][0]["text"], "boundary unclear")

@@ -9,16 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
-from AISCommonLib.core import dwiassist, dwicontrast, hints, seeding, sequences
+from AISCommonLib.core import dwiassist, dwicontrast, hints, lesionattributes, prediction, seeding, sequences
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.image import rasToVoxel
-from AISCommonLib.mrml import caseloader, lesionnav, segmentation
+from AISCommonLib.mrml import caseloader, lesionnav, nodes, segmentation
 
 from . import probe
 
 #: The segment that previews what the DWI assist would add (never exported: only the lesion segment is).
 ASSIST_PREVIEW_SEGMENT_ID = "assistPreview"
 ASSIST_PREVIEW_COLOR = (0.2, 0.85, 1.0)
+#: The segment showing a trial case's reference after the trainee submitted (never exported either).
+TRAINING_REFERENCE_SEGMENT_ID = "trainingReference"
+TRAINING_REFERENCE_COLOR = (1.0, 0.75, 0.1)
 
 
 def maskDigest(mask: np.ndarray) -> str:
@@ -58,8 +61,7 @@ class ReadingCase:
             segmentationNode = segmentation.createReaderSegmentation(scene, caseNodes.dwiNode, f"{caseId} lesion")
             notesNode = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"{caseId} notes")
         except Exception:
-            for node in caseNodes.volumeNodes.values():
-                scene.RemoveNode(node)
+            nodes.removeNodes(scene, caseNodes.volumeNodes.values())
             raise
         return cls(caseNodes, segmentationNode, notesNode)
 
@@ -79,6 +81,10 @@ class ReadingCase:
     def nodes(self) -> list:
         """Every node this case put into the scene."""
         return [*self.caseNodes.volumeNodes.values(), self.segmentationNode, self.notesNode]
+
+    def removeFromScene(self, scene) -> int:
+        """Remove every node of the case with its display and storage nodes; :return: nodes removed."""
+        return nodes.removeNodes(scene, self.nodes())
 
     def lesionMask(self) -> np.ndarray:
         """The lesion segment as bool ``[k, j, i]`` on the DWI grid."""
@@ -121,6 +127,24 @@ class ReadingCase:
         self.seedSummary = result.summary
         self.seedLabels = seeding.componentLabels(result.mask)
         return result
+
+    def startFromPrediction(self, path, tool: str | None = None, threshold: float = prediction.DEFAULT_PROBABILITY_THRESHOLD,
+                            label: int | None = None) -> prediction.PredictionStart:
+        """Make (or replace) the lesion segment from an AI prediction instead of the ADC seed.
+
+        The prediction's origin (file, SHA-256, tool, binarisation rule) becomes :attr:`seedSummary`, so the
+        submitted read records it (``Parameters.seed``, method ``ai-prediction+manual``); its components can be
+        dropped one by one like the seed's.
+
+        :param path: the prediction NIfTI (labels or probabilities) on the DWI grid.
+        :raises InputError: 4D, NaN, neither labels nor probabilities, several labels without ``label``; nothing changes.
+        :raises GeometryError: off the DWI grid; nothing changes.
+        """
+        start = prediction.loadPrediction(path, self.loaded.dwi, tool, threshold, label)
+        segmentation.setSegmentFromMask(self.segmentationNode, start.mask, self.dwiNode)
+        self.seedSummary = start.summary
+        self.seedLabels = seeding.componentLabels(start.mask)
+        return start
 
     def dropSeedComponent(self, componentId: int) -> int:
         """Erase one component of the last seed (``componentTable`` id, 1 = largest) from the lesion segment.
@@ -181,6 +205,17 @@ class ReadingCase:
         """Hints on the current mask (:func:`AISCommonLib.core.hints.computeHints`)."""
         return hints.computeHints(self.loaded, self.lesionMask())
 
+    def lesionAttributeRecords(self, attributes: list) -> dict | None:
+        """The reader's lesion attributes tied to the lesions of the current mask (what ``ReaderWork.submit`` records).
+
+        :param attributes: :class:`~AISCommonLib.core.lesionattributes.LesionAttributes` given at places (RAS mm).
+        :return: ``{"lesions", "unattributed_lesions"}``, or None when no attribute was given.
+        :raises InputError: a place outside every lesion, or two descriptions of one lesion.
+        """
+        if not attributes:
+            return None
+        return lesionattributes.placeLesionAttributes(attributes, self.lesionMask(), self.loaded.dwi.ijkToRas)
+
     def stepLesion(self, scene, direction: int):
         """Centre all views on the next (+1) or previous (-1) lesion, largest first.
 
@@ -206,3 +241,21 @@ class ReadingCase:
         path = folder / f"{self.caseId}_{readerId or 'unknown'}_{time.strftime('%Y%m%dT%H%M%S')}_lesionmask.nii.gz"
         segmentation.writeSegmentMask(self.segmentationNode, self.dwiNode, path)
         return path
+
+    def showTrainingReference(self, path) -> int:
+        """Show a trial case's reference mask in its own segment over the reader's read (training feedback).
+
+        Only the lesion segment is ever exported, so the reference never becomes part of a read.
+
+        :param path: the reference mask (binary NIfTI on the DWI grid), from the store once the trainee has submitted.
+        :return: the reference's voxel count.
+        :raises InputError: unreadable or not binary. :raises GeometryError: not on the DWI grid.
+        """
+        segmentation.ensureLesionSegment(self.segmentationNode, TRAINING_REFERENCE_SEGMENT_ID, "Reference (training)", TRAINING_REFERENCE_COLOR)
+        segmentation.importMask(self.segmentationNode, path, self.dwiNode, TRAINING_REFERENCE_SEGMENT_ID)
+        return int(segmentation.segmentMask(self.segmentationNode, self.dwiNode, TRAINING_REFERENCE_SEGMENT_ID).sum())
+
+    def hideTrainingReference(self) -> None:
+        """Remove the reference segment (the next case starts without it)."""
+        if self.segmentationNode.GetSegmentation().GetSegment(TRAINING_REFERENCE_SEGMENT_ID) is not None:
+            self.segmentationNode.GetSegmentation().RemoveSegment(TRAINING_REFERENCE_SEGMENT_ID)

@@ -3,7 +3,9 @@
 Progress: the library reports through a plain ``progress(fraction, message)`` callable and never imports a
 progress library; :func:`stderrProgress` is that callable for every command. It shows a tqdm bar when stderr is
 a terminal, one plain line every :data:`LINE_STEP` of the run or :data:`LINE_INTERVAL_S` seconds when stderr is
-piped or logged (no carriage returns, so log files stay readable), and nothing after ``ais --quiet``.
+piped or logged (no carriage returns, so log files stay readable), and nothing after ``ais --quiet``. A program
+that runs ``ais`` and reads its progress (the Slicer modules) asks for machine-readable lines instead
+(:mod:`AISCommonLib.progresslines`).
 ``ais`` (:mod:`main`) sets the mode once per run with :func:`configureProgress` and closes an open bar with
 :func:`finishProgress` before it prints the outcome.
 """
@@ -13,6 +15,9 @@ import json
 import os
 import sys
 import time
+
+from ..core.errors import OperationCancelled
+from ..progresslines import PROGRESS_FORMAT_LINES, PROGRESS_FORMAT_VARIABLE, cancelRequested, formatProgressLine
 
 #: How progress is shown: a live bar, plain periodic lines, or not at all.
 PROGRESS_BAR, PROGRESS_LINES, PROGRESS_OFF = "bar", "lines", "off"
@@ -24,7 +29,6 @@ LINE_INTERVAL_S = 10.0
 
 _settings = {"mode": None, "label": "ais", "verbose": False}
 _current = None
-
 
 def emitJson(data) -> None:
     """Print machine-readable output: one JSON document on stdout."""
@@ -103,7 +107,12 @@ class ProgressDisplay:
 
     def _showBar(self, fraction: float, message: str) -> None:
         if self._bar is None:
-            from tqdm import tqdm
+            try:
+                from tqdm import tqdm
+            except ImportError:  # a Python without tqdm (e.g. Slicer's, running ``ais`` in a terminal): plain lines
+                self.mode = PROGRESS_LINES
+                self._showLine(fraction, message)
+                return
 
             # miniters=0: a new message refreshes the bar even when the fraction did not move. A terminal that reports
             # no size (a bare pseudo-terminal, some CI runners) would get no bar at all from tqdm: give it 100 x 24.
@@ -153,8 +162,19 @@ def stderrProgress(fraction: float, message: str) -> None:
     """The library's ``progress(fraction, message)`` callable for every ``ais`` command (see the module text).
 
     A fraction of 1.0 ends the display; the next call starts a new one (a command with several phases).
+    With ``AIS_PROGRESS_FORMAT=lines`` in the environment (the Slicer modules run ``ais`` in the background and read
+    them) every step is one machine-readable line instead, whatever the mode; the file named by ``AIS_CANCEL_FILE``
+    stops the command (:mod:`AISCommonLib.progresslines`).
+
+    :raises OperationCancelled: the cancel file exists.
     """
     global _current
+    if cancelRequested():
+        raise OperationCancelled("The command was cancelled.")
+    if os.environ.get(PROGRESS_FORMAT_VARIABLE) == PROGRESS_FORMAT_LINES:
+        sys.stderr.write(formatProgressLine(fraction, message))
+        sys.stderr.flush()
+        return
     if _current is None:
         _current = ProgressDisplay(_settings["label"], progressMode(), verbose=_settings["verbose"])
     _current(fraction, message)

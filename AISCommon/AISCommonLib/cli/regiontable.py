@@ -26,9 +26,7 @@ def regionTable(regions: list[dict], readers: tuple[str, str] | None = None, ext
 
 def withNotes(regions: list[dict], records: list[dict]) -> list[dict]:
     """``regions`` with a ``notes`` column: what each reader noted about the region (see ``WorkflowStore.readRecords``)."""
-    byRegion: dict = {}
-    for record in records:
-        for note in record["notes"]:
-            if note.get("region"):
-                byRegion.setdefault(note["region"], []).append(f"{record['reader']}: {note.get('text', '')}")
-    return [{**region, "notes": "; ".join(byRegion.get(region["id"], []))} for region in regions]
+    from ..workflow.casetexts import notesByRegion
+
+    notes = notesByRegion(records)
+    return [{**region, "notes": notes.get(region["id"], "")} for region in regions]

@@ -1,4 +1,4 @@
-"""``ais seed``: the ADC-threshold seed of each case, written as a reader's next mask version."""
+"""``ais seed``: the ADC-threshold seed of each case (or an AI prediction of one case), written as a reader's next mask version."""
 
 import dataclasses
 import sys
@@ -9,6 +9,8 @@ from .output import emitJson, formatTable, stderrLine, stderrProgress
 
 def addSeedCommand(subparsers) -> None:
     """Register ``ais seed`` on the ``ais`` parser."""
+    from ..core.prediction import DEFAULT_PROBABILITY_THRESHOLD
+
     seed = subparsers.add_parser("seed", help="write the ADC-threshold seed mask of each case for a reader")
     seed.add_argument("bidsRoot", metavar="BIDS_ROOT")
     seed.add_argument("--reader", required=True, help="pseudonymous reader ID (letters and digits), e.g. R01")
@@ -17,6 +19,14 @@ def addSeedCommand(subparsers) -> None:
     addSeedParameterArguments(seed)
     seed.add_argument("--force", action="store_true",
                       help="write the seed even when a forced --adc-unit contradicts the data (otherwise nothing is written)")
+    seed.add_argument("--from-prediction", metavar="FILE",
+                      help="start from an AI prediction (NIfTI on the DWI grid, e.g. from nnU-Net or MONAI Label) instead of the "
+                           "ADC seed: labels are binarised as non-zero (or --prediction-label), probabilities at --prediction-threshold; "
+                           "one case only (--participant-label)")
+    seed.add_argument("--tool", metavar="NAME", help="with --from-prediction: what made the prediction (recorded with the read)")
+    seed.add_argument("--prediction-threshold", type=float, default=DEFAULT_PROBABILITY_THRESHOLD, metavar="P",
+                      help="with --from-prediction: probability at or above which a voxel is lesion (default %(default)g)")
+    seed.add_argument("--prediction-label", type=int, metavar="L", help="with --from-prediction: the lesion label of a multi-label map")
     seed.add_argument("--json", action="store_true", help="print one summary per case as JSON")
     seed.set_defaults(handler=runSeed)
 
@@ -75,6 +85,10 @@ def runSeed(args) -> int:
     from ..core.seedmask import seedAndWriteCase
 
     validateReaderId(args.reader)
+    if args.from_prediction:
+        return _runFromPrediction(args)
+    if args.tool or args.prediction_label is not None:
+        raise AISError("--tool and --prediction-label go with --from-prediction.")
     if args.adc_unit:
         unitByKey(args.adc_unit)  # a typo is one error, not one per case
     parameters = seedParametersFromArguments(args)
@@ -102,3 +116,26 @@ def runSeed(args) -> int:
             print(f"ais: error: {failure['error']}", file=sys.stderr)
         print(f"Seeded {len(summaries)} of {len(cases)} case(s) for reader {args.reader}.")
     return 1 if failures else 0
+
+
+def _runFromPrediction(args) -> int:
+    """``ais seed --from-prediction FILE``: one case's starting mask from an AI prediction."""
+    from ..core.cases import discoverCases
+    from ..core.prediction import writePredictionStart
+
+    cases = discoverCases(args.bidsRoot, args.participant_label, args.session_label)
+    if len(cases) != 1:
+        listed = ", ".join(case.caseId for case in cases[:6]) + (" ..." if len(cases) > 6 else "")
+        raise AISError(f"A prediction belongs to one case, but {len(cases)} match ({listed}); choose it with --participant-label "
+                       "(and --session-label).")
+    summary = writePredictionStart(args.bidsRoot, cases[0], args.reader, args.from_prediction, args.tool, args.prediction_threshold,
+                                   args.prediction_label)
+    if args.json:
+        emitJson({"seeded": [summary], "failed": []})
+    else:
+        tool = f" ({summary['tool']})" if summary["tool"] else ""
+        print(f"{summary['caseId']}: started {args.reader}'s read from the prediction {summary['file']}{tool}, {summary['kind']}, "
+              f"{summary['rule']}: {summary['components']} component(s), {summary['volume_ml']:.2f} mL; written as {summary['mask']}.")
+        if not summary["voxels"]:
+            print(f"ais: warning: {summary['caseId']}: the prediction marks no lesion; the read starts empty.", file=sys.stderr)
+    return 0

@@ -18,10 +18,11 @@ from pathlib import Path
 from ..core.errors import AISError, InputError
 from .output import stderrProgress
 from .regiontable import regionTable, withNotes
-from .workflowcase import addNotesCommand, addReadRecordArguments, readParameters
+from .workflowcase import addNotesCommand, addPanelCommand, addReadRecordArguments, readParameters
 from .workflowio import emit as _emit
 from .workflowio import formatNumber as _number
 from .workflowio import openWorkflowStore as _store
+from .workflowio import parseDecisionArguments
 from .workflowtraining import addTrainingCommand
 
 EXIT_PROBLEMS = 1
@@ -73,7 +74,11 @@ def addWorkflowCommand(subparsers) -> None:
     init.add_argument("--min-dice", type=float, default=defaults.minDice, help="concordance rule: lowest Dice (default %(default)g)")
     init.add_argument("--max-missed-lesions", type=int, default=defaults.maxMissedLesions, help="concordance rule: most missed lesions (default %(default)d)")
     init.add_argument("--min-extent-mm3", type=float, default=defaults.minExtentMm3, help="hide extent regions smaller than this (default %(default)g)")
-    init.add_argument("--require-training", action="store_true", help="readers read trial cases before real ones")
+    training = init.add_mutually_exclusive_group()
+    training.add_argument("--require-training", dest="require_training", action="store_true", default=True,
+                          help="readers read trial cases before real ones (the default)")
+    training.add_argument("--no-training", dest="require_training", action="store_false",
+                          help="readers get real cases at once (recorded in the init event; change later with 'training bar')")
 
     users = add("users", "list users, add one (--add ID, with their database login in team mode), grant/revoke a role, "
                          "deactivate or reactivate a person", _runUsers)
@@ -133,10 +138,16 @@ def addWorkflowCommand(subparsers) -> None:
                             help="your own final mask (any voxel may change, agreed ones too); what it changed is derived and recorded")
         parser.add_argument("--allow-empty", action="store_true", help="accept an empty final mask although both readers marked voxels")
         parser.add_argument("--note", help="notes on the decision")
+        if name == "arbitrate":
+            parser.add_argument("--override-reason", help="why your ruling differs from the reviewer's proposal (required then)")
 
     escalate = add("escalate", "send a case you review to an arbiter", _runEscalate, (common, revision))
     escalate.add_argument("case", metavar="CASE")
     escalate.add_argument("--reason", required=True)
+    escalate.add_argument("--propose", action="append", default=[], metavar="ID=DECISION",
+                          help="the decision you would make on a region, keep or drop (repeatable; small=keep|drop); "
+                               "a ruling that differs must say why")
+    addPanelCommand(add, common)
 
     exclude = add("exclude", "take a case out of the workflow with a structured reason", _runExclude, (common, revision))
     exclude.add_argument("case", metavar="CASE")
@@ -332,7 +343,13 @@ def _runNext(args) -> int:
             case = store.case(claim["case_id"])
             claim["folder"] = case["relative_folder"]
     if claim is None:
-        _emit(args, None, text=f"No open {args.role} work for {args.user}.")
+        text = f"No open {args.role} work for {args.user}."
+        if args.role == "reader":
+            with _store(args) as store:
+                if store.trainingReport(args.user, args.user)["in_training"]:
+                    text = (f"{args.user} is in reader training and no trial case is open to them: a manager registers trial cases "
+                            "('ais workflow training register') or qualifies the reader with a reason ('ais workflow training qualify').")
+        _emit(args, None, text=text)
         return 0
     _emit(args, claim, [claim], ["case_id", "kind", "slot_index", "state", "revision", "resumed"],
           text="A trial case of your reader training: it is scored against a reference mask when you submit." if claim.get("training") else None)
@@ -341,7 +358,7 @@ def _runNext(args) -> int:
 
 def _runSubmit(args) -> int:
     with _store(args) as store:
-        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision, parameters=readParameters(args))
+        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision, parameters=readParameters(args, store))
     text = None
     if result.get("training"):
         score = result["score"]
@@ -353,29 +370,17 @@ def _runSubmit(args) -> int:
     return 0
 
 
-def _decisions(values) -> dict:
-    from ..core import reviewrule
-
-    decisions = {}
-    for value in values:
-        regionId, separator, decision = value.partition("=")
-        regionId = regionId.strip()
-        if not separator or not (regionId.isdigit() or regionId == reviewrule.GROUP_SMALL):
-            raise InputError(f"A decision is written REGION_ID=keep|drop|edited (or small=keep|drop for every small region), not '{value}'.")
-        decisions[int(regionId) if regionId.isdigit() else regionId] = decision.strip()
-    return decisions
-
-
 def _finalise(args, method) -> int:
     with _store(args) as store:
-        decisions, default = _decisions(args.decision), args.default
+        decisions, default = parseDecisionArguments(args.decision), args.default
         if args.start:
             if args.edited_mask:
                 raise InputError("--start builds the final from the reads; with --edited-mask your mask is the final. Give one of them.")
             startDecisions, startDefault = store.startingDecisions(args.user, args.case, args.start)
             decisions, default = {**startDecisions, **decisions}, default or startDefault
         result = getattr(store, method)(args.user, args.case, decisions, default, args.note, Path(args.edited_mask) if args.edited_mask else None,
-                                        args.revision, startingPoint=args.start, allowEmpty=args.allow_empty)
+                                        args.revision, startingPoint=args.start, allowEmpty=args.allow_empty,
+                                        **({"overrideReason": args.override_reason} if method == "arbitrate" else {}))
     outcome = result["outcome"]
     changed = {key: value for key, value in outcome["regions"].items()}
     text = (f"Final mask: {outcome['final_voxels']} voxels; regions " + (", ".join(f"{key} {value}" for key, value in changed.items()) or "none")
@@ -402,7 +407,7 @@ def _runTransition(args, transition) -> int:
 
 
 def _runEscalate(args) -> int:
-    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision))
+    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision, proposal=parseDecisionArguments(args.propose)))
 
 
 def _runExclude(args) -> int:

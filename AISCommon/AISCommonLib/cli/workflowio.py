@@ -33,3 +33,21 @@ def emit(args, data, rows=None, columns=None, text=None) -> None:
 def formatNumber(value, unit: str = "") -> str:
     """A number rounded for people, or ``n/a``."""
     return "n/a" if value is None else f"{value:.3g}{unit}"
+
+
+def parseDecisionArguments(values) -> dict:
+    """``ID=DECISION`` options (``small=DECISION`` for every small region) as a decisions dict.
+
+    :raises InputError: an option written otherwise.
+    """
+    from ..core import reviewrule
+    from ..core.errors import InputError
+
+    decisions = {}
+    for value in values:
+        regionId, separator, decision = value.partition("=")
+        regionId = regionId.strip()
+        if not separator or not (regionId.isdigit() or regionId == reviewrule.GROUP_SMALL):
+            raise InputError(f"A decision is written REGION_ID=keep|drop|edited (or small=keep|drop for every small region), not '{value}'.")
+        decisions[int(regionId) if regionId.isdigit() else regionId] = decision.strip()
+    return decisions

@@ -49,21 +49,15 @@ OUTCOME_DROPPED = "dropped"
 OUTCOME_EDITED = "edited"
 
 
-def checkDecisions(regionIds, decisions: Mapping | None, defaultDecision: str | None, requireAll: bool, haveMask: bool = False,
-                   smallIds=()) -> dict[int, str]:
-    """Validate a reviewer's decisions and give one to every region.
+def parseDecisions(regionIds, decisions: Mapping | None, smallIds=()) -> dict[int, str]:
+    """The decisions as listed, with the bulk decision on the small regions spread over them.
 
     :param regionIds: ids of every discordant region of the comparison (small ones included).
     :param decisions: region id -> ``keep``, ``drop`` or ``edited`` (keys may be strings); the key
         :data:`GROUP_SMALL` decides every small region not listed by its own id (a bulk decision).
     :param smallIds: ids of the small regions (below the review size limit; see ``AgreementResult.regions``).
-    :param defaultDecision: ``keep`` or ``drop`` for every region not listed, or None.
-    :param requireAll: the case is discordant: an unlisted region needs the default (or the reviewer's mask).
-    :param haveMask: the reviewer hands in a mask of their own (then nothing else is required).
-    :return: region id -> decision for every region (unlisted ones: the default, else ``drop``); with the
-        reviewer's mask only the regions marked by hand (the rest is derived from the mask).
-    :raises InputError: unknown regions or decisions, an ``edited`` region without a mask, or regions left
-        without any decision on a discordant case.
+    :return: region id -> decision, for the listed regions only.
+    :raises InputError: unknown regions or decisions, a bulk ``edited``.
     """
     known = {int(regionId) for regionId in regionIds}
     decisions = dict(decisions or {})
@@ -82,6 +76,26 @@ def checkDecisions(regionIds, decisions: Mapping | None, defaultDecision: str | 
     for value in given.values():
         if value not in REGION_DECISIONS:
             raise InputError(f"A region decision must be one of {', '.join(REGION_DECISIONS)}, not '{value}'.")
+    return given
+
+
+def checkDecisions(regionIds, decisions: Mapping | None, defaultDecision: str | None, requireAll: bool, haveMask: bool = False,
+                   smallIds=()) -> dict[int, str]:
+    """Validate a reviewer's decisions and give one to every region.
+
+    :param regionIds: ids of every discordant region of the comparison (small ones included).
+    :param decisions: as :func:`parseDecisions` takes them.
+    :param smallIds: ids of the small regions.
+    :param defaultDecision: ``keep`` or ``drop`` for every region not listed, or None.
+    :param requireAll: the case is discordant: an unlisted region needs the default (or the reviewer's mask).
+    :param haveMask: the reviewer hands in a mask of their own (then nothing else is required).
+    :return: region id -> decision for every region (unlisted ones: the default, else ``drop``); with the
+        reviewer's mask only the regions marked by hand (the rest is derived from the mask).
+    :raises InputError: unknown regions or decisions, an ``edited`` region without a mask, or regions left
+        without any decision on a discordant case.
+    """
+    known = {int(regionId) for regionId in regionIds}
+    given = parseDecisions(known, decisions, smallIds)
     if defaultDecision is not None and defaultDecision not in DEFAULT_DECISIONS:
         raise InputError(f"The default decision must be keep or drop, not '{defaultDecision}'; mark edited regions one by one.")
     edited = sorted(regionId for regionId, value in given.items() if value == DECISION_EDITED)

@@ -23,14 +23,11 @@ from .errors import AISError, InputError
 from .image import readHeaderGrid
 from .imagelimits import ImageLimits
 from .referencemasks import checkReferenceFit, relativeName
+from .scanqc import MAX_GAP_FRACTION, MAX_SLICE_THICKNESS_MM, MIN_FIELD_OF_VIEW_OVERLAP, MIN_FIELD_STRENGTH_T, fieldOfViewOverlap
 from .sequences import LOAD_REQUIRED_SEQUENCES, loadCase
 
-MIN_FIELD_STRENGTH_T = 1.5
-#: FLAIR/T1w/T2w keep their own grid but must show the same anatomy: this much of the DWI's field
-#: of view must lie inside theirs (clinical FLAIR often has a smaller in-plane field of view).
-MIN_FIELD_OF_VIEW_OVERLAP = 0.5
-MAX_SLICE_THICKNESS_MM = 5.0
-MAX_GAP_FRACTION = 0.2
+# MIN_FIELD_STRENGTH_T, MAX_SLICE_THICKNESS_MM, MAX_GAP_FRACTION, MIN_FIELD_OF_VIEW_OVERLAP: the acquisition limits live in
+# one place (core.scanqc, consensus Table 1); validation warns with the same numbers.
 #: A NIfTI ``descrip`` holding a time of day or a date (dcm2niix writes ``Time=180654.605``) can help re-identify.
 DESCRIP_TIME_PATTERN = re.compile(r"(?i)\b(time|date)\s*=\s*\d")
 
@@ -207,21 +204,6 @@ def _headerGrid(path: Path, limits: ValidationLimits | None = None):
     """Shape, affine and zooms from the header alone (fast: no voxel data is read; oversized headers are refused)."""
     grid = readHeaderGrid(path, limits.imageLimits if limits else None)
     return grid.shape, grid.ijkToRas, grid.zoomsMm
-
-
-def fieldOfViewOverlap(referenceGrid, otherGrid, samplesPerAxis: int = 12) -> float:
-    """Fraction of the reference grid's field of view that the other grid covers.
-
-    Samples the reference grid evenly (oblique grids are exact, unlike bounding boxes) and counts the
-    points that fall inside the other grid. Grids are ``(shape, affine)`` as read from headers.
-    """
-    shape = np.asarray(referenceGrid[0][:3])
-    axes = [np.linspace(0, size - 1, samplesPerAxis) for size in shape]
-    points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    ras = points @ np.asarray(referenceGrid[1])[:3, :3].T + np.asarray(referenceGrid[1])[:3, 3]
-    inOther = (ras - np.asarray(otherGrid[1])[:3, 3]) @ np.linalg.inv(np.asarray(otherGrid[1])[:3, :3]).T
-    inside = np.all((inOther >= -0.5) & (inOther <= np.asarray(otherGrid[0][:3]) - 0.5), axis=1)
-    return float(inside.mean())
 
 
 def _checkFiles(case: Case, limits: ValidationLimits, out: _Collector) -> dict:

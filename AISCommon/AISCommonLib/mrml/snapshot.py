@@ -6,7 +6,7 @@ import numpy as np
 
 from .caseloader import SEQUENCE_NAMES
 from .crosshair import jumpToRas, showCrosshair
-from .layouts import layoutViews, readingViews, showSequences
+from .layouts import layoutSequences, layoutViews, readingViews, showSequences
 from .offscreen import OffscreenSliceView
 from .segmentation import setFillAndOutlineViews
 
@@ -113,7 +113,7 @@ def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNo
     finally:
         for offscreen in offscreenViews.values():
             offscreen.finalize()
-    rows = [[tiles[view.layoutName] for view in row if view.layoutName in tiles] for row in layoutViews(layoutId)]
+    rows = [[tiles[view.layoutName] for view in row if view.layoutName in tiles] for row in layoutViews(layoutId, layoutSequences(scene, layoutId))]
     return assembleTiles([row for row in rows if row])
 
 
@@ -154,7 +154,7 @@ def renderCaseSnapshot(case, out, maskPath=None, layout: str = "2x2", ras=None, 
                              else (np.array(loaded.dwi.gridShape) - 1) / 2.0)
     ras = tuple(round(float(value), 2) for value in ras)
     layoutId = layouts.layoutIdByName(layout)
-    layouts.setLayout(app.layoutNode, layoutId)
+    layouts.setLayout(app.layoutNode, layoutId, caseNodes.volumeNodes)  # T1w/T2w get tiles when the case has them
     app.updateSliceLogics()
     caption = f"{case.caseId}  R {ras[0]:.0f} A {ras[1]:.0f} S {ras[2]:.0f}"
     pixels = renderLayout(app.applicationLogic, caseNodes, layoutId, ras, segmentationNode, (tileSize, tileSize), caption)

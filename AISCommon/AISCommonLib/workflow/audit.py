@@ -133,7 +133,8 @@ class AuditMixin:
 
     def verify(self, progress=None, publicKeyPath=None, userId: str | None = None) -> dict:
         """Check the whole audit trail: the hash chain and the records it covers, the anchor kept outside the
-        database, the log's append-only guards, and every recorded file re-hashed.
+        database, the log's append-only guards, and every recorded file re-hashed (in team mode the sealed reads'
+        database copies too, see :meth:`_databaseCopyDigests`).
 
         :param progress: optional ``(fraction, message)`` callable.
         :param publicKeyPath: also check the manager's signatures in the anchor file with this public key.
@@ -164,14 +165,19 @@ class AuditMixin:
                                                "of the whole log could not be told from the original."))
         rows = []
         recorded = sorted(self.recordedFiles().items())
+        # Team mode: sealed reads are database rows, re-hashed like files (a read sealed on disk before schema 7 is a file).
+        copies = self._databaseCopyDigests()
         for index, (path, digests) in enumerate(recorded):
             if progress:
                 progress(index / max(len(recorded), 1), f"Hashing {path}")
             absolute = self.absolutePath(path)
-            if not absolute.is_file():
+            if path in copies:
+                actual = copies[path]
+            elif not absolute.is_file():
                 rows.append({"path": path, "status": "missing", "expected": sorted(digests), "actual": None})
                 continue
-            actual = sha256File(absolute)
+            else:
+                actual = sha256File(absolute)
             rows.append({"path": path, "status": "ok" if actual in digests and len(digests) == 1 else "changed",
                          "expected": sorted(digests), "actual": actual})
         if progress:
@@ -196,7 +202,8 @@ class AuditMixin:
         return self._read(run)
 
     def export(self, userId: str, outDir, progress=None) -> list[Path]:
-        """Write the whole state as ``workflow.json`` and one CSV per table into ``outDir`` (atomic writes). Managers only.
+        """Write the whole state as ``workflow.json`` and one CSV per table into ``outDir`` (atomic writes), and the
+        sealed reads (mask and sidecar) under their recorded file names in ``outDir/sealed-reads/``. Managers only.
 
         A manager who is also a reader of a case still waiting for its reads gets that case without the other
         read and without the event payloads that would show it (blinding holds for everyone who reads).
@@ -235,8 +242,10 @@ class AuditMixin:
             step(0.8, f"Writing {name}.csv")
             columns = [column.name for column in next(table for table in schema.tables().metadata.sorted_tables if table.name == name).columns]
             written.append(_writeCsv(outDir / f"{name}.csv", rows, columns))
-        step(0.9, "Writing the readers' records")
+        step(0.85, "Writing the readers' records")
         written += self._exportReadRecords(userId, data["reads"], outDir)
+        step(0.9, "Writing the sealed reads")
+        written += self._exportSealedReads(data["reads"], outDir)
         step(1.0, f"Exported {len(written)} files")
         return written
 

@@ -25,7 +25,7 @@ from . import schema
 GENESIS_HASH = "0" * 64
 ANCHOR_FILE_NAME = "workflow-anchor.jsonl"
 #: Per case, the tables whose rows an event about the case covers (all keyed by ``case_id``).
-CASE_TABLES = ("cases", "slots", "reads", "decisions", "training_scores")
+CASE_TABLES = ("cases", "slots", "reads", "decisions", "training_scores", "panel_members", "opinions")
 #: Per person, the tables keyed by ``user_id``.
 USER_TABLES = ("users", "user_roles", "logins")
 #: PostgreSQL advisory-lock key that serialises event inserts (one chain, one writer at a time).

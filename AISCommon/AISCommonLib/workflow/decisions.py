@@ -45,10 +45,15 @@ class DecisionsMixin:
 
     def arbitrate(self, userId: str, caseId: str, decisions: Mapping[int, str] | None = None, defaultDecision: str | None = None,
                   note: str | None = None, editedMask=None, expectedRevision: int | None = None, startingPoint: str | None = None,
-                  allowEmpty: bool = False) -> dict:
-        """The arbiter's final ruling on an escalated case (same decisions and result as :meth:`review`)."""
+                  allowEmpty: bool = False, overrideReason: str | None = None) -> dict:
+        """The (lead) arbiter's final ruling on an escalated case (same decisions and result as :meth:`review`).
+
+        :param overrideReason: why the ruling differs from what the reviewer proposed when escalating; required
+            then, and recorded with the panel's members and opinions (see :mod:`panel`).
+        :raises InputError: the ruling overrides the reviewer's proposal without a reason.
+        """
         return self._finalise(userId, caseId, states.SLOT_ARBITRATION, states.ACTION_ARBITRATE, states.ROLE_ARBITER,
-                              decisions, defaultDecision, note, editedMask, expectedRevision, startingPoint, allowEmpty)
+                              decisions, defaultDecision, note, editedMask, expectedRevision, startingPoint, allowEmpty, overrideReason)
 
     def startingDecisions(self, userId: str, caseId: str, startingPoint: str) -> tuple[dict[int, str], str]:
         """The region decisions a starting final stands for (:func:`reviewrule.startingDecisions`), for the reviewer
@@ -67,24 +72,24 @@ class DecisionsMixin:
             return self._readRows(connection, caseId)
 
         reads = self._read(check)
-        paths = [self.absolutePath(read["mask_path"]) for read in reads]
+        paths = [self.localReadFile(read["mask_path"]) for read in reads]
         comparison = self._compare(*paths)
         maskA, maskB = (loadVolume(path).array != 0 for path in paths)
         return reviewrule.startingDecisions(comparison, maskA, maskB, startingPoint)
 
     def _finalise(self, userId, caseId, kind, action, role, decisions, defaultDecision, note, editedMask, expectedRevision,
-                  startingPoint=None, allowEmpty=False):
+                  startingPoint=None, allowEmpty=False, overrideReason=None):
         def check(connection):
             self._user(connection, userId, (role,))
             case = self._lockCase(connection, caseId, expectedRevision)
             states.requireTransition(caseId, case["state"], action)
             self._heldSlot(connection, case, userId, kind)
-            return case, self._readRows(connection, caseId)
+            return case, self._readRows(connection, caseId), self._panelRecord(connection, caseId) if action == states.ACTION_ARBITRATE else None
 
-        caseRow, reads = self._read(check)
+        caseRow, reads, arbitration = self._read(check)
         if startingPoint is not None and startingPoint not in reviewrule.STARTING_POINTS:
             raise InputError(f"The starting final must be one of {', '.join(reviewrule.STARTING_POINTS)}, not '{startingPoint}'.")
-        comparison = self._compare(self.absolutePath(reads[0]["mask_path"]), self.absolutePath(reads[1]["mask_path"]))
+        comparison = self._compare(self.localReadFile(reads[0]["mask_path"]), self.localReadFile(reads[1]["mask_path"]))
         discordant = caseRow["state"] == states.REVIEW_ADJUDICATE or (caseRow["state"] == states.ARBITRATION and not caseRow["concordant"])
         checked = reviewrule.checkDecisions([region.regionId for region in comparison.allRegions], decisions, defaultDecision,
                                             requireAll=discordant, haveMask=editedMask is not None, smallIds=comparison.smallRegionIds)
@@ -100,10 +105,14 @@ class DecisionsMixin:
             raise InputError(f"The final mask of case {caseId} is empty although both readers marked {comparison.sharedVoxels} voxels; "
                              "confirm that there is no lesion (--allow-empty) or correct the mask.")
         default = None if editedMask is not None else (defaultDecision or reviewrule.DECISION_DROP)
+        overridden = _overriddenRegions(arbitration, outcome)
+        if overridden and not (overrideReason or "").strip():
+            raise InputError(f"The ruling on case {caseId} differs from the reviewer's proposal on regions {overridden}; "
+                             "say why (--override-reason).")
         target = consensusMaskPath(self.datasetRoot, case)
         self.recoverFinalFiles()
         # The reads leave the sealed folder with the final mask: staged now, renamed after the commit.
-        publications = sealedreads.stagePublication(self.datasetRoot, case, reads, self.absolutePath)
+        publications = sealedreads.stagePublication(self.datasetRoot, case, reads, self.localReadFile)
         publishedPath = {publication.read["id"]: self._relative(publication.target) for publication in publications}
         sidecar = {
             "Type": "consensus",
@@ -118,6 +127,10 @@ class DecisionsMixin:
             "Outcome": outcome.toDict(),
             "Voxels": outcome.finalVoxels,
         }
+        if arbitration is not None:
+            sidecar["Arbitration"] = {"Escalation": arbitration["escalation"], "Panel": arbitration["members"],
+                                      "Opinions": len(arbitration["opinions"]), "OverridesReviewerOn": overridden,
+                                      "OverrideReason": (overrideReason or "").strip() or None}
         staging = finalfiles.stagingPath(target)
         try:
             writeMaskWithSidecar(staging, final, grid, sidecar)
@@ -148,7 +161,7 @@ class DecisionsMixin:
             connection.execute(t.decisions.insert().values(
                 case_id=caseId, user_id=userId, action=action, region_decisions=_dumps({str(k): v for k, v in checked.items()}),
                 default_decision=default, note=note, mask_path=relativeTarget, sha256=files[relativeTarget], created_at=now,
-                outcome=_dumps(outcome.toDict()), starting_point=startingPoint))
+                outcome=_dumps(outcome.toDict()), starting_point=startingPoint, override_reason=(overrideReason or "").strip() or None))
             self._event(connection, userId, action, caseId, current["state"], states.FINAL, revision, note=note, files=files)
             return {"case_id": caseId, "state": states.FINAL, "revision": revision, "final_mask_path": relativeTarget, "sha256": files[relativeTarget],
                     "outcome": outcome.toDict()}
@@ -163,14 +176,18 @@ class DecisionsMixin:
         sealedreads.promoteAll(publications)
         return result
 
-    def escalate(self, userId: str, caseId: str, reason: str, expectedRevision: int | None = None) -> dict:
-        """Send a case under review to arbitration, with the reviewer's reason.
+    def escalate(self, userId: str, caseId: str, reason: str, expectedRevision: int | None = None, proposal: Mapping | None = None) -> dict:
+        """Send a case under review to arbitration, with the reviewer's reason and, optionally, the decisions they propose.
 
+        :param proposal: region id -> ``keep`` or ``drop`` (``small`` for every small region); a ruling that differs
+            from it must say why.
         :return: ``{"case_id", "state", "revision"}``.
         :raises PermissionDeniedError: no claimed review slot, or no reason.
+        :raises InputError: a proposal on regions the case does not have, or other than keep/drop.
         """
         if not (reason or "").strip():
             raise InputError("Escalating a case needs a reason for the arbiter.")
+        proposed = self._proposedDecisions(caseId, proposal)
         t = schema.tables()
 
         def run(connection):
@@ -183,7 +200,8 @@ class DecisionsMixin:
             connection.execute(t.slots.update().where(t.slots.c.id == slot["id"]).values(status=states.SLOT_DONE, done_at=now))
             connection.execute(t.slots.insert().values(case_id=caseId, kind=states.SLOT_ARBITRATION, slot_index=1, status=states.SLOT_OPEN))
             connection.execute(t.decisions.insert().values(case_id=caseId, user_id=userId, action=states.ACTION_ESCALATE,
-                                                           region_decisions="{}", note=reason, created_at=now))
+                                                           region_decisions=_dumps({str(k): v for k, v in sorted(proposed.items())}),
+                                                           note=reason, created_at=now))
             self._event(connection, userId, states.ACTION_ESCALATE, caseId, case["state"], states.ARBITRATION, revision, note=reason)
             return {"case_id": caseId, "state": states.ARBITRATION, "revision": revision}
 
@@ -243,3 +261,23 @@ class DecisionsMixin:
             return {"case_id": caseId, "state": toState, "revision": revision}
 
         return self._write(run)
+
+    def _proposedDecisions(self, caseId: str, proposal: Mapping | None) -> dict[int, str]:
+        """Region decisions a reviewer proposes or a panel member suggests: listed regions only, keep or drop."""
+        if not proposal:
+            return {}
+        regions = (self.case(caseId)["comparison"] or {}).get("discordant_regions") or []
+        parsed = reviewrule.parseDecisions([region["id"] for region in regions], proposal, [region["id"] for region in regions if region.get("small")])
+        edited = sorted(regionId for regionId, value in parsed.items() if value not in reviewrule.DEFAULT_DECISIONS)
+        if edited:
+            raise InputError(f"A proposal says keep or drop per region; regions {edited} are marked otherwise.")
+        return parsed
+
+
+def _overriddenRegions(arbitration: dict | None, outcome) -> list[int]:
+    """The regions on which a ruling's outcome differs from the reviewer's proposal (none without a proposal)."""
+    if not arbitration or not arbitration["escalation"]:
+        return []
+    expected = {reviewrule.DECISION_KEEP: reviewrule.OUTCOME_KEPT, reviewrule.DECISION_DROP: reviewrule.OUTCOME_DROPPED}
+    return sorted(regionId for regionId, decision in arbitration["escalation"]["proposal"].items()
+                  if outcome.regions.get(regionId) != expected[decision])

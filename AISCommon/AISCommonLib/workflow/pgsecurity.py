@@ -16,6 +16,10 @@ a hand-written SQL session cannot skip.
 - **Policies** (row-level security on every table): events, reads, decisions and training scores only as the
   caller (``user_id = ais_caller()``) and only inside the action they belong to (a read for a slot the caller
   holds, a decision for the case the caller just moved); roles, users and settings only by managers.
+- **Sealed reads** (``read_files``, schema version 7): the bytes of a read are added only with the read itself (same
+  transaction, same author, hashing to the hashes the read row records) and handed out only to their author, a manager
+  who is no reader of the case, whoever holds or held the case's review or arbitration, and anyone once both reads are
+  in (trial cases: to managers, and to a trainee once they submitted their own read). Every other table stays readable.
 - **Triggers** (SECURITY DEFINER): ``cases`` change state only by an allowed transition for the caller (the
   slot they hold, the role it needs), ``slots`` are claimed only by someone with the slot's role and no conflict
   of interest, given back only by their holder, a manager or an exclusion; a reader may qualify themselves only
@@ -39,9 +43,11 @@ REFUSED = "42501"
 #: Login role names we create or accept: lower-case letters, digits and underscores (no quoting surprises).
 LOGIN_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Tables of the workflow schema the worker group may read.
-READ_TABLES = ("schema_version", "settings", "users", "user_roles", "logins", "cases", "slots", "reads", "decisions", "events", "training_scores")
+READ_TABLES = ("schema_version", "settings", "users", "user_roles", "logins", "cases", "slots", "reads", "decisions", "events", "training_scores",
+               "panel_members", "opinions", "read_files")
 #: Tables whose rows workers add (each guarded by a policy or a trigger).
-INSERT_TABLES = ("users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores")
+INSERT_TABLES = ("users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores", "panel_members", "opinions",
+                 "read_files")
 UPDATE_TABLES = ("settings", "users", "cases", "slots")
 DELETE_TABLES = ("user_roles", "slots")
 #: Triggers this module installs (``verify`` may check that they are still there).
@@ -145,6 +151,34 @@ SET search_path = @S@, pg_temp AS $$
                    AND r.xmin = pg_current_xact_id()::xid)
 $$;
 
+-- Who may read the bytes of a sealed read (the store's blinding rule, see sealedreads): its author, and on a trial case
+-- managers and the trainees who submitted their own read, otherwise a manager who reads no slot of the case, whoever
+-- holds or held its review or arbitration, and anyone once both reads are in.
+CREATE OR REPLACE FUNCTION ais_may_see_read_file(p_case text, p_user text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = @S@, pg_temp AS $$
+  SELECT ais_caller() IS NOT NULL AND (
+    p_user = ais_caller()
+    OR EXISTS (
+      SELECT 1 FROM cases c WHERE c.case_id = p_case AND CASE WHEN c.training THEN
+          ais_caller_has_role('manager') OR EXISTS (SELECT 1 FROM reads r WHERE r.case_id = p_case AND r.user_id = ais_caller())
+        ELSE
+          (SELECT count(*) FROM reads r WHERE r.case_id = p_case) >= 2
+          OR (ais_caller_has_role('manager')
+              AND NOT EXISTS (SELECT 1 FROM slots s WHERE s.case_id = p_case AND s.kind = 'read' AND s.user_id = ais_caller()))
+          OR ais_holds_slot(p_case, 'review', ARRAY['claimed', 'done'])
+          OR ais_holds_slot(p_case, 'arbitration', ARRAY['claimed', 'done'])
+        END))
+$$;
+
+-- The bytes of a read only with the read row itself (this transaction, the caller's), and only bytes that hash to what
+-- that row records for the path: the chain covers the row, so it covers the bytes.
+CREATE OR REPLACE FUNCTION ais_may_add_read_file(p_path text, p_case text, p_sha256 text, p_content bytea) RETURNS boolean LANGUAGE sql
+STABLE SECURITY DEFINER SET search_path = @S@, pg_temp AS $$
+  SELECT encode(sha256(p_content), 'hex') = p_sha256 AND EXISTS (
+    SELECT 1 FROM reads r WHERE r.case_id = p_case AND r.user_id = ais_caller() AND r.xmin = pg_current_xact_id()::xid
+      AND ((r.mask_path = p_path AND r.sha256 = p_sha256) OR (r.sidecar_path = p_path AND r.sidecar_sha256 = p_sha256)))
+$$;
+
 CREATE OR REPLACE FUNCTION ais_refuse(message text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = message;
@@ -154,6 +188,15 @@ END $$;
 CREATE OR REPLACE FUNCTION ais_changed_columns(old_row jsonb, new_row jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
   SELECT COALESCE(array_agg(n.key ORDER BY n.key), ARRAY[]::text[]) FROM jsonb_each(new_row) n
   WHERE n.value IS DISTINCT FROM old_row -> n.key
+$$;
+"""
+
+_READ_FILE_FUNCTIONS = r"""
+-- What verify needs of the sealed reads a login may not see (a manager who reads the case): each copy's hash,
+-- computed here from the bytes, never the bytes. The read rows (readable by every worker) carry the same hashes.
+CREATE OR REPLACE FUNCTION ais_read_file_digests() RETURNS TABLE (path text, digest text) LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = @S@, pg_temp AS $$
+  SELECT f.path::text, encode(sha256(f.content), 'hex') FROM read_files f WHERE ais_caller() IS NOT NULL OR ais_is_admin() ORDER BY f.path
 $$;
 """
 
@@ -456,7 +499,15 @@ _POLICIES = {
     "decisions": [("insert", "INSERT", None, "user_id = @CALLER@ AND ais_may_decide(case_id, action)")],
     "events": [("insert", "INSERT", None, "user_id = @CALLER@")],
     "training_scores": [("insert", "INSERT", None, "user_id = @CALLER@ AND ais_may_score(read_id, case_id)")],
+    # Only the lead arbiter (holding the case's arbitration) convenes; only panel members give opinions.
+    "panel_members": [("insert", "INSERT", None, "added_by = @CALLER@ AND ais_caller_has_role('arbiter') "
+                       "AND ais_holds_slot(case_id, 'arbitration', ARRAY['claimed'])")],
+    "opinions": [("insert", "INSERT", None, "user_id = @CALLER@ AND EXISTS (SELECT 1 FROM panel_members p "
+                  "WHERE p.case_id = opinions.case_id AND p.user_id = @CALLER@)")],
+    "read_files": [("insert", "INSERT", None, "user_id = @CALLER@ AND ais_may_add_read_file(path, case_id, sha256, content)")],
 }
+#: Who may SELECT which rows, where not every worker may read every row (the default ``true``).
+_SELECT_POLICIES = {"read_files": "ais_may_see_read_file(case_id, user_id)"}
 
 
 def _quoteIdentifier(name: str) -> str:
@@ -487,7 +538,8 @@ def _statements(script: str) -> list[str]:
 def install(connection) -> None:
     """Create the worker group, the functions, grants, row-level security policies and guard triggers.
 
-    Runs as the schema upgrade to version 5 (and is safe to run again). The role running it becomes the workflow's
+    Runs as the schema upgrade to version 5 and again at every later step that adds tables (6: arbitration panels, 7:
+    ``read_files``); safe to run again. The role running it becomes the workflow's
     owner in the functions' eyes; it needs CREATEROLE (or superuser) to make the group and the people's logins.
 
     :param connection: a SQLAlchemy connection inside the upgrade's transaction, as the tables' owner.
@@ -510,6 +562,8 @@ def install(connection) -> None:
                             "drop or rename it before creating the workflow.")
     replacements = {"@S@": _quoteIdentifier(schemaName), "@OWNER@": _quoteLiteral(owner), "@GROUP@": _quoteLiteral(group)}
     script = _HELPERS + _CASES_TRIGGER + _SLOTS_TRIGGER + _USERS_TRIGGER + _LOGIN_FUNCTIONS + _EVENTS_GUARDS
+    if connection.exec_driver_sql("SELECT to_regclass('read_files') IS NOT NULL").scalar():  # schema version 7 on
+        script += _READ_FILE_FUNCTIONS
     for placeholder, value in replacements.items():
         script = script.replace(placeholder, value)
     for statement in _statements(script):
@@ -518,25 +572,31 @@ def install(connection) -> None:
 
 
 def _grant(connection, schemaName: str, group: str) -> None:
+    """Grants and policies on every table that exists yet (a later schema step runs :func:`install` again for its own)."""
     quotedGroup, quotedSchema = _quoteIdentifier(group), _quoteIdentifier(schemaName)
+    present = set(connection.exec_driver_sql("SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()").scalars())
+    readable, insertable, updatable, deletable = ([table for table in names if table in present]
+                                                  for names in (READ_TABLES, INSERT_TABLES, UPDATE_TABLES, DELETE_TABLES))
     statements = [f"GRANT USAGE ON SCHEMA {quotedSchema} TO {quotedGroup}"]
-    for table in READ_TABLES:
+    for table in readable:
         statements.append(f"REVOKE ALL ON {table} FROM PUBLIC")
         statements.append(f"GRANT SELECT ON {table} TO {quotedGroup}")
-    statements += [f"GRANT INSERT ON {table} TO {quotedGroup}" for table in INSERT_TABLES]
-    statements += [f"GRANT UPDATE ON {table} TO {quotedGroup}" for table in UPDATE_TABLES]
-    statements += [f"GRANT DELETE ON {table} TO {quotedGroup}" for table in DELETE_TABLES]
+    statements += [f"GRANT INSERT ON {table} TO {quotedGroup}" for table in insertable]
+    statements += [f"GRANT UPDATE ON {table} TO {quotedGroup}" for table in updatable]
+    statements += [f"GRANT DELETE ON {table} TO {quotedGroup}" for table in deletable]
     statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quotedSchema} TO {quotedGroup}")
-    for function in ("ais_create_login(text, text, text)", "ais_set_login_enabled(text, boolean)"):
+    functions = ["ais_create_login(text, text, text)", "ais_set_login_enabled(text, boolean)"]
+    functions += ["ais_read_file_digests()"] if "read_files" in present else []
+    for function in functions:
         statements.append(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
         statements.append(f"GRANT EXECUTE ON FUNCTION {function} TO {quotedGroup}")
     caller, manager = "(SELECT ais_caller())", "(SELECT ais_caller_has_role('manager'))"
-    for table, policies in _POLICIES.items():
+    for table, policies in ((table, policies) for table, policies in _POLICIES.items() if table in present):
         statements.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         existing = connection.exec_driver_sql("SELECT policyname FROM pg_policies WHERE schemaname = current_schema() AND tablename = %(t)s",
                                               {"t": table}).scalars().all()
         statements += [f"DROP POLICY {_quoteIdentifier(name)} ON {table}" for name in existing]
-        statements.append(f"CREATE POLICY ais_read ON {table} FOR SELECT TO {quotedGroup} USING (true)")
+        statements.append(f"CREATE POLICY ais_read ON {table} FOR SELECT TO {quotedGroup} USING ({_SELECT_POLICIES.get(table, 'true')})")
         for name, command, using, check in policies:
             clauses = ""
             if using:

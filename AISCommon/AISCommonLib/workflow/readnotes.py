@@ -21,9 +21,12 @@ class ReadNotesMixin:
         """The records of the reads of ``caseId`` that ``userId`` may see.
 
         :return: one dict per read: ``read_id``, ``reader`` (``another reader`` never appears: a reader gets only
-            their own), ``submitted_at``, ``method``, ``quality`` (Likert per sequence, scores below the acceptable
-            level, artifact flags), ``notes`` (each with ``region``: the discordant region it is about, or None),
-            ``hints`` (what the reader was warned about before submitting) and ``active_seconds``.
+            their own), ``submitted_at``, ``method``, ``quality`` (Likert per sequence and per criterion, scores below
+            the acceptable level, artifact flags), ``notes`` (each with ``region``: the discordant region it is about,
+            or None), ``lesions`` (the reader's attributes per lesion of their mask: territory, acuity, hemorrhagic
+            transformation, with its place and, like notes, the discordant ``region`` it lies in), ``unattributed_lesions``
+            (lesion numbers the reader described not at all; None for reads recorded without attributes), ``hints``
+            (what the reader was warned about before submitting) and ``active_seconds``.
         :raises UnknownUserError: unknown user.
         :raises UnknownCaseError: unknown case.
         """
@@ -50,29 +53,33 @@ class ReadNotesMixin:
         return any(slot["user_id"] == userId and slot["kind"] in (states.SLOT_READ, states.SLOT_TRIAL) for slot in self._slots(connection, caseId))
 
     def _decidesCase(self, connection, user: dict, caseId: str) -> bool:
-        """Managers, and whoever holds or held the case's review or arbitration."""
+        """Managers, whoever holds or held the case's review or arbitration, and its arbitration panel."""
         if states.ROLE_MANAGER in user["roles"]:
             return True
         judges = (states.SLOT_REVIEW, states.SLOT_ARBITRATION)
-        return any(slot["user_id"] == user["user_id"] and slot["kind"] in judges for slot in self._slots(connection, caseId))
+        if any(slot["user_id"] == user["user_id"] and slot["kind"] in judges for slot in self._slots(connection, caseId)):
+            return True
+        return user["user_id"] in {row["user_id"] for row in self._panelRows(connection, caseId)}
 
     def _readRecord(self, read: dict) -> dict:
         try:
-            sidecar = json.loads(self.absolutePath(read["sidecar_path"]).read_text(encoding="utf-8"))
+            sidecar = json.loads(self.localReadFile(read["sidecar_path"]).read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise AISError(f"The record of read {read['id']} ({read['sidecar_path']}) cannot be read: {error}.") from None
         parameters = sidecar.get("Parameters") or {}
         return {
             "read_id": read["id"], "reader": read["user_id"], "submitted_at": read["submitted_at"], "method": read["method"],
             "quality": parameters.get("quality") or {}, "notes": parameters.get("notes") or [], "hints": parameters.get("hints") or [],
+            "lesions": parameters.get("lesions") or [], "unattributed_lesions": parameters.get("unattributed_lesions"),
             "active_seconds": parameters.get("active_seconds"),
         }
 
     def _placeNotes(self, records: list[dict], reads: list[dict]) -> None:
         """Put each note beside the discordant region it is about (the same comparison the reviewer sees)."""
-        paths = [self.absolutePath(read["mask_path"]) for read in reads]
+        paths = [self.localReadFile(read["mask_path"]) for read in reads]
         result = self._compare(*paths)
         ijkToRas = loadVolume(paths[0]).ijkToRas
         for record in records:
             record["notes"] = placeNotes(record["notes"], result, ijkToRas)
+            record["lesions"] = placeNotes(record["lesions"], result, ijkToRas)
 

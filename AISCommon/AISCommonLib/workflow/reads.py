@@ -17,7 +17,6 @@ from .errors import (
     BlindingError,
     UnknownCaseError,
 )
-from .sealedreads import sealedReadPath
 
 logger = logging.getLogger(__name__)
 
@@ -65,15 +64,18 @@ class ReadsMixin:
         array = self._maskOnGrid(mask, grid)
         for attempt in range(5):
             try:
-                record = writeReaderMask(self.datasetRoot, case, array, grid, userId, method, parameters or {},
-                                         into=sealedReadPath(self.datasetRoot))
+                # Sealed: a random name in the sealed folder, or (team mode) in this client's private folder until the
+                # database holds the bytes; recorded as derivatives/lesions/.sealed-reads/<name> on both backends.
+                local, recordedMask = self._newSealedRead()
+                record = writeReaderMask(self.datasetRoot, case, array, grid, userId, method, parameters or {}, into=local)
                 break
             except OutputExistsError:
                 # The same reader submitting from two clients at once took this version's name: take the next.
                 if attempt == 4:
                     raise
         sidecar = sidecarPathFor(record.path)
-        files = {self._relative(record.path): sha256File(record.path), self._relative(sidecar): sha256File(sidecar)}
+        recordedSidecar = sidecarPathFor(Path(recordedMask)).as_posix()
+        files = {recordedMask: sha256File(record.path), recordedSidecar: sha256File(sidecar)}
         t = schema.tables()
         summary = None
         if trial:
@@ -93,17 +95,17 @@ class ReadsMixin:
             duration = _secondsBetween(slot["claimed_at"], now)
             readId = connection.execute(
                 t.reads.insert().values(
-                    case_id=caseId, slot_id=slot["id"], user_id=userId, mask_path=self._relative(record.path),
-                    sha256=files[self._relative(record.path)], sidecar_path=self._relative(sidecar),
-                    sidecar_sha256=files[self._relative(sidecar)], version=record.version, method=method,
+                    case_id=caseId, slot_id=slot["id"], user_id=userId, mask_path=recordedMask,
+                    sha256=files[recordedMask], sidecar_path=recordedSidecar,
+                    sidecar_sha256=files[recordedSidecar], version=record.version, method=method,
                     duration_seconds=duration, submitted_at=now,
                 )
             ).inserted_primary_key[0]
+            self._keepReadFiles(connection, caseId, userId, {recordedMask: record.path, recordedSidecar: sidecar})
             if trial:
                 self._event(connection, userId, states.ACTION_SUBMIT, caseId, case["state"], case["state"], case["revision"],
                             note=f"trial slot {slot['slot_index']}, version {record.version}", files=files)
-                read = {"id": readId, "user_id": userId, "mask_path": self._relative(record.path), "sha256": files[self._relative(record.path)],
-                        "duration_seconds": duration}
+                read = {"id": readId, "user_id": userId, "mask_path": recordedMask, "sha256": files[recordedMask], "duration_seconds": duration}
                 score = self._recordScore(connection, userId, case, read, summary) if summary is not None else None
                 return {"case_id": caseId, "read_id": readId, "mask_path": read["mask_path"], "sha256": read["sha256"], "state": case["state"],
                         "revision": case["revision"], "training": True, "score": score, "qualified": bool(score and score["qualified"])}
@@ -112,7 +114,7 @@ class ReadsMixin:
             revision = self._setState(connection, case, toState) if toState != case["state"] else case["revision"]
             self._event(connection, userId, states.ACTION_SUBMIT, caseId, case["state"], toState, revision,
                         note=f"read slot {slot['slot_index']}, version {record.version}", files=files)
-            return {"case_id": caseId, "read_id": readId, "mask_path": self._relative(record.path), "sha256": files[self._relative(record.path)],
+            return {"case_id": caseId, "read_id": readId, "mask_path": recordedMask, "sha256": files[recordedMask],
                     "state": toState, "revision": revision, "training": False}
 
         try:
@@ -155,7 +157,7 @@ class ReadsMixin:
             if len(reads) != states.READS_PER_CASE:
                 logger.warning("Case %s is awaiting comparison with %d reads; left as it is.", caseId, len(reads))
                 continue
-            result = self._compare(self.absolutePath(reads[0]["mask_path"]), self.absolutePath(reads[1]["mask_path"]))
+            result = self._compare(self.localReadFile(reads[0]["mask_path"]), self.localReadFile(reads[1]["mask_path"]))
             concordant, summary = result.concordant, result.toDict()
             readIds = [read["id"] for read in reads]
 
@@ -217,7 +219,8 @@ class ReadsMixin:
         ]
 
     def readMaskPath(self, userId: str, readId: int) -> Path:
-        """The mask file of a read, for loading, if ``userId`` may see it.
+        """The mask file of a read, for loading, if ``userId`` may see it (in team mode a private copy taken out of the
+        database, valid until the store is closed; see :meth:`localReadFile`).
 
         :raises BlindingError: another reader's read before both reads are in.
         :raises UnknownCaseError: no such read.
@@ -235,4 +238,4 @@ class ReadsMixin:
                 raise BlindingError(f"User '{userId}' cannot see read {readId} of case {row['case_id']} until both reads are submitted.")
             return row["mask_path"]
 
-        return self.absolutePath(self._read(run))
+        return self.localReadFile(self._read(run))

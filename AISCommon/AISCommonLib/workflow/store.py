@@ -3,12 +3,14 @@
 One class, :class:`WorkflowStore`, assembled from one part per responsibility so each rule lives in one
 small file: :mod:`storebase` (transactions, locks, rows), :mod:`staff` (people, roles, settings),
 :mod:`registration` (cases), :mod:`claims` (work assignment), :mod:`reads` (blind reads and their
-comparison), :mod:`readnotes` (what readers noted, for those who decide), :mod:`decisions` (review, arbitration, exclusion), :mod:`training` (trial cases and
+comparison), :mod:`sealedreads` (where sealed reads live and how they are loaded), :mod:`readnotes` (what readers noted, for those who decide), :mod:`panel` (arbitration
+panels), :mod:`decisions` (review, arbitration, exclusion), :mod:`training` (trial cases and
 qualification) and :mod:`audit` (event log, verification, export). The state machine is in
 :mod:`states`, the role rules in :mod:`people`, the tables in :mod:`schema`.
 
 - **Blinding**: :meth:`WorkflowStore.readsVisibleTo` and :meth:`WorkflowStore.readMaskPath` show a read to
-  anyone but its author only once both reads of the case are in.
+  anyone but its author only once both reads of the case are in; reads stay sealed (files on SQLite, database rows
+  under row-level security in team mode) until the case is final (:mod:`sealedreads`).
 - **Comparison**: the second read is compared at once with the agreement engine on the workflow's own
   concordance rule; a case left in ``awaiting_comparison`` (a client stopped between the two steps) is
   settled by the next :meth:`WorkflowStore.settleComparisons` (reviewers' ``claimNext`` runs it first).
@@ -24,9 +26,11 @@ from .claims import ClaimsMixin
 from .database import resolveDatabaseUrl
 from .decisions import DecisionsMixin
 from .identity import IdentityMixin
+from .panel import PanelMixin
 from .readnotes import ReadNotesMixin
 from .reads import ReadsMixin
 from .registration import RegistrationMixin
+from .sealedreads import SealedReadsMixin
 from .staff import StaffMixin
 from .storebase import StoreBase
 from .training import TrainingMixin
@@ -34,8 +38,8 @@ from .training import TrainingMixin
 logger = logging.getLogger(__name__)
 
 
-class WorkflowStore(StaffMixin, RegistrationMixin, ClaimsMixin, ReadsMixin, ReadNotesMixin, DecisionsMixin, TrainingMixin, AuditMixin, IdentityMixin,
-                    StoreBase):
+class WorkflowStore(StaffMixin, RegistrationMixin, ClaimsMixin, ReadsMixin, ReadNotesMixin, DecisionsMixin, PanelMixin, TrainingMixin, AuditMixin, IdentityMixin,
+                    SealedReadsMixin, StoreBase):
     """Cases, people, reads, decisions and the audit trail of one dataset's consensus workflow.
 
     :param url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``); see :func:`resolveDatabaseUrl`.
