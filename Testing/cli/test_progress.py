@@ -117,6 +117,32 @@ def test_the_shared_callable_follows_the_configured_mode(capsys):
                                 "ais shared: 100% step 4", "ais: warning: a warning still shows"]
 
 
+def test_a_program_asking_for_machine_lines_gets_them_whatever_the_mode_and_can_cancel(capsys, monkeypatch, tmp_path):
+    from AISCommonLib.core.errors import OperationCancelled
+    from AISCommonLib.progresslines import CANCEL_FILE_VARIABLE, PROGRESS_FORMAT_LINES, PROGRESS_FORMAT_VARIABLE, parseProgressLine
+
+    monkeypatch.setenv(PROGRESS_FORMAT_VARIABLE, PROGRESS_FORMAT_LINES)
+    monkeypatch.setenv(CANCEL_FILE_VARIABLE, str(tmp_path / "cancel"))
+    for mode in (PROGRESS_BAR, PROGRESS_LINES):
+        output.configureProgress(label="ais shared", mode=mode)
+        output.stderrProgress(0.25, "a step")
+    output.configureProgress()
+    assert [parseProgressLine(line) for line in capsys.readouterr().err.splitlines()] == [(0.25, "a step")] * 2
+    (tmp_path / "cancel").write_text("")
+    with pytest.raises(OperationCancelled):
+        output.stderrProgress(0.5, "never shown")
+    assert capsys.readouterr().err == ""
+
+
+def test_without_tqdm_a_bar_becomes_plain_lines(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # importing it raises ImportError
+    stream = io.StringIO()
+    display = ProgressDisplay("ais test", PROGRESS_BAR, stream=stream)
+    display(0.5, "half")
+    display.close()
+    assert stream.getvalue() == "ais test:  50% half\n"
+
+
 def test_the_library_never_imports_a_progress_library():
     offenders = [path.relative_to(LIBRARY).as_posix() for path in LIBRARY.rglob("*.py")
                  if "cli" not in path.relative_to(LIBRARY).parts and re.search(r"^\s*(import|from)\s+(tqdm|rich)\b", path.read_text(), re.M)]
