@@ -103,17 +103,55 @@ def medpyRunner(maskA, maskB, spacingKji):
     return run
 
 
+def surfaceDistanceRunner(maskA, maskB, spacingKji):
+    try:
+        import surface_distance
+    except ImportError:
+        return None
+    spacing = [float(value) for value in spacingKji]
+
+    def run():
+        distances = surface_distance.compute_surface_distances(maskA, maskB, spacing)
+        surface_distance.compute_robust_hausdorff(distances, 95)
+        surface_distance.compute_average_surface_distance(distances)
+        surface_distance.compute_dice_coefficient(maskA, maskB)
+
+    return run
+
+
+def segMetricsRunner(maskA, maskB, spacingKji):
+    try:
+        from seg_metrics import seg_metrics
+    except ImportError:
+        return None
+    arrayA, arrayB = (mask.astype(np.uint8) for mask in (maskA, maskB))
+    spacing = [float(value) for value in spacingKji]
+
+    def run():
+        seg_metrics.write_metrics(labels=[1], gdth_img=arrayA, pred_img=arrayB, spacing=spacing, metrics=["dice", "hd95", "msd"])
+
+    return run
+
+
 def versions() -> str:
     import SimpleITK
 
     parts = [f"Python {platform.python_version()}", f"numpy {np.__version__}", f"SimpleITK {SimpleITK.Version.VersionString()}"]
-    for name in ("monai", "torch", "medpy", "scipy"):
+    for name in ("monai", "torch", "surface_distance", "seg_metrics", "medpy", "scipy"):
         try:
             module = __import__(name)
             parts.append(f"{name} {getattr(module, '__version__', '?')}")
         except ImportError:
             parts.append(f"{name} not installed")
     return ", ".join(parts)
+
+
+PEERS = (
+    ("MONAI (hd95+assd+dice)", monaiRunner),
+    ("surface-distance (hd95+asd+dice)", surfaceDistanceRunner),
+    ("seg-metrics (hd95+msd+dice)", segMetricsRunner),
+    ("medpy (hd95+assd+dc)", medpyRunner),
+)
 
 
 def benchmarkGrids(repeats: int) -> None:
@@ -123,7 +161,7 @@ def benchmarkGrids(repeats: int) -> None:
         summary = compareMasks(maskA, maskB, matrix).toDict()
         timings = {"ours (full set)": bestSeconds(lambda a=maskA, b=maskB, m=matrix: compareMasks(a, b, m), repeats)}
         notes = []
-        for name, factory in (("MONAI (hd95+assd+dice)", monaiRunner), ("medpy (hd95+assd+dc)", medpyRunner)):
+        for name, factory in PEERS:
             runner = factory(maskA, maskB, spacingKji)
             if runner is None:
                 notes.append(f"{name.split()[0]} skipped: not installed")

@@ -95,7 +95,7 @@ def findDiscordantRegions(
     :param offsetKji: index ``(k, j, i)`` of the crop's first voxel in the full grid.
     :return: the regions in id order, and an int32 crop holding each region's id on its voxels.
     """
-    regionLabels = np.zeros(piecesA.labels.shape, dtype=np.int32)
+    regionLabels = np.zeros(piecesA.shape, dtype=np.int32)
     regions: list[DiscordantRegion] = []
     offset = np.asarray(offsetKji, dtype=np.float64)
     for kind, pieces, ownLesions, detected in (
@@ -107,7 +107,7 @@ def findDiscordantRegions(
         firstId = len(regions) + 1
         regionLabels.ravel()[pieces.foreground] = pieces.foregroundLabels + (firstId - 1)
         centroidsRas = voxelToRas(ijkToRas, pieces.centroidsKji[1:] + offset)
-        lesionIds = ownLesions.labels.ravel()[pieces.firstVoxels[1:]]
+        lesionIds = ownLesions.labelsAt(pieces.firstVoxels[1:])
         for index in range(pieces.count):
             lesionId = int(lesionIds[index])
             voxels = int(pieces.voxels[index + 1])
