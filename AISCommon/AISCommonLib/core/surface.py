@@ -22,7 +22,6 @@ import dataclasses
 
 import numpy as np
 
-
 #: Percentile MONAI's ``percentile=95`` uses.
 HAUSDORFF_PERCENTILE = 95.0
 
