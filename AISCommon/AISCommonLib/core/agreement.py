@@ -16,7 +16,7 @@ from .lesions import LesionDetection, labelReadVoxels, lesionDetection, lesionOv
 from .masks import boundingBox, loadMaskPair, spacingKjiMm, voxelVolumeMm3
 from .readvoxels import BIT_A, BIT_B, ReadVoxels
 from .regions import TYPE_MISSED_LESION, DiscordantRegion, RegionMap, findDiscordantRegions, reviewableRegions
-from .surface import HAUSDORFF_PERCENTILE, surfaceMetricsFromPoints
+from .surface import HAUSDORFF_PERCENTILE, surfaceMetricsFromBoundaries
 
 #: Extent regions smaller than this (mm^3) are not shown for review: about a 4.6 mm sphere, i.e. 2-3
 #: voxels of a typical 1.8 x 1.8 x 5 mm DWI, the size of boundary disagreements readers make on any case.
@@ -221,8 +221,8 @@ def compareMasks(
     overlap = lesionOverlap(componentsA, componentsB)
     distances = None
     if componentsA.count and componentsB.count:
-        pointsA, pointsB = (voxels.kji[voxels.boundary(bit)] * spacing for bit in (BIT_A, BIT_B))
-        distances = surfaceMetricsFromPoints(pointsA, pointsB, parameters.hausdorffPercentile)
+        boundaryA, boundaryB = voxels.boundary(BIT_A), voxels.boundary(BIT_B)
+        distances = surfaceMetricsFromBoundaries(voxels.kji, boundaryA, boundaryB, spacing, parameters.hausdorffPercentile)
     allRegions, regionLabels = findDiscordantRegions(
         piecesA, piecesB, componentsA, componentsB, overlap.detectedA, overlap.detectedB, ijkToRas, offset, voxelVolume
     )
