@@ -1,16 +1,13 @@
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import pathlib
-import tempfile
 from typing import Annotated
 
 import numpy as np
 import qt
 import slicer
-import slicer.packaging
 import vtk
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
@@ -24,31 +21,27 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+import AISCommonLib
 from AISAnnotatorLib import readerwork
-from AISAnnotatorLib.gui import actions, lists, messages, progress
-from AISAnnotatorLib.gui.choices import AdcUnitChoice, ReadingLayout
-from AISAnnotatorLib.mrml import notes, readingcase
-from AISCommonLib import RUNTIME_REQUIREMENTS, reloading, uifile
-from AISCommonLib.core import adcunits, cases, hints, readrecord, seeding, sequences
+from AISAnnotatorLib.gui import actions, activeclock, lists, messages, progress, readrecordpanels, selftests, shortcuts, training
+from AISAnnotatorLib.gui.choices import AdcUnitChoice, AssistModeChoice, ReadingLayout, SeedModeChoice
+from AISAnnotatorLib.mrml import notes, readingcase, readingviews
+from AISCommonLib import connection, dependencies, reloading, uifile
+from AISCommonLib.core import adcunits, cases, dwiassist, readrecord, seeding, sequences
 from AISCommonLib.core.errors import OperationCancelled
-from AISCommonLib.mrml import caseloader, crosshair, layouts, segmentation
-from AISCommonLib.synthetic import tinycases
-from AISCommonLib.workflow import database as workflowdatabase
+from AISCommonLib.mrml import caseloader, crosshair, nodes, segmentation
 from AISCommonLib.workflow import states
-from AISCommonLib.workflow import store as workflowstore
 
 #: Sequences shown in the scene, in display order; keys of ``LoadedCase`` and ``Case.files``.
 DISPLAYED_SEQUENCES = caseloader.SEQUENCE_ORDER
 #: Seed defaults come from the library so the module and the ``ais seed`` command agree.
 DEFAULT_SEED_PARAMETERS = seeding.SeedParameters()
+DEFAULT_ASSIST_PARAMETERS = dwiassist.AssistParameters()
 #: Effects offered for refinement on DWI, in this order (Segment Editor effect names).
 REFINEMENT_EFFECTS = ["Paint", "Draw", "Erase", "Scissors", "Islands", "Smoothing"]
 #: Singleton tag of the module's own Segment Editor parameter node (Segment Editor module keeps its own).
 SEGMENT_EDITOR_NODE_TAG = "AISAnnotatorSegmentEditor"
-#: Keyboard shortcuts on the main window while the module is shown (the Segment Editor uses digits,
-#: Space, Escape, z, y, q, w, i, comma, period; Slicer uses Ctrl+digits).
-NEXT_LESION_KEY = actions.NEXT_LESION_KEY
-PREVIOUS_LESION_KEY = actions.PREVIOUS_LESION_KEY
+#: Layout shortcuts on the main window while the module is shown (lesion keys: ``gui.actions``).
 LAYOUT_KEYS = {"2x2": "Alt+1", "4x3": "Alt+2", "dwi-adc": "Alt+3"}
 
 logger = logging.getLogger(__name__)
@@ -66,34 +59,10 @@ class AISAnnotator(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("AIS Annotator")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
-        self.parent.dependencies = ["AISCommon"]
-        self.parent.contributors = ["AIS Annotation contributors"]
-        self.parent.helpText = _("""
-Annotate acute ischemic stroke lesions on MRI, one reader at a time, following the expert consensus workflow.
-<ol>
-<li><b>Case</b>: enter your reader ID and press <i>Next case</i> to take your next assignment from the team's
-workflow database (the dataset's <i>derivatives/lesions/workflow.sqlite</i>, or the database you enter). You can
-also list the cases of a BIDS folder with <i>Find cases</i> and load one to look at it, but only a case taken with
-<i>Next case</i> can be submitted. Screen the images first: exclude cases with severe artifacts or non-ischemic
-lesions in <i>Quality and exclusion</i>.</li>
-<li><b>Views</b>: DWI, ADC, eADC and FLAIR are shown in linked views (2x2 axial, 4x3 multiplanar, or DWI/ADC side
-by side; Alt+1, Alt+2, Alt+3). Shift+mouse move puts the crosshair on the same point in every view; the values of
-all sequences at the cursor are shown at the bottom of the panel. ] and [ jump to the next and previous lesion.</li>
-<li><b>Seed</b>: <i>Apply seed</i> marks voxels with ADC below 620 x 10^-6 mm^2/s that are also DWI-bright. The ADC
-file unit is detected and shown; set it when detection fails or is wrong. The seed can be undone in the editor.</li>
-<li><b>Refine on DWI</b> slice by slice with Paint, Draw, Erase, Scissors, Islands and Smoothing. Acute ischemia is
-DWI-bright and ADC-dark; DWI-bright with normal ADC is T2 shine-through. Do not grow the mask blindly where the
-boundary is unclear: add a note there instead.</li>
-<li><b>Hints</b> list regions that look unlike an acute infarct; they warn and never block. Score the image quality,
-then <i>Submit read</i>: the mask, your scores, notes and active time are recorded under your reader ID.</li>
-</ol>
-The lesion mask is always on the voxel grid of the DWI. You never see the other reader's mask.
-""")
-        self.parent.acknowledgementText = _("""
-Built for dual-reader annotation of acute ischemic stroke datasets following the national expert consensus on
-acute ischemic stroke MRI annotation. It relies on 3D Slicer, its Segment Editor, SimpleITK, NumPy, NiBabel and
-SQLAlchemy.
-""")
+        self.parent.dependencies = ["AISCommon", "Segmentations", "SegmentEditor", "Markups"]
+        self.parent.contributors = list(AISCommonLib.CONTRIBUTORS)
+        self.parent.helpText = messages.helpText()
+        self.parent.acknowledgementText = messages.acknowledgementText()
 
 
 #
@@ -105,15 +74,19 @@ SQLAlchemy.
 class AISAnnotatorParameterNode:
     """What the reader chose and what is on screen, saved with the scene.
 
+    The workflow database is not here: a scene is shared and kept, a database URL may carry a password
+    (``AISCommonLib.connection`` keeps it in the user's settings and the keyring).
+
     datasetRoot - BIDS dataset folder the cases come from.
-    databaseUrl - workflow database (URL or SQLite file); empty: $AIS_DB_URL or the dataset's workflow.sqlite.
     readerId - the reader's pseudonymous ID in the workflow.
     caseId - case whose images are loaded (empty when none).
     readingLayout - layout of the slice views.
     adcUnit - how the ADC file stores its values.
     adcThresholdMicro - seed threshold in 1e-6 mm^2/s (the consensus value is 620).
-    dwiGateRobustZ - seed voxels must be this many robust SD above normal DWI; 0 turns the gate off.
+    seedMode - gated (threshold and clean-up steps) or plain (the threshold inside the brain, nothing else).
+    dwiGateRobustZ - seed voxels must be this many robust SD above nearby normal DWI; 0 turns the gate off.
     minimumComponentMm3 - seed regions smaller than this are dropped.
+    assistMode, assistRobustZ, assistSelectedLesionOnly - the DWI assist: grow/shrink, how bright, which lesion.
     dwiLikert, adcLikert, eadcLikert, flairLikert - image quality 1-5, 0 when not scored.
     motionArtifact, susceptibilityArtifact, deformationArtifact, signalInhomogeneityArtifact - screening flags.
     activeSeconds - active time on the case before the current period.
@@ -123,7 +96,6 @@ class AISAnnotatorParameterNode:
     """
 
     datasetRoot: pathlib.Path
-    databaseUrl: str = ""
     readerId: str = ""
     caseId: str = ""
     readingLayout: ReadingLayout = ReadingLayout.AXIAL_2X2
@@ -131,6 +103,10 @@ class AISAnnotatorParameterNode:
     adcThresholdMicro: Annotated[float, WithinRange(1.0, 4999.0)] = round(DEFAULT_SEED_PARAMETERS.thresholdMm2PerS * 1e6, 6)
     dwiGateRobustZ: Annotated[float, WithinRange(0.0, 10.0)] = DEFAULT_SEED_PARAMETERS.dwiMinRobustZ
     minimumComponentMm3: Annotated[float, WithinRange(0.0, 10000.0)] = DEFAULT_SEED_PARAMETERS.minComponentMm3
+    seedMode: SeedModeChoice = SeedModeChoice.GATED
+    assistMode: AssistModeChoice = AssistModeChoice.GROW
+    assistRobustZ: Annotated[float, WithinRange(0.5, 8.0)] = DEFAULT_ASSIST_PARAMETERS.dwiMinRobustZ
+    assistSelectedLesionOnly: bool = False
     dwiLikert: Annotated[int, WithinRange(0, 5)] = 0
     adcLikert: Annotated[int, WithinRange(0, 5)] = 0
     eadcLikert: Annotated[int, WithinRange(0, 5)] = 0
@@ -166,10 +142,10 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._cases = []
         self._hints = []
-        self._shortcuts = []
+        self._shortcuts = None
         self._crosshairNode = None
-        self._activeTimer = readrecord.ActiveTimer()
-        self._clockTimer = None
+        self._clock = None
+        self._criteriaGrid = self._lesionPanel = self._trainingPanel = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -185,6 +161,9 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for reason in states.EXCLUSION_REASONS:
             self.ui.exclusionReasonComboBox.addItem(reason.replace("_", " "), reason)
         self.ui.hintsTableWidget.horizontalHeader().setStretchLastSection(True)
+        self._criteriaGrid = readrecordpanels.QualityScoreGrid(self.ui.criteriaCollapsibleGroupBox.layout())
+        self._lesionPanel = readrecordpanels.LesionAttributePanel(self.ui.lesionAttributesCollapsibleButton.layout(), lambda: crosshair.crosshairRas(slicer.mrmlScene))
+        self._trainingPanel = training.TrainingPanel(self.layout, self.onShowTrainingReference)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -193,6 +172,12 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.nextCaseButton.connect("clicked(bool)", self.onNextCase)
         self.ui.loadCaseButton.connect("clicked(bool)", self.onLoadCase)
         self.ui.applySeedButton.connect("clicked(bool)", self.onApplySeed)
+        self.ui.dropComponentButton.connect("clicked(bool)", self.onDropComponent)
+        self.ui.seedComponentsTableWidget.connect("itemSelectionChanged()", self.onSeedComponentSelected)
+        self.ui.assistPreviewButton.connect("clicked(bool)", self.onAssistPreview)
+        self.ui.assistApplyButton.connect("clicked(bool)", self.onAssistApply)
+        self.ui.assistClearButton.connect("clicked(bool)", self.onAssistClear)
+        self.ui.assistBrightnessSliderWidget.connect("valueChanged(double)", self.onAssistSliderMoved)
         self.ui.nextLesionButton.connect("clicked(bool)", self.onNextLesion)
         self.ui.previousLesionButton.connect("clicked(bool)", self.onPreviousLesion)
         self.ui.checkHintsButton.connect("clicked(bool)", self.onCheckHints)
@@ -200,19 +185,22 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.addNoteButton.connect("clicked(bool)", self.onAddNote)
         self.ui.removeNoteButton.connect("clicked(bool)", self.onRemoveNote)
         self.ui.submitButton.connect("clicked(bool)", self.onSubmit)
+        self.ui.startFromPredictionButton.connect("clicked(bool)", self.onStartFromPrediction)
+        self.ui.predictionPathLineEdit.connect("currentPathChanged(QString)", self._updateActions)
         self.ui.caseListWidget.connect("currentRowChanged(int)", self._updateActions)
         self.ui.caseListWidget.connect("itemDoubleClicked(QListWidgetItem*)", self.onLoadCase)
-        self.ui.layoutComboBox.connect("currentIndexChanged(int)", self.onLayoutChanged)
+        self.ui.databaseUrlLineEdit.connect("editingFinished()", self.onDatabaseEdited)
+        self.ui.databaseUrlLineEdit.text = self.logic.database.url()
         self.ui.hintsTableWidget.connect("itemSelectionChanged()", self.onHintSelected)
         self.ui.notesListWidget.connect("currentRowChanged(int)", self.onNoteSelected)
         self.ui.noteTextLineEdit.connect("textChanged(QString)", self._updateActions)
         self.ui.exclusionNoteLineEdit.connect("textChanged(QString)", self._updateActions)
         self.ui.exclusionReasonComboBox.connect("currentIndexChanged(int)", self._updateActions)
 
-        self._installShortcuts()
-        self._clockTimer = qt.QTimer()
-        self._clockTimer.setInterval(1000)
-        self._clockTimer.connect("timeout()", self._showActiveTime)
+        bindings = [(actions.NEXT_LESION_KEY, self.onNextLesion), (actions.PREVIOUS_LESION_KEY, self.onPreviousLesion)]
+        bindings += [(LAYOUT_KEYS[layout.value], lambda layout=layout: self._chooseLayout(layout)) for layout in ReadingLayout]
+        self._shortcuts = shortcuts.Shortcuts(bindings)
+        self._clock = activeclock.ActiveClock(self.ui.activeTimeLabel)
 
         self.initializeParameterNode()
 
@@ -230,28 +218,10 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         editor.setSwitchToSegmentationsButtonVisible(False)
         editor.setAddRemoveSegmentButtonsVisible(False)
 
-    def _installShortcuts(self) -> None:
-        mainWindow = slicer.util.mainWindow()
-        if mainWindow is None:
-            return
-        bindings = [(NEXT_LESION_KEY, self.onNextLesion), (PREVIOUS_LESION_KEY, self.onPreviousLesion)]
-        for layout in ReadingLayout:
-            bindings.append((LAYOUT_KEYS[layout.value], lambda layout=layout: self._chooseLayout(layout)))
-        for key, callback in bindings:
-            shortcut = qt.QShortcut(qt.QKeySequence(key), mainWindow)
-            shortcut.setEnabled(False)
-            shortcut.connect("activated()", callback)
-            self._shortcuts.append(shortcut)
-
     def cleanup(self) -> None:
         self._stopActiveTime()
         self.removeObservers()
-        for shortcut in self._shortcuts:
-            shortcut.setEnabled(False)
-            shortcut.setParent(None)
-        self._shortcuts = []
-        if self._clockTimer:
-            self._clockTimer.stop()
+        self._shortcuts.remove()
         self.logic.closeStore()
 
     def enter(self) -> None:
@@ -259,23 +229,21 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
         self.ui.segmentEditorWidget.installKeyboardShortcuts()
         self.ui.segmentEditorWidget.setupViewObservations()
-        for shortcut in self._shortcuts:
-            shortcut.setEnabled(True)
+        self._shortcuts.setEnabled(True)
         self._observeCrosshair(True)
         self._startActiveTime()
 
     def exit(self) -> None:
         self._stopActiveTime()
         self._observeCrosshair(False)
-        for shortcut in self._shortcuts:
-            shortcut.setEnabled(False)
+        self._shortcuts.setEnabled(False)
         self.ui.segmentEditorWidget.setActiveEffect(None)
         self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
         self.ui.segmentEditorWidget.removeViewObservations()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateActions)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
         self._stopActiveTime()
@@ -314,11 +282,18 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, inputParameterNode: AISAnnotatorParameterNode | None) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateActions)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateActions)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._updateActions()
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        """The layout follows the parameter node (after its GUI connector stored the choice), then the actions."""
+        if self._caseLoaded() and self.logic.layoutFollower.changed(self._parameterNode.readingLayout.value):
+            with slicer.util.tryWithErrorDisplay(_("Could not show the reading layout."), waitCursor=True):
+                self.logic.showLayout(self._parameterNode)
         self._updateActions()
 
     # ------------------------------------------------------------------------------------------
@@ -357,20 +332,15 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _startActiveTime(self) -> None:
         """Time on task counts while the module is shown (callers run only then) and a case is loaded."""
         if self._caseLoaded():
-            self._activeTimer.start()
-            self._clockTimer.start()
-        self._showActiveTime()
+            self._clock.start()
+        self._clock.show()
 
     def _stopActiveTime(self) -> None:
-        self._activeTimer.stop()
-        if self._clockTimer:
-            self._clockTimer.stop()
+        if self._clock is None:
+            return
+        self._clock.stop()
         if self._parameterNode and self._parameterNode.caseId:
-            self._parameterNode.activeSeconds = self._activeTimer.seconds
-
-    def _showActiveTime(self) -> None:
-        seconds = int(self._activeTimer.seconds)
-        self.ui.activeTimeLabel.text = f"{seconds // 60}:{seconds % 60:02d}"
+            self._parameterNode.activeSeconds = self._clock.seconds
 
     def _observeCrosshair(self, observe: bool) -> None:
         """Follow the cursor for the probe line while the module is shown."""
@@ -402,6 +372,12 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
               "(a draft copy is kept in the temporary folder). Continue?").format(oldCase=node.caseId, newCase=newCase)
         )
 
+    def onDatabaseEdited(self) -> None:
+        """Remember the database in the user's settings; a password in the URL goes to the keyring, out of the field."""
+        with self._action(_("Could not keep the database choice.")):
+            self._setStatus(self.logic.rememberDatabase(self.ui.databaseUrlLineEdit.text))
+            self.ui.databaseUrlLineEdit.text = self.logic.database.url()
+
     def onFindCases(self) -> None:
         """List the cases of the chosen dataset, marking what each one lacks."""
         # A failed search must not leave the previous dataset's cases selectable.
@@ -415,8 +391,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onNextCase(self) -> None:
         """Claim the reader's next case in the workflow (or resume the held one) and load it."""
         with self._action(_("Could not take the next case.")):
-            # The workflow store needs SQLAlchemy and the library reads NIfTI with nibabel; Slicer ships neither.
-            slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
+            self.logic.ensureWorkflowPackages()
             claim, case = self.logic.claimNextCase(self._parameterNode)
             if claim is None:
                 self._setStatus(_("No case is waiting for reader {reader}.").format(reader=self._parameterNode.readerId))
@@ -436,7 +411,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if case is None or not self.ui.loadCaseButton.enabled or not self._confirmLeavingCase(case.caseId):
             return
         with self._action(_("Could not load the case.")):
-            slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
+            self.logic.ensureNiftiPackages()
             self._loadCase(case)
 
     def _loadCase(self, case) -> None:
@@ -447,8 +422,14 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         except Exception:
             self._setStatus(_("Loading {caseId} failed.").format(caseId=case.caseId))
             raise
-        self._activeTimer.reset(0.0)
+        self._clock.reset(0.0)
         self._showHints([])
+        self.ui.seedComponentsTableWidget.setRowCount(0)
+        self._criteriaGrid.setSequences(case.files)
+        self._lesionPanel.clear()
+        claim = self.logic.claim
+        self._trainingPanel.setInTraining(bool(claim and claim.get("training")),
+                                          _("{caseId} is a trial case: after you submit, your read is scored against the reference.").format(caseId=case.caseId))
         self._showNotes()
         self._selectInEditor()
         self._setStatus(messages.describeLoadedCase(loaded))
@@ -468,13 +449,6 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNode.readingLayout = layout
 
-    def onLayoutChanged(self, *unused) -> None:
-        """Show the chosen reading layout (only once a case is loaded: never rearranges an empty scene)."""
-        if not self._caseLoaded():
-            return
-        with slicer.util.tryWithErrorDisplay(_("Could not show the reading layout."), waitCursor=True):
-            self.logic.showLayout(self._parameterNode)
-
     def onNextLesion(self) -> None:
         if self._caseLoaded():
             with slicer.util.tryWithErrorDisplay(_("Could not jump to the next lesion."), waitCursor=True):
@@ -487,10 +461,8 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _stepLesion(self, direction: int) -> None:
         region, count = self.logic.stepLesion(self._parameterNode, direction)
-        if region is None:
-            self._setStatus(_("The lesion segment is empty."))
-        else:
-            self._setStatus(_("Lesion {index} of {count}: {volumeMl:.2f} ml.").format(index=region.regionId, count=count, volumeMl=region.volumeMl))
+        self._setStatus(_("The lesion segment is empty.") if region is None else _("Lesion {index} of {count}: {volumeMl:.2f} ml.").format(
+            index=region.regionId, count=count, volumeMl=region.volumeMl))
 
     # ------------------------------------------------------------------------------------------
     # Seed
@@ -503,6 +475,9 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             )
         ):
             return
+        conflict = self.logic.unitConflict(self._parameterNode)
+        if conflict and not slicer.util.confirmYesNoDisplay(_("{conflict} Seed with this unit anyway?").format(conflict=conflict)):
+            return
         progressDialog = None
         try:
             with slicer.util.tryWithErrorDisplay(_("Could not compute the seed."), waitCursor=True):
@@ -511,15 +486,64 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.segmentEditorWidget.saveStateForUndo()
                 progressDialog = slicer.util.createProgressDialog(windowTitle=_("Seeding"), labelText=_("Seeding..."), maximum=100)
                 try:
-                    result = self.logic.seed(self._parameterNode, progress=progress.progressReporter(progressDialog))
+                    result = self.logic.seed(self._parameterNode, progress=progress.progressReporter(progressDialog), force=bool(conflict))
                 except OperationCancelled:
                     self._setStatus(_("Seeding cancelled; the lesion segment is unchanged."))
                     return
                 self._setStatus(messages.describeSeed(result.summary))
+                lists.fillSeedComponentsTable(self.ui.seedComponentsTableWidget, result.summary["componentTable"])
         finally:
             if progressDialog:
                 progressDialog.close()
             self._updateActions()
+
+    def _selectedSeedComponent(self):
+        row = self.ui.seedComponentsTableWidget.currentRow()
+        table = (self.logic.reading.seedSummary or {}).get("componentTable", []) if self.logic.reading else []
+        return table[row] if 0 <= row < len(table) else None
+
+    def onSeedComponentSelected(self) -> None:
+        component = self._selectedSeedComponent()
+        if component is not None:
+            with self._action(_("Could not jump to the region.")):
+                self.logic.jumpTo(component["centroidRas"])
+
+    def onDropComponent(self) -> None:
+        """Erase the selected seed region from the lesion segment (undoable in the editor)."""
+        component = self._selectedSeedComponent()
+        if component is None:
+            return
+        with self._action(_("Could not drop the region.")):
+            self._selectInEditor()
+            self.ui.segmentEditorWidget.saveStateForUndo()
+            removed = self.logic.dropSeedComponent(self._parameterNode, component["id"])
+            self._setStatus(_("Region {id} dropped ({voxels} voxels); Undo in the editor brings it back.").format(id=component["id"], voxels=removed))
+
+    # ------------------------------------------------------------------------------------------
+    # DWI assist
+
+    def onAssistPreview(self) -> None:
+        """Show what the DWI assist would add (cyan); the lesion segment is unchanged until Apply."""
+        with self._action(_("Could not compute the DWI assist.")):
+            result = self.logic.assistPreview(self._parameterNode)
+            self._setStatus(messages.describeAssist(result.summary))
+
+    def onAssistSliderMoved(self, value: float) -> None:
+        """Follow the slider while a preview is shown."""
+        if self.logic.assistResult is not None and self._caseLoaded():
+            self.onAssistPreview()
+
+    def onAssistApply(self) -> None:
+        """Put the previewed change into the lesion segment (undoable in the editor)."""
+        with self._action(_("Could not apply the DWI assist.")):
+            self._selectInEditor()
+            self.ui.segmentEditorWidget.saveStateForUndo()
+            self.logic.applyAssist(self._parameterNode)
+            self._setStatus(_("DWI assist applied; Undo in the editor takes it back."))
+
+    def onAssistClear(self) -> None:
+        with self._action(_("Could not clear the preview.")):
+            self.logic.clearAssistPreview(self._parameterNode)
 
     # ------------------------------------------------------------------------------------------
     # Hints
@@ -588,10 +612,28 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.exclusionNoteLineEdit.text = ""
             self._setStatus(_("{caseId} excluded ({reason}). Press Next case for your next assignment.").format(caseId=result["case_id"], reason=reason))
 
+    def onStartFromPrediction(self) -> None:
+        """Make (or replace) the lesion segment from an AI prediction file instead of the seed (undoable in the editor)."""
+        path = self.ui.predictionPathLineEdit.currentPath
+        if self.logic.lesionHasVoxels(self._parameterNode) and not slicer.util.confirmYesNoDisplay(
+                _("Replace the lesion segment of {caseId} with the prediction? Undo in the editor (Z) goes back.").format(caseId=self._parameterNode.caseId)):
+            return
+        with self._action(_("Could not start from the prediction.")):
+            self._selectInEditor()
+            self.ui.segmentEditorWidget.saveStateForUndo()
+            start = self.logic.startFromPrediction(self._parameterNode, path)
+            self._setStatus(messages.describePrediction(start.summary))
+
+    def onShowTrainingReference(self, caseId: str) -> None:
+        """Show a trial case's reference over the reader's submitted read."""
+        with self._action(_("Could not show the reference.")):
+            voxels = self.logic.showTrainingReference(self._parameterNode, caseId)
+            self._setStatus(_("The reference of {caseId} is shown in its own segment ({voxels} voxels).").format(caseId=caseId, voxels=voxels))
+
     def onSubmit(self) -> None:
         """Submit the mask with scores, notes and active time through the workflow store."""
         node = self._parameterNode
-        low = readrecord.lowQualitySequences(self.logic.likertScores(node))
+        low = readrecord.lowQualitySequences(self.logic.likertScores(node, self._criteriaGrid.scores()))
         if low and not slicer.util.confirmYesNoDisplay(
             _("You scored {sequences} below 3; the consensus excludes such data. Submit the read anyway (otherwise exclude the case)?").format(
                 sequences=", ".join(key.upper() for key in low))
@@ -604,11 +646,13 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 # Hints are recomputed on the submitted mask and kept with it; they never block.
                 found = self.logic.hints(node)
                 self._showHints(found)
-                result = self.logic.submit(node, self._activeTimer.seconds, found)
+                result = self.logic.submit(node, self._clock.seconds, found, self._criteriaGrid.scores(), self._lesionPanel.attributes())
                 self._setStatus(
                     _("Read of {caseId} submitted as {reader} ({path}); case state: {state}. {hintCount} hints recorded.").format(
                         caseId=result["case_id"], reader=node.readerId, path=result["mask_path"], state=result["state"], hintCount=len(found))
                 )
+                if "score" in result:
+                    self._trainingPanel.showFeedback(self.logic.trialFeedback(node, result))
         finally:
             self._startActiveTime()
             self._updateActions()
@@ -622,14 +666,21 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
     """Adapter between the parameter node, the application and the libraries.
 
-    Holds what is not saved with the scene: the case on screen (:class:`ReadingCase`) and the reader's
-    connection to the workflow (:class:`ReaderWork`).
+    Holds what is not saved with the scene: the case on screen (:class:`ReadingCase`), the views that show it,
+    the reader's connection to the workflow (:class:`ReaderWork`) and the database choice (user settings).
+
+    :param databaseSettings: where the database choice is kept (the user's QSettings by default).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, databaseSettings=None) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
         self.reading = None
+        self.assistResult = None
         self.work = readerwork.ReaderWork()
+        self.database = databaseSettings or connection.DatabaseSettings(qt.QSettings())
+        self.installer = dependencies.slicerInstaller("AISAnnotator")
+        self.views = readingviews.ReadingViews()
+        self.layoutFollower = readingviews.LayoutFollower()
 
     def getParameterNode(self) -> AISAnnotatorParameterNode:
         return AISAnnotatorParameterNode(super().getParameterNode())
@@ -645,31 +696,36 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
 
     def forgetLoadedCase(self) -> None:
         self.reading = None
+        self.assistResult = None
+        self.layoutFollower.shown(None)
 
     def segmentEditorNode(self):
         """The module's Segment Editor parameter node (a scene singleton, created when missing)."""
-        node = slicer.mrmlScene.GetSingletonNode(SEGMENT_EDITOR_NODE_TAG, "vtkMRMLSegmentEditorNode")
-        if node is None:
-            node = slicer.mrmlScene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
-            node.UnRegister(None)
-            node.SetSingletonTag(SEGMENT_EDITOR_NODE_TAG)
-            node = slicer.mrmlScene.AddNode(node)
-        return node
-
-
-
+        return segmentation.segmentEditorNode(slicer.mrmlScene, SEGMENT_EDITOR_NODE_TAG)
 
     # Workflow ---------------------------------------------------------------------------------
+
+    def rememberDatabase(self, text: str) -> str:
+        """Keep the database choice (URL in the settings, password in the keyring); :return: a sentence saying where."""
+        return connection.rememberDatabase(self.database, text, self.installer)
+
+    def ensureWorkflowPackages(self) -> None:
+        """SQLAlchemy (and psycopg for PostgreSQL) asked for and installed at first use; nibabel offered once."""
+        self.installer.ensure(dependencies.workflowRequirements(self.database.url()), _("The workflow database"))
+        self.ensureNiftiPackages()
+
+    def ensureNiftiPackages(self) -> None:
+        """nibabel, the reference NIfTI reader (optional: SimpleITK reads NIfTI without it), offered once."""
+        self.installer.ensure(dependencies.NIFTI_REQUIREMENTS, _("Reading NIfTI images"), optional=True)
 
     @property
     def claim(self):
         """The reader's current claim (``case_id``, ``revision``, ``reader`` ...), or None."""
         return self.work.claim
 
-    @staticmethod
-    def _databaseChoice(parameterNode: AISAnnotatorParameterNode):
+    def _databaseChoice(self, parameterNode: AISAnnotatorParameterNode):
         root = str(parameterNode.datasetRoot)
-        return parameterNode.databaseUrl.strip() or None, root if root not in ("", ".") else None
+        return self.database.connectionUrl(), root if root not in ("", ".") else None
 
     def openStore(self, parameterNode: AISAnnotatorParameterNode):
         """The workflow store of the chosen database (or the dataset's own), reopened when the choice changed."""
@@ -686,20 +742,40 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         """Exclude the claimed case with a structured reason (``states.EXCLUSION_REASONS``)."""
         return self.work.exclude(parameterNode.caseId, reason, note)
 
-    def submit(self, parameterNode: AISAnnotatorParameterNode, activeSeconds: float, shownHints: list) -> dict:
+    def submit(self, parameterNode: AISAnnotatorParameterNode, activeSeconds: float, shownHints: list, criterionScores=None,
+               lesionAttributes=()) -> dict:
         """Submit the lesion mask (DWI grid) and the read record as the claiming reader.
 
-        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state``...).
+        :param criterionScores: scores per sequence and criterion (``{sequence: {criterion: 0-5}}``) beside the
+            per-sequence scores of the parameter node; see :func:`~AISCommonLib.core.readrecord.combineLikert`.
+        :param lesionAttributes: :class:`~AISCommonLib.core.lesionattributes.LesionAttributes` given at places.
+        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state``...; a trial read adds ``score``).
+        :raises InputError: a required score is missing, or an attribute lies in no lesion; nothing is submitted.
         """
         reading = self._requireReading(parameterNode)
         mask = reading.lesionMask()
-        result = self.work.submit(parameterNode.caseId, mask, self.likertScores(parameterNode), self.artifactFlags(parameterNode),
-                                  self.notes(parameterNode), activeSeconds, reading.seedSummary, shownHints)
+        result = self.work.submit(parameterNode.caseId, mask, self.likertScores(parameterNode, criterionScores), self.artifactFlags(parameterNode),
+                                  self.notes(parameterNode), activeSeconds, reading.seedSummary, shownHints,
+                                  reading.lesionAttributeRecords(list(lesionAttributes)))
         reading.markSubmitted(mask)
         return result
 
-    def likertScores(self, parameterNode: AISAnnotatorParameterNode) -> dict:
-        return {key: getattr(parameterNode, f"{key}Likert") for key in readrecord.LIKERT_SEQUENCES}
+    def likertScores(self, parameterNode: AISAnnotatorParameterNode, criterionScores=None) -> dict:
+        """The reader's score sheet: the per-sequence boxes, with any criterion scored on its own winning."""
+        sequenceLevel = {key: getattr(parameterNode, f"{key}Likert") for key in readrecord.LIKERT_SEQUENCES}
+        return readrecord.combineLikert(sequenceLevel, criterionScores or {})
+
+    def trialFeedback(self, parameterNode: AISAnnotatorParameterNode, submission: dict):
+        return self.work.trialFeedback(parameterNode.readerId.strip(), submission, *self._databaseChoice(parameterNode))
+
+    def showTrainingReference(self, parameterNode: AISAnnotatorParameterNode, caseId: str) -> int:
+        """Show the reference of a trial case the reader submitted over their read; :return: its voxel count."""
+        path = self.work.trialReference(parameterNode.readerId.strip(), caseId, *self._databaseChoice(parameterNode))
+        return self._requireReading(parameterNode).showTrainingReference(path)
+
+    def startFromPrediction(self, parameterNode: AISAnnotatorParameterNode, path: str):
+        """Make the lesion segment from an AI prediction on the DWI grid (see ``ReadingCase.startFromPrediction``)."""
+        return self._requireReading(parameterNode).startFromPrediction(path)
 
     def artifactFlags(self, parameterNode: AISAnnotatorParameterNode) -> dict:
         return {
@@ -708,7 +784,6 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
             "deformation": parameterNode.deformationArtifact,
             "signal_inhomogeneity": parameterNode.signalInhomogeneityArtifact,
         }
-
 
     # Case -------------------------------------------------------------------------------------
 
@@ -739,35 +814,29 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         """Cases of a BIDS dataset (see ``AISCommonLib.core.cases.discoverCases``)."""
         return cases.discoverCases(datasetRoot)
 
+    def showLayout(self, parameterNode: AISAnnotatorParameterNode) -> bool:
+        """Show the chosen reading layout: one sequence per view, mask filled on DWI and outlined elsewhere.
 
-    def showLayout(self, parameterNode: AISAnnotatorParameterNode) -> None:
-        """Switch to the chosen reading layout, one sequence per view, mask filled on DWI and outlined elsewhere."""
-        layoutId = layouts.layoutIdByName(parameterNode.readingLayout.value)
+        Views are fitted to the DWI only the first time they show the case (``readingviews``).
+        :return: True when views were fitted.
+        """
         layoutManager = slicer.app.layoutManager()
         if layoutManager is None or self.reading is None:
-            return
-        layouts.setLayout(layoutManager.layoutLogic().GetLayoutNode(), layoutId)
+            return False
+        name = parameterNode.readingLayout.value
+        self.layoutFollower.shown(name)
         # The layout manager creates the views and their slice logics when the layout node changes.
-        slicer.app.processEvents()
-        scene = slicer.mrmlScene
-        layouts.showSequences(slicer.app.applicationLogic(), layoutId, self.reading.caseNodes.volumeNodes)
-        views = layouts.readingViews(scene, layoutId)
-        if parameterNode.lesionSegmentation:
-            segmentation.setFillAndOutlineViews(
-                scene, parameterNode.lesionSegmentation,
-                [sliceNode for view, sliceNode in views if view.sequence == "dwi"],
-                [sliceNode for view, sliceNode in views if view.sequence != "dwi"],
-            )
-        crosshair.showCrosshair(scene)
+        return self.views.showLayout(slicer.app.applicationLogic(), layoutManager.layoutLogic().GetLayoutNode(), name, self.reading,
+                                     slicer.app.processEvents)
 
     def removeCaseNodes(self, parameterNode: AISAnnotatorParameterNode) -> None:
-        """Remove the images, the lesion segmentation and the notes of the case on screen."""
+        """Remove the images, the lesion segmentation and the notes of the case on screen (with their display nodes)."""
         with slicer.util.NodeModify(parameterNode):
             for name in [f"{key}Volume" for key in DISPLAYED_SEQUENCES] + ["lesionSegmentation", "notesMarkups"]:
                 node = getattr(parameterNode, name)
                 if node:
                     setattr(parameterNode, name, None)
-                    slicer.mrmlScene.RemoveNode(node)
+                    nodes.removeNodes(slicer.mrmlScene, [node])
             parameterNode.caseId = ""
         self.forgetLoadedCase()
 
@@ -803,7 +872,11 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         folder = pathlib.Path(slicer.app.temporaryPath) / "AISAnnotator-drafts"
         return self._requireReading(parameterNode).writeDraft(folder, parameterNode.readerId.strip())
 
-    def seed(self, parameterNode: AISAnnotatorParameterNode, progress=None):
+    def unitConflict(self, parameterNode: AISAnnotatorParameterNode) -> str:
+        """Why the chosen ADC unit contradicts the data ("" when it does not)."""
+        return self._requireReading(parameterNode).unitConflict(parameterNode.adcUnit.unitKey)
+
+    def seed(self, parameterNode: AISAnnotatorParameterNode, progress=None, force: bool = False):
         """Compute the ADC-threshold seed of the loaded case and make (or replace) the lesion segment with it.
 
         :param progress: optional ``(fraction, message)`` callable; it may raise ``OperationCancelled``.
@@ -812,10 +885,39 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         parameters = dataclasses.replace(
             DEFAULT_SEED_PARAMETERS,
             thresholdMm2PerS=parameterNode.adcThresholdMicro * 1e-6,
+            mode=parameterNode.seedMode.value,
             dwiMinRobustZ=parameterNode.dwiGateRobustZ,
             minComponentMm3=parameterNode.minimumComponentMm3,
         )
-        return self._requireReading(parameterNode).seed(parameters, parameterNode.adcUnit.unitKey, progress)
+        return self._requireReading(parameterNode).seed(parameters, parameterNode.adcUnit.unitKey, progress, force)
+
+    def dropSeedComponent(self, parameterNode: AISAnnotatorParameterNode, componentId: int) -> int:
+        """Erase one region of the last seed from the lesion segment; :return: voxels removed."""
+        return self._requireReading(parameterNode).dropSeedComponent(componentId)
+
+    def assistPreview(self, parameterNode: AISAnnotatorParameterNode):
+        """Compute the DWI assist on the current mask and show what it would add; :return: the library's ``AssistResult``."""
+        reading = self._requireReading(parameterNode)
+        parameters = dataclasses.replace(DEFAULT_ASSIST_PARAMETERS, mode=parameterNode.assistMode.value, dwiMinRobustZ=parameterNode.assistRobustZ)
+        atRas = crosshair.crosshairRas(slicer.mrmlScene) if parameterNode.assistSelectedLesionOnly else None
+        if parameterNode.assistSelectedLesionOnly and atRas is None:
+            raise RuntimeError(_("Put the crosshair on a lesion first (Shift+mouse move)."))
+        result = reading.assist(parameters, atRas)
+        reading.showAssistPreview(result)
+        self.assistResult = result
+        return result
+
+    def applyAssist(self, parameterNode: AISAnnotatorParameterNode) -> None:
+        """Put the previewed assist into the lesion segment."""
+        if self.assistResult is None:
+            raise RuntimeError(_("Preview the DWI assist first."))
+        self._requireReading(parameterNode).applyAssist(self.assistResult)
+        self.assistResult = None
+
+    def clearAssistPreview(self, parameterNode: AISAnnotatorParameterNode) -> None:
+        if self.reading is not None:
+            self.reading.clearAssistPreview()
+        self.assistResult = None
 
     def hints(self, parameterNode: AISAnnotatorParameterNode) -> list:
         """Hints on the current mask (``AISCommonLib.core.hints.computeHints``)."""
@@ -829,17 +931,8 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         """Values of every sequence at a RAS point (ADC with its unit)."""
         return self.reading.statusLine(ras) if self.reading else ""
 
-
-
-
-
-
-
-
-
     def jumpTo(self, ras) -> None:
         crosshair.jumpToRas(slicer.mrmlScene, ras)
-
 
     # Notes ------------------------------------------------------------------------------------
 
@@ -864,106 +957,40 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
 
 
 class AISAnnotatorTest(ScriptedLoadableModuleTest):
-    """Runs the whole reading flow through the Logic on a tiny synthetic case (``AISCommonLib.synthetic.tinycases``)."""
+    """In-Slicer tests of the Logic and the widget on a tiny synthetic case (``AISAnnotatorLib.gui.selftests``); the
+    reading flow installs SQLAlchemy at first use, after asking (``--testing``: Slicer answers OK and logs it)."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.setUp()
-        self.test_ParameterNameBindings()
-        self.setUp()
-        self.test_ReadingFlow()
+        for test in (self.test_ParameterNameBindings, self.test_ReadingFlow, self.test_LayoutSelectorShowsTheChosenLayout,
+                     self.test_ReenteringKeepsTheZoom, self.test_ReadingDoesNotGrowTheScene, self.test_SceneNeverHoldsTheDatabasePassword,
+                     self.test_ReadRecordPanels):
+            self.setUp()
+            test()
+        self.delayDisplay("AISAnnotator tests passed")
 
     def test_ParameterNameBindings(self):
         """Every SlicerParameterName of the .ui names a parameter node field, and each binding connects."""
         uiPath = os.path.join(os.path.dirname(slicer.util.modulePath("AISAnnotator")), "Resources", "UI", "AISAnnotator.ui")
-        uifile.checkParameterBindings(self, uiPath, AISAnnotatorLogic().getParameterNode(), {
+        uifile.checkParameterBindings(self, uiPath, AISAnnotatorLogic(connection.memoryDatabaseSettings()).getParameterNode(), {
             "adcThresholdMicro": ("adcThresholdSpinBox", 500.0), "flairLikert": ("flairLikertSpinBox", 4), "readerId": ("readerIdLineEdit", "reader7")})
 
     def test_ReadingFlow(self):
-        """Claim, load, seed, hints, note, quality, submit to a SQLite store; the other reader sees nothing."""
-        slicer.packaging.pip_ensure(RUNTIME_REQUIREMENTS, requester="AISAnnotator")
-        self.delayDisplay("Writing a synthetic case and its workflow")
-        with tempfile.TemporaryDirectory() as folder:
-            root = pathlib.Path(folder)
-            lesion = tinycases.writeSimpleCase(root, "01", "01")["truth"]
-            with workflowstore.openStore(str(workflowdatabase.defaultDatabasePath(root)), root, create=True) as workflow:
-                tinycases.initialiseTeam(workflow, root, readers=("reader1", "reader2"))
+        selftests.readingFlow(self, AISAnnotatorLogic)
 
-            logic = AISAnnotatorLogic()
-            parameterNode = logic.getParameterNode()
-            parameterNode.datasetRoot = root
-            # Explicit, so that a team database in $AIS_DB_URL is never touched by the self-test.
-            parameterNode.databaseUrl = str(workflowdatabase.defaultDatabasePath(root))
-            parameterNode.readerId = "reader1"
-            try:
-                self._readAndSubmit(logic, parameterNode, lesion)
-            finally:
-                logic.closeStore()
-        self.delayDisplay("Test passed")
+    def test_LayoutSelectorShowsTheChosenLayout(self):
+        selftests.layoutSelectorShowsTheChosenLayout(self)
 
-    def _readAndSubmit(self, logic, parameterNode, lesion) -> None:
-        claim, case = logic.claimNextCase(parameterNode)
-        self.assertIsNotNone(claim)
-        self.assertEqual(case.caseId, "sub-01_ses-01")
-        loaded = logic.loadCase(case, parameterNode)
-        self.delayDisplay("Case loaded")
-        for key in ("dwi", "adc", "eadc", "flair"):
-            self.assertIsNotNone(getattr(parameterNode, f"{key}Volume"), key)
-        self.assertEqual(loaded.adcUnit.unit.key, adcunits.MICRO.key)
-        self.assertIn("1e-6", logic.thresholdInFileUnit(parameterNode))
-        matrix = vtk.vtkMatrix4x4()
-        parameterNode.dwiVolume.GetIJKToRASMatrix(matrix)
-        np.testing.assert_allclose(slicer.util.arrayFromVTKMatrix(matrix), loaded.dwi.ijkToRas, atol=1e-4)
-        self.assertFalse(logic.hasUnsavedEdits(parameterNode))
+    def test_ReenteringKeepsTheZoom(self):
+        selftests.reenteringKeepsTheZoom(self)
 
-        for layout in ReadingLayout:
-            parameterNode.readingLayout = layout
-            logic.showLayout(parameterNode)
-        parameterNode.readingLayout = ReadingLayout.AXIAL_2X2
-        logic.showLayout(parameterNode)
+    def test_ReadingDoesNotGrowTheScene(self):
+        selftests.readingDoesNotGrowTheScene(self)
 
-        result = logic.seed(parameterNode)
-        self.delayDisplay("Seed computed")
-        self.assertGreater(result.summary["voxels"], 0)
-        self.assertTrue(lesion[result.mask].all(), "seed voxels outside the synthetic lesion")
-        mask = logic.lesionMask(parameterNode)
-        self.assertEqual(mask.shape, slicer.util.arrayFromVolume(parameterNode.dwiVolume).shape)
-        np.testing.assert_array_equal(mask, result.mask)
-        self.assertTrue(logic.hasUnsavedEdits(parameterNode))
+    def test_SceneNeverHoldsTheDatabasePassword(self):
+        selftests.sceneNeverHoldsTheDatabasePassword(self)
 
-        region, count = logic.stepLesion(parameterNode, 1)
-        self.assertEqual(count, 1)
-        self.assertIn("ADC", logic.statusLine(region.centroidRas))
-
-        found = logic.hints(parameterNode)
-        self.assertTrue(all(hint.kind in hints.HINT_KINDS for hint in found))
-        logic.jumpTo(region.centroidRas)
-        logic.addNote(parameterNode, "boundary unclear")
-        notes = logic.notes(parameterNode)
-        self.assertEqual([note.text for note in notes], ["boundary unclear"])
-        np.testing.assert_allclose(notes[0].ras, region.centroidRas, atol=1e-3)
-        parameterNode.dwiLikert = 5
-        parameterNode.adcLikert = 4
-        parameterNode.motionArtifact = True
-
-        submitted = logic.submit(parameterNode, 42.0, found)
-        self.delayDisplay("Read submitted")
-        self.assertEqual(submitted["case_id"], case.caseId)
-        self.assertEqual(submitted["state"], states.AWAITING_READS)
-        self.assertFalse(logic.hasUnsavedEdits(parameterNode))
-        self.assertIsNone(logic.claim)
-
-        workflow = logic.openStore(parameterNode)
-        sidecarPath = workflow.absolutePath(submitted["mask_path"].replace(".nii.gz", ".json"))
-        sidecar = json.loads(sidecarPath.read_text(encoding="utf-8"))
-        self.assertEqual(sidecar["Reader"], "reader1")
-        self.assertEqual(sidecar["Parameters"]["quality"]["likert"]["dwi"], 5)
-        self.assertEqual(sidecar["Parameters"]["quality"]["artifacts"], ["motion"])
-        self.assertEqual(sidecar["Parameters"]["active_seconds"], 42.0)
-        self.assertEqual(sidecar["Parameters"]["notes"][0]["text"], "boundary unclear")
-        self.assertEqual(sidecar["Method"], readrecord.METHOD_SEEDED)
-        self.assertEqual(len(workflow.readsVisibleTo("reader1", case.caseId)), 1)
-        # Blinding: the second reader sees no read of the case before submitting their own.
-        self.assertEqual(workflow.readsVisibleTo("reader2", case.caseId), [])
+    def test_ReadRecordPanels(self):
+        selftests.readRecordPanels(self)

@@ -258,6 +258,30 @@ def test_root_cmake_follows_extension_template():
     assert (ROOT / iconUrl.split("/main/", 1)[1]).is_file(), "EXTENSION_ICONURL points at a file the repository does not have"
 
 
+def test_extension_metadata_is_filled_in():
+    """Issue 14 A10: every Extensions Index field has a real value; the only placeholders are the project address
+    (the repository is not public yet) and the contributors' names, both marked and kept equal to the modules'."""
+    import AISCommonLib
+
+    text = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+
+    def value(variable):
+        return re.search(r"set\(" + variable + r' "([^"]*)"\)', text).group(1)
+
+    assert value("AIS_PROJECT_URL") == AISCommonLib.PROJECT_URL
+    assert value("EXTENSION_CONTRIBUTORS") == ", ".join(AISCommonLib.CONTRIBUTORS)
+    assert value("EXTENSION_HOMEPAGE").startswith("${AIS_PROJECT_URL}")
+    assert len(value("EXTENSION_DESCRIPTION").split()) > 25
+    screenshots = value("EXTENSION_SCREENSHOTURLS").split()
+    assert len(screenshots) >= 2
+    for url in screenshots:
+        path = ROOT / url.split("/main/", 1)[1]
+        assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size < 300_000, url
+    placeholders = [line for line in text.splitlines() if "PLACEHOLDER" in line and not line.lstrip().startswith("#")]
+    assert len(placeholders) == 2, placeholders
+    assert value("EXTENSION_DEPENDS") == "NA"
+
+
 @pytest.mark.parametrize(
     "icon",
     ["AISAnnotator/Resources/Icons/AISAnnotator.png", "AISReview/Resources/Icons/AISReview.png", "Resources/Icons/AISAnnotation.png"],
@@ -337,7 +361,19 @@ def test_library_module_is_hidden():
     assert [ast.literal_eval(value) for value in hidden] == [True]
 
 
-@pytest.mark.parametrize("module, dependencies", [("AISCommon", []), ("AISAnnotator", ["AISCommon"]), ("AISReview", ["AISCommon"])])
+def _returnedText(module: str, libModule: str, function: str) -> ast.expr:
+    """What a text function of the module's ``gui`` package returns (the help may live there, e.g. ``messages.helpText()``)."""
+    path = modulePath(module).parent / f"{module}Lib" / "gui" / f"{libModule}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    definition = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == function)
+    return next(node.value for node in ast.walk(definition) if isinstance(node, ast.Return))
+
+
+@pytest.mark.parametrize("module, dependencies", [
+    ("AISCommon", ["Volumes", "Segmentations", "Markups"]),
+    ("AISAnnotator", ["AISCommon", "Segmentations", "SegmentEditor", "Markups"]),
+    ("AISReview", ["AISCommon", "Segmentations", "SegmentEditor"]),
+])
 def test_module_metadata(module, dependencies):
     tree = parseModule(module)
     assigned = {}
@@ -352,6 +388,8 @@ def test_module_metadata(module, dependencies):
     assert [ast.literal_eval(argument) for argument in category.args] == ["qSlicerAbstractCoreModule", "Segmentation"]
     for text in ("helpText", "acknowledgementText"):
         call = assigned[text]
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+            call = _returnedText(module, call.func.value.id, call.func.attr)
         assert isinstance(call, ast.Call) and call.func.id == "_", f"{text} must be translatable"
         assert len(ast.literal_eval(call.args[0]).split()) > 20, f"{text} is too short to be real"
 

@@ -24,7 +24,7 @@ ALLOWED = {
     "cli": {"core", "workflow", "dicomimport", "mrml", "report", "synthetic", "cli"},
 }
 #: Top-level files of AISCommonLib that are not a layer: Slicer-side helpers for the module files.
-ROOT_FILES = {"__init__.py", "reloading.py", "uifile.py"}
+ROOT_FILES = {"__init__.py", "connection.py", "dependencies.py", "progresslines.py", "reloading.py", "uifile.py"}
 #: Application-level names of ``slicer`` that do not exist in ``slicer-core`` (STYLE section 1).
 MRML_FORBIDDEN_SLICER_NAMES = {"app", "mrmlScene", "modules", "ScriptedLoadableModule", "parameterNodeWrapper", "i18n", "packaging"}
 SLICER_AND_QT = {"slicer", "vtk", "vtkmodules", "qt", "ctk", "PythonQt", "sitkUtils"}

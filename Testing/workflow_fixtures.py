@@ -1,15 +1,20 @@
 """Shared pieces of the workflow-store tests: a throwaway PostgreSQL server, datasets, staffed stores.
 
 The PostgreSQL server is Debian's ``postgresql`` package, initialised in a temporary folder and listening
-on a free loopback port with trust authentication; one server per test process (started on first use,
-stopped and removed at exit); each store gets its own schema. When the server cannot start, tests skip
-with the reason, unless ``AIS_REQUIRE_POSTGRES`` is set (CI): then they fail.
+on a free loopback port; the ``postgres`` superuser logs in without a password (trust), every other login
+with its password (SCRAM), as at a site. One server per test process (started on first use, stopped and
+removed at exit); each store gets its own schema. When the server cannot start, tests skip with the reason,
+unless ``AIS_REQUIRE_POSTGRES`` is set (CI): then they fail.
+
+Team mode (:func:`teamDatabase`): the superuser creates the workflow and the manager's login, the manager
+logs in as that login and creates the others'; each person then connects with their own login and password.
 """
 
 import atexit
 import contextlib
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -69,6 +74,9 @@ class PostgresServer:
             self.port = probe.getsockname()[1]
         data = self.folder / "data"
         self._run([str(binDir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        # The superuser (the tests' owner) needs no password; the people's logins do, as at a site.
+        (data / "pg_hba.conf").write_text("local all all trust\nhost all postgres 127.0.0.1/32 trust\n"
+                                          "host all all 127.0.0.1/32 scram-sha-256\n")
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c max_connections=200"
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -150,6 +158,23 @@ def openStore(url: str, root: Path | None = None):
     return WorkflowStore(url, datasetRoot=root)
 
 
+@contextlib.contextmanager
+def staffedStore(backend: str, folder: Path, cases: int = 1, register: bool = True, participantLabels=None):
+    """An open store on a fresh ``backend`` database over a dataset of ``cases`` simple cases, staffed (see
+    :func:`staff`) and, with ``register``, its cases registered; ``store.root`` and ``store.url`` are set."""
+    root = makeDataset(folder / "bids", cases)
+    url = databaseUrl(backend, folder)
+    store = openStore(url, root)
+    try:
+        staff(store, root)
+        if register:
+            store.registerCases(MANAGER, participantLabels=participantLabels)
+        store.root = root
+        yield store
+    finally:
+        store.close()
+
+
 def staff(store, root: Path, training: bool = False) -> None:
     """Initialise the store for ``root`` and register the standard team (all qualified)."""
     from AISCommonLib.workflow.people import Qualification
@@ -159,6 +184,61 @@ def staff(store, root: Path, training: bool = False) -> None:
         for userId in users:
             store.addUser(MANAGER, userId, Qualification(*QUALIFIED[role]))
             store.grantRole(MANAGER, userId, role)
+
+
+#: Password of every test login (team mode).
+PASSWORD = "not-a-real-secret-9"
+#: The people of :func:`teamDatabase` and their roles.
+TEAM = {MANAGER: "manager", "R01": "reader", "R02": "reader", "V01": "reviewer", ARBITER: "arbiter"}
+
+
+def schemaOf(url: str) -> str:
+    """The schema of a :meth:`PostgresServer.url`."""
+    return url.rsplit("%3D", 1)[1]
+
+
+def loginUrl(url: str, login: str, password: str | None = PASSWORD) -> str:
+    """``url`` (the superuser's) with another login, and its password unless None (then libpq finds it: .pgpass, PGPASSWORD)."""
+    credentials = login if password is None else f"{login}:{password}"
+    return re.sub(r"://[^@/]*@", f"://{credentials}@", url, count=1)
+
+
+def teamDatabase(root: Path, url: str, training: bool = False) -> dict:
+    """Team mode on ``url``: the superuser initialises the workflow with the manager's login; the manager, logged in
+    as themselves, adds R01, R02, V01 and A01 with their own logins (``<schema>_<id>``) and grants their roles.
+
+    :return: ``{"logins": {userId: login}, "urls": {userId: url with password}, "admin": url}``.
+    """
+    from AISCommonLib.workflow.people import Qualification
+
+    logins = {userId: f"{schemaOf(url)}_{userId.lower()}" for userId in TEAM}
+    urls = {userId: loginUrl(url, login) for userId, login in logins.items()}
+    with openStore(url, root) as admin:
+        admin.initialise(root, MANAGER, Qualification(*QUALIFIED["manager"]), concordance={"min_extent_mm3": 0.0},
+                         training={"required": training}, login=logins[MANAGER], password=PASSWORD)
+    with openStore(urls[MANAGER], root) as manager:
+        for userId, role in TEAM.items():
+            if userId != MANAGER:
+                manager.addUser(MANAGER, userId, Qualification(*QUALIFIED[role]), login=logins[userId], password=PASSWORD)
+                manager.grantRole(MANAGER, userId, role)
+    return {"logins": logins, "urls": urls, "admin": url}
+
+
+def replaceReadBytes(store, recorded: str, content: bytes) -> None:
+    """Replace the bytes of a recorded read file where they live, as someone with the disk or a superuser login could:
+    the sealed file on SQLite, the ``read_files`` row in team mode (PostgreSQL; ``store`` connects as the owner)."""
+    if store.backend == "sqlite":
+        store.absolutePath(recorded).write_bytes(content)
+        return
+    with store._engine.begin() as connection:
+        changed = connection.exec_driver_sql("UPDATE read_files SET content = %(content)s WHERE path = %(path)s",
+                                             {"content": content, "path": recorded}).rowcount
+    assert changed == 1, f"no database copy of {recorded}"
+
+
+def readBytes(store, recorded: str) -> bytes:
+    """The bytes of a recorded read file (the owner's view: the file on SQLite, the database copy in team mode)."""
+    return store.localReadFile(recorded).read_bytes()
 
 
 def truthMask(root: Path, caseId: str) -> tuple[np.ndarray, np.ndarray]:

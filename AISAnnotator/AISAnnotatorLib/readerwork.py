@@ -10,6 +10,8 @@ from AISCommonLib.workflow import states
 from AISCommonLib.workflow.errors import PermissionDeniedError
 from AISCommonLib.workflow.store import openStore
 
+from . import trainingfeedback
+
 
 class ReaderWork:
     """One reader's connection to the workflow: the store (reopened when the choice changes) and the claim in hand."""
@@ -18,6 +20,8 @@ class ReaderWork:
         self._store = None
         self._storeKey = None
         self.claim = None
+        #: The claimed case's files (:class:`~AISCommonLib.core.cases.Case`): which quality scores the read needs.
+        self.case = None
 
     def open(self, database: str | None, datasetRoot: str | None):
         """The workflow store of ``database`` (or the dataset's own), reopened only when the choice changed."""
@@ -47,6 +51,7 @@ class ReaderWork:
         if len(found) != 1:
             raise InputError(f"The images of case {claim['case_id']} are not found under {store.datasetRoot}.")
         self.claim = dict(claim, reader=readerId)
+        self.case = found[0]
         return self.claim, found[0]
 
     def requireClaim(self, caseId: str) -> dict:
@@ -62,15 +67,39 @@ class ReaderWork:
         self.claim = None
         return result
 
-    def submit(self, caseId: str, mask, likert: dict, artifacts: dict, notes: list, activeSeconds: float, seedSummary, shownHints) -> dict:
-        """Submit the claimed case's mask (DWI grid) with the read record (quality, notes, time, seed, hints seen).
+    def submit(self, caseId: str, mask, likert: dict, artifacts: dict, notes: list, activeSeconds: float, seedSummary, shownHints,
+               lesions: dict | None = None) -> dict:
+        """Submit the claimed case's mask (DWI grid) with the read record (quality, notes, lesion attributes, time, seed, hints seen).
 
-        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state`` ...).
+        :param likert: sequence -> score, or -> ``{criterion: score}``; every criterion of the case's DWI, ADC and FLAIR
+            must be scored (:func:`~AISCommonLib.core.readrecord.buildReadParameters`).
+        :param seedSummary: what the mask started from: the seed's summary, an AI prediction's origin, or None.
+        :param lesions: per-lesion attributes from :func:`~AISCommonLib.core.lesionattributes.placeLesionAttributes`, or None.
+        :return: the store's submission record (``case_id``, ``read_id``, ``mask_path``, ``state`` ...; a trial read adds ``score``).
+        :raises InputError: a required quality score is missing.
         """
         claim = self.requireClaim(caseId)
-        parameters = readrecord.buildReadParameters(likert, artifacts, notes, activeSeconds, seedSummary, shownHints)
-        method = readrecord.METHOD_SEEDED if seedSummary else readrecord.METHOD_MANUAL
-        result = self._store.submitRead(claim["reader"], claim["case_id"], mask, expectedRevision=claim["revision"], method=method,
-                                        parameters=parameters)
+        sequences = set(self.case.files) if self.case is not None and self.case.caseId == caseId else None
+        parameters = readrecord.buildReadParameters(likert, artifacts, notes, activeSeconds, seedSummary, shownHints, lesions, sequences)
+        result = self._store.submitRead(claim["reader"], claim["case_id"], mask, expectedRevision=claim["revision"],
+                                        method=readrecord.readMethod(seedSummary), parameters=parameters)
         self.claim = None
         return result
+
+    def trainingReport(self, readerId: str, database: str | None, datasetRoot: str | None) -> dict:
+        """The reader's own training report (bar, scores, what is missing), for the training panel.
+
+        :raises UnknownUserError: unknown reader.
+        """
+        return self.open(database, datasetRoot).trainingReport(readerId, readerId)
+
+    def trialFeedback(self, readerId: str, submission: dict, database: str | None, datasetRoot: str | None):
+        """What the training panel shows after a trial read: ``submission`` against the reader's own training report."""
+        return trainingfeedback.trialFeedback(submission, self.trainingReport(readerId, database, datasetRoot))
+
+    def trialReference(self, readerId: str, caseId: str, database: str | None, datasetRoot: str | None):
+        """The reference mask of a trial case the reader has submitted (to show over their read).
+
+        :raises BlindingError: the reader has not submitted their read of the case yet.
+        """
+        return self.open(database, datasetRoot).referenceMaskPath(readerId, caseId)

@@ -7,7 +7,14 @@ no database), then ``workflow``, ``report``, ``dicomimport`` and ``synthetic`` o
 
 __version__ = "0.1.0"
 
-#: Packages the library needs that 3D Slicer does not ship; the module widgets install them with
-#: ``slicer.packaging.pip_ensure`` right before the action that needs them. Kept equal to the
-#: non-bundled part of pyproject.toml's dependencies by a test.
+#: Who made the extension, as the modules' help and the Extensions Index show it (kept equal to CMake's
+#: EXTENSION_CONTRIBUTORS by a test). PLACEHOLDER until the first public release: names and affiliations.
+CONTRIBUTORS = ["AIS Annotation maintainers (PLACEHOLDER: names and affiliations before the first public release)"]
+#: The project's home page. PLACEHOLDER: the repository is not public yet; replace it (and CMake's
+#: AIS_PROJECT_URL) with the real address when it is.
+PROJECT_URL = "https://github.com/PLACEHOLDER-OWNER/SlicerAISAnnotation"
+
+#: Packages the library needs that 3D Slicer does not ship; the module widgets install them, after asking,
+#: right before the first action that needs them (:mod:`AISCommonLib.dependencies`, which splits them by
+#: feature). Kept equal to the non-bundled part of pyproject.toml's dependencies by a test.
 RUNTIME_REQUIREMENTS = ["nibabel", "SQLAlchemy>=2.0", "psycopg[binary]>=3.1"]

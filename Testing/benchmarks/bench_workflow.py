@@ -69,7 +69,7 @@ def runPhase(url, root, users, role):
 
 def benchmark(backend, url, root, clients, cases):
     store = fixtures.openStore(url, root)
-    store.initialise(root, "M01", Qualification(*fixtures.QUALIFIED["manager"]), concordance={"min_extent_mm3": 0.0})
+    store.initialise(root, "M01", Qualification(*fixtures.QUALIFIED["manager"]), concordance={"min_extent_mm3": 0.0}, training={"required": False})
     readers = [f"R{index:02d}" for index in range(1, clients + 1)]
     reviewers = [f"V{index:02d}" for index in range(1, clients + 1)]
     for users, role in ((readers, "reader"), (reviewers, "reviewer")):

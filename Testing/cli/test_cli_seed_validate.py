@@ -1,6 +1,7 @@
 """`ais validate` and `ais seed`: results, and bad input ending in one sentence, no traceback, no output."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,25 @@ def test_seed_table_output_and_participant_filter(tmp_path, capsys):
     code, out, _ = run(capsys, "seed", tmp_path, "--reader", "R07", "--participant-label", "02")
     assert code == 0 and "sub-02_ses-01" in out and "sub-01_ses-01" not in out
     assert "620 x 1e-6 mm^2/s" in out
+
+
+def test_seed_modes_and_skipped_steps_are_recorded_in_the_sidecar(tmp_path, capsys):
+    writeSimpleCase(tmp_path, "01")
+    code, out, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--mode", "plain", "--json")
+    assert code == 0, err
+    plain = json.loads(out)["seeded"][0]
+    assert plain["mode"] == "plain" and len(plain["steps"]) == 1
+    code, out, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--skip", "fill-holes", "csf-border", "--json")
+    assert code == 0, err
+    gated = json.loads(out)["seeded"][0]
+    steps = {step["step"]: step["enabled"] for step in gated["steps"]}
+    assert steps["holes filled"] is False and steps["components bordered by csf dropped"] is False and steps["dwi-bright voxels"] is True
+    sidecar = json.loads(Path(gated["mask"].replace(".nii.gz", ".json")).read_text())
+    assert sidecar["Parameters"]["mode"] == "gated" and sidecar["Parameters"]["parameters"]["fillHoles"] is False
+    assert sidecar["Parameters"]["componentTable"][0]["voxels"] == gated["componentTable"][0]["voxels"]
+    with pytest.raises(SystemExit) as exit:  # argparse's own usage error: one line, status 2
+        main(["seed", str(tmp_path), "--reader", "R01", "--skip", "everything"])
+    assert exit.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
 def test_validate_exit_status_follows_errors(tmp_path, capsys):
@@ -96,12 +116,18 @@ def test_empty_root_bad_reader_and_bad_parameters(tmp_path, capsys):
     assert maskFiles(tmp_path) == []
 
 
-def test_a_forced_unit_that_contradicts_the_data_is_warned_about(tmp_path, capsys):
+def test_a_forced_unit_that_contradicts_the_data_writes_nothing_unless_forced(tmp_path, capsys):
     writeSimpleCase(tmp_path)
-    code, out, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--adc-unit", "mm2/s", "--json")
+    code, _, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--adc-unit", "mm2/s")
+    assert code == 1 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("ais: error:")]
+    assert len(errors) == 1 and "was forced, but the values look like x 1e-6 mm^2/s" in errors[0] and "--force" in errors[0]
+    assert maskFiles(tmp_path) == []
+    code, out, err = run(capsys, "seed", tmp_path, "--reader", "R01", "--adc-unit", "mm2/s", "--force", "--json")
     assert code == 0
-    assert "was forced, but the values look like x 1e-6 mm^2/s" in err
-    assert json.loads(out)["seeded"][0]["adcUnit"]["overridden"] is True
+    assert "ais: warning: sub-01_ses-01: ADC unit mm^2/s was forced, but the values look like x 1e-6 mm^2/s" in err
+    seeded = json.loads(out)["seeded"][0]
+    assert seeded["adcUnit"]["overridden"] is True and len(maskFiles(tmp_path)) == 1
 
 
 def test_an_unknown_adc_unit_is_refused_once_before_any_case(tmp_path, capsys):

@@ -24,7 +24,7 @@ def test_workflow_from_the_command_line(backend, tmp_path, capsys, monkeypatch):
     else:
         database = ["--db", databaseUrl(backend, tmp_path)]
     code, out, _ = run(capsys, "init", "--user", "M01", "--root", str(root), "--title", "chief", "--years-imaging", "20",
-                       "--years-neuroimaging", "12", *database[-2:] if backend != "sqlite" else [])
+                       "--years-neuroimaging", "12", "--no-training", *database[-2:] if backend != "sqlite" else [])
     assert code == 0 and "Initialised" in out
     for userId, title, role in (("R01", "resident", "reader"), ("R02", "attending", "reader"), ("V01", "chief", "reviewer")):
         assert run(capsys, "users", "--user", "M01", *database, "--add", userId, "--title", title, "--years-imaging", "12",
@@ -38,7 +38,7 @@ def test_workflow_from_the_command_line(backend, tmp_path, capsys, monkeypatch):
         code, out, _ = run(capsys, "next", "--user", reader, *database, "--role", "reader", "--json")
         assert json.loads(out)["case_id"] == "sub-01_ses-01"
         path = saveNifti(mask.transpose(2, 1, 0), rotationAffine(), tmp_path / f"{reader}.nii.gz", np.uint8)
-        assert run(capsys, "submit", "--user", reader, *database, "sub-01_ses-01", str(path))[0] == 0
+        assert run(capsys, "submit", "--user", reader, *database, "sub-01_ses-01", str(path), "--likert", "all=4")[0] == 0
     code, out, _ = run(capsys, "status", "--user", "M01", *database, "--json")
     assert json.loads(out)["cases"][0]["state"] == "review_adjudicate"
     assert run(capsys, "next", "--user", "V01", *database, "--role", "reviewer")[0] == 0

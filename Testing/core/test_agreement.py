@@ -181,10 +181,24 @@ def test_region_filter_ids_and_order():
         (3, "a_only", "missed_lesion", 1),
         (4, "b_only", "extent", 120),
     ]
-    # The small extent region goes; the one-voxel missed lesion stays; ids do not move.
-    assert [region["id"] for region in kept["discordant_regions"]] == [1, 3, 4]
-    assert kept["dropped_extent_regions"] == {"count": 1, "volume_ml": pytest.approx(0.001)}
-    assert kept["missed_lesions"] == 1 and kept["discordant_regions"][1]["lesion_id"] == 2
+    # The small extent region is listed and marked small (never hidden); the one-voxel missed lesion is never small.
+    assert [(region["id"], region["small"]) for region in kept["discordant_regions"]] == [(1, False), (2, True), (3, False), (4, False)]
+    assert kept["small_regions"] == {"count": 1, "volume_ml": pytest.approx(0.001), "ids": [2], "below_mm3": 50}
+    assert kept["missed_lesions"] == 1 and kept["discordant_regions"][2]["lesion_id"] == 2
+    assert [region["drawn_by"] for region in kept["discordant_regions"]] == ["A", "A", "A", "B"]
+
+
+def test_region_location_slice_and_side():
+    """Slice numbers count along the axis nearest to superior (1-based); the side is taken from the field of view's middle."""
+    maskA = emptyMask((10, 20, 20))
+    maskA[4, 10, 2] = True  # low i: patient's left in an LPS-stored (RAS-flipped) grid
+    maskA[6, 10, 17] = True
+    flip = np.diag([-1.0, -1.0, 1.0, 1.0])  # i runs towards the patient's left, j towards posterior
+    regions = compareMasks(maskA, emptyMask((10, 20, 20)), flip).toDict()["discordant_regions"]
+    assert [(region["slice"], region["side"]) for region in regions] == [(5, "right"), (7, "left")]
+    transposed = np.array([[1.0, 0, 0, 0], [0, 0, 1.0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1]])  # j is superior: coronal stacks
+    regions = compareMasks(maskA, emptyMask((10, 20, 20)), transposed).toDict()["discordant_regions"]
+    assert [region["slice"] for region in regions] == [11, 11]
 
 
 def test_concordance_rule_is_configurable_and_reported():

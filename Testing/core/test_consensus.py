@@ -2,26 +2,11 @@
 
 import numpy as np
 import pytest
+from readpair import MATRIX, SHAPE
 
 from AISCommonLib.core.consensus import intersectionMask, stapleMask, unionMask, writeConsensusMask
 from AISCommonLib.core.errors import InputError
 from AISCommonLib.core.image import loadVolume
-
-SHAPE = (10, 20, 20)
-MATRIX = np.diag([1.0, 1.0, 2.0, 1.0])
-
-
-@pytest.fixture
-def reads():
-    """A has a box and a small lesion B missed; B is two rows longer and one column narrower."""
-    maskA = np.zeros(SHAPE, dtype=bool)
-    maskA[2:8, 2:12, 2:12] = True
-    maskA[5, 16, 16] = True
-    maskB = maskA.copy()
-    maskB[5, 16, 16] = False
-    maskB[2:8, 2:12, 11] = False
-    maskB[2:8, 12:14, 2:12] = True
-    return maskA, maskB
 
 
 def test_intersection_and_union(reads):

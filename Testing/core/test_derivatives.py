@@ -70,3 +70,31 @@ def test_wrong_grid_non_binary_and_bad_reader_ids_are_refused_and_nothing_is_wri
             validateReaderId(reader)
     assert listReaderMasks(root, case) == []
     assert not list((root / "derivatives" / "lesions").rglob("*.nii.gz"))
+
+
+def test_a_full_disk_gives_one_sentence_and_leaves_nothing(tmp_path, monkeypatch):
+    """ENOSPC while writing the sidecar: no sidecar, no mask, no temporary file, an AISError naming the file."""
+    import errno
+
+    import numpy as np
+
+    from AISCommonLib.core import atomicio
+    from AISCommonLib.core.derivatives import writeMaskWithSidecar
+    from AISCommonLib.core.errors import AISError
+    from AISCommonLib.core.image import Volume
+
+    grid = Volume(np.zeros((4, 5, 6), dtype=np.float32), np.eye(4))
+    target = tmp_path / "sub-01_desc-R01_dwi_lesionmask.nii.gz"
+    realFsync = atomicio.os.fsync
+    calls = []
+
+    def fullDisk(descriptor):
+        calls.append(descriptor)
+        if len(calls) == 2:  # the mask got through, the sidecar does not
+            raise OSError(errno.ENOSPC, "No space left on device")
+        realFsync(descriptor)
+
+    monkeypatch.setattr(atomicio.os, "fsync", fullDisk)
+    with pytest.raises(AISError, match="No space left on device. Nothing was written"):
+        writeMaskWithSidecar(target, np.zeros((4, 5, 6), dtype=bool), grid, {"Reader": "R01"})
+    assert sorted(path.name for path in tmp_path.iterdir()) == []

@@ -155,5 +155,27 @@ def test_likert_per_sequence_as_the_module_stores_it_counts_its_weakest_sequence
 
     parameters = buildReadParameters({"dwi": 4, "adc": 5, "eadc": 0, "flair": 2}, {}, [], 300.0)
     assert likertFromParameters(parameters) == 2.0
-    assert likertFromParameters(buildReadParameters({"dwi": 0}, {}, [], 1.0)) is None
+    assert likertFromParameters(buildReadParameters({"dwi": 0}, {}, [], 1.0, sequences=())) is None
     assert likertFromParameters({"likert": 4}) == 4.0
+
+
+def test_likert_per_criterion_counts_its_weakest_criterion_and_the_proposal_names_it(tmp_path):
+    from AISCommonLib.core.quality import likertFromParameters, lowCriteriaFromParameters
+    from AISCommonLib.core.readrecord import buildReadParameters
+
+    scored = {"dwi": {"noise": 4, "motion": 2, "artifact": 4, "contrast": 5}, "adc": 4, "flair": 4}
+    parameters = buildReadParameters(scored, {}, [], 300.0)
+    assert likertFromParameters(parameters) == 2.0
+    assert lowCriteriaFromParameters(parameters) == ["dwi.motion 2"]
+    assert lowCriteriaFromParameters({"quality": {"likert": {"dwi": 2}}}) == []  # a record made before criteria existed
+    root = tmp_path / "bids"
+    info = writeSimpleCase(root)
+    case = discoverCases(root)[0]
+    from AISCommonLib.core.sequences import loadCase
+
+    dwi = loadCase(case).dwi
+    writeReaderMask(root, case, info["truth"], dwi, "R01", "manual", parameters)
+    writeReaderMask(root, case, info["truth"], dwi, "R02", "manual", buildReadParameters({"dwi": 3, "adc": 3, "flair": 2}, {}, [], 1.0))
+    record = assessCase(root, case)
+    assert record.proposal.reason == REASON_LIKERT
+    assert "R01 dwi.motion 2" in record.proposal.note and "R02 flair.noise 2" in record.proposal.note

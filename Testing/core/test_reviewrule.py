@@ -3,26 +3,11 @@ outcome, starting finals."""
 
 import numpy as np
 import pytest
+from readpair import MATRIX
 
 from AISCommonLib.core import reviewrule
 from AISCommonLib.core.agreement import AgreementParameters, compareMasks
 from AISCommonLib.core.errors import InputError
-
-SHAPE = (10, 20, 20)
-MATRIX = np.diag([1.0, 1.0, 2.0, 1.0])
-
-
-@pytest.fixture
-def reads():
-    """A has a box and a one-voxel lesion B missed; B is two rows longer and one column narrower."""
-    maskA = np.zeros(SHAPE, dtype=bool)
-    maskA[2:8, 2:12, 2:12] = True
-    maskA[5, 16, 16] = True
-    maskB = maskA.copy()
-    maskB[5, 16, 16] = False
-    maskB[2:8, 2:12, 11] = False
-    maskB[2:8, 12:14, 2:12] = True
-    return maskA, maskB
 
 
 def regionIds(result):
@@ -47,8 +32,10 @@ def test_the_default_reaches_small_regions_too(reads):
     maskA, maskB = reads
     maskB[2, 2, 2] = False  # a one-voxel extent region, below the review limit
     result = compareMasks(maskA, maskB, MATRIX, AgreementParameters(minExtentMm3=50))
-    small = [region.regionId for region in result.allRegions if region not in result.regions]
-    assert small, "the one-voxel region should be hidden from the region list"
+    small = result.smallRegionIds
+    assert small, "the one-voxel region is below the review limit"
+    listed = {region["id"]: region["small"] for region in result.toDict()["discordant_regions"]}
+    assert set(listed) == {region.regionId for region in result.allRegions} and all(listed[regionId] for regionId in small)
     shown = {region.regionId: "keep" for region in result.regions}
     ids = [region.regionId for region in result.allRegions]
     with pytest.raises(InputError, match="default decision"):
@@ -56,6 +43,22 @@ def test_the_default_reaches_small_regions_too(reads):
     for default, expected in (("keep", True), ("drop", False)):
         final = reviewrule.finalFromDecisions(result, reviewrule.checkDecisions(ids, shown, default, requireAll=True))
         assert bool(final[2, 2, 2]) is expected and final[5, 16, 16]
+
+
+def test_small_regions_are_decided_in_bulk_and_an_explicit_id_wins(reads):
+    maskA, maskB = reads
+    maskB[2, 2, 2] = False  # one voxel A drew and B did not
+    maskB[8, 5, 5] = True  # one voxel B drew on top of the box
+    result = compareMasks(maskA, maskB, MATRIX, AgreementParameters(minExtentMm3=50))
+    small, ids = result.smallRegionIds, [region.regionId for region in result.allRegions]
+    assert len(small) == 2
+    shown = {region.regionId: "keep" for region in result.regions}
+    decided = reviewrule.checkDecisions(ids, {**shown, "small": "keep", small[1]: "drop"}, None, requireAll=True, smallIds=small)
+    assert decided[small[0]] == "keep" and decided[small[1]] == "drop"
+    final = reviewrule.finalFromDecisions(result, decided)
+    assert final[2, 2, 2] and not final[8, 5, 5]
+    with pytest.raises(InputError, match="keep or drop"):
+        reviewrule.checkDecisions(ids, {**shown, "small": "edited"}, None, requireAll=True, smallIds=small)
 
 
 def test_a_concordant_case_defaults_to_agreed_voxels(reads):

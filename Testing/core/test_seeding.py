@@ -1,4 +1,4 @@
-"""The ADC-threshold seed on realistic phantoms: the rule, its gates, and its quality against the truth."""
+"""The ADC-threshold seed on realistic phantoms: the plain rule, the gated seed's steps, and its quality against the truth."""
 
 import dataclasses
 
@@ -10,7 +10,7 @@ from AISCommonLib.core.errors import InputError, OperationCancelled
 from AISCommonLib.core.seeding import SeedParameters, seedLesion
 from AISCommonLib.core.sequences import loadCase
 
-NAIVE = SeedParameters(dwiMinRobustZ=0.0, minComponentMm3=0.0, maxEdgeFraction=1.0, adcMedianRadius=0)
+NAIVE = SeedParameters(mode="plain")
 
 
 def dice(first, second):
@@ -82,7 +82,7 @@ def test_the_seed_does_not_depend_on_the_adc_unit(seeded):
 
 def test_a_lower_threshold_gives_a_subset(seeded):
     loaded, seed, _, _ = seeded["sub-02_ses-01"]
-    voxelRules = dataclasses.replace(SeedParameters(), minComponentMm3=0.0, maxEdgeFraction=1.0)  # no component filters
+    voxelRules = dataclasses.replace(SeedParameters(), minComponentMm3=0.0, componentMinRobustZ=0.0, maxCsfBorderFraction=1.0, maxEdgeFraction=1.0)
     stricter = seedLesion(loaded, dataclasses.replace(voxelRules, thresholdMm2PerS=500e-6))
     loose = seedLesion(loaded, voxelRules)
     assert stricter.mask.sum() < loose.mask.sum() and not (stricter.mask & ~loose.mask).any()
@@ -103,4 +103,37 @@ def test_invalid_parameters_and_cancellation(seeded):
 
     with pytest.raises(OperationCancelled):
         seedLesion(loaded, progress=cancelAfterTwo)
-    assert messages == ["Thresholding ADC", "Gating on DWI hyperintensity"]
+    assert messages == ["Thresholding ADC", "Measuring DWI against nearby normal tissue"]
+
+
+def test_the_plain_rule_is_literally_the_threshold_inside_the_brain(seeded):
+    loaded, _, plain, _ = seeded["sub-02_ses-01"]
+    adc = loaded.adcMicro()
+    assert np.array_equal(plain.mask, loaded.brainMask & (adc < 620.0) & (adc > 0))
+    assert plain.summary["mode"] == "plain" and [step["step"] for step in plain.summary["steps"]] == ["adc below threshold inside the brain"]
+
+
+def test_every_step_is_recorded_and_can_be_switched_off(seeded):
+    loaded, seed, _, _ = seeded["sub-03_ses-01"]
+    steps = seed.summary["steps"]
+    assert [step["step"] for step in steps] == [
+        "adc below threshold inside the brain", "adc above the floor", "dwi-bright voxels", "away from the brain edge without adc",
+        "components of at least the minimum volume", "components bright as a whole", "components bordered by csf dropped",
+        "skull-base rim components dropped", "holes filled"]
+    assert all(step["enabled"] for step in steps) and steps[-1]["voxelsAfter"] == seed.summary["voxels"]
+    for before, after in zip(steps, steps[1:-1]):
+        assert after["voxelsBefore"] == before["voxelsAfter"] and after["voxelsAfter"] <= after["voxelsBefore"]
+    off = seedLesion(loaded, dataclasses.replace(SeedParameters(), dropBrainEdge=False, fillHoles=False, componentMinRobustZ=0.0))
+    switched = {step["step"]: step for step in off.summary["steps"]}
+    assert not switched["holes filled"]["enabled"] and not switched["components bright as a whole"]["enabled"]
+    assert switched["components bright as a whole"]["removedComponents"] == 0
+
+
+def test_no_component_is_below_the_minimum_and_the_table_describes_each(seeded):
+    for loaded, seed, _, _ in seeded.values():
+        table = seed.summary["componentTable"]
+        assert len(table) == seed.summary["components"]
+        assert [row["voxels"] for row in table] == sorted((row["voxels"] for row in table), reverse=True)
+        assert sum(row["voxels"] for row in table) == seed.summary["voxels"]
+        assert all(row["volumeMl"] * 1000.0 >= SeedParameters().minComponentMm3 - 1e-6 for row in table)
+        assert all(row["side"] in ("left", "right", "midline") and 0 <= row["slice"] < loaded.dwi.gridShape[0] for row in table)

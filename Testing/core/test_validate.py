@@ -3,9 +3,11 @@
 import json
 
 import numpy as np
+import pytest
 from testfiles import saveNifti
 
-from AISCommonLib.core.validate import validateDataset
+from AISCommonLib.core.errors import InputError
+from AISCommonLib.core.validate import ValidationLimits, validateDataset
 from AISCommonLib.synthetic.tinycases import rotationAffine, writeSimpleCase
 
 
@@ -25,14 +27,21 @@ def test_a_clean_dataset_has_no_errors(tmp_path):
     assert codes(validateDataset(tmp_path), "error") == set()
 
 
-def test_acquisition_rules_of_the_consensus(tmp_path):
+def test_acquisition_limits_of_the_consensus_are_warnings_with_configurable_limits(tmp_path):
     info = writeSimpleCase(tmp_path)
     dwiSidecar = info["paths"]["dwi"].with_name("sub-01_ses-01_dwi.json")
     updateSidecar(dwiSidecar, MagneticFieldStrength=1.0, SliceThickness=6.0, SpacingBetweenSlices=6.0)
     flairSidecar = info["paths"]["flair"].with_name("sub-01_ses-01_FLAIR.json")
-    updateSidecar(flairSidecar, SliceThickness=4.0, SpacingBetweenSlices=5.0)
-    errors = codes(validateDataset(tmp_path), "error")
-    assert {"field-strength-low", "slice-too-thick", "slice-gap"} <= errors
+    updateSidecar(flairSidecar, SliceThickness=4.0, SpacingBetweenSlices=5.0)  # clinical FLAIR: 4 mm + 1 mm gap
+    findings = validateDataset(tmp_path)
+    assert codes(findings, "error") == set()  # judgements, not format errors
+    assert {"field-strength-low", "slice-too-thick", "slice-gap"} <= codes(findings, "warning")
+    gap = next(f.message for f in findings if f.code == "slice-gap")
+    assert "1 mm gap between 4 mm slices (25%)" in gap and "20% limit" in gap
+    relaxed = ValidationLimits(minFieldStrengthT=1.0, maxSliceThicknessMm=6.0, maxGapFraction=0.25)
+    assert not {"field-strength-low", "slice-too-thick", "slice-gap"} & codes(validateDataset(tmp_path, limits=relaxed))
+    with pytest.raises(InputError, match="field-of-view overlap"):
+        validateDataset(tmp_path, limits=ValidationLimits(minFieldOfViewOverlap=2.0))
 
 
 def test_identifiers_are_errors_and_quasi_identifiers_warnings(tmp_path):

@@ -83,8 +83,48 @@ def test_reader_work_claims_submits_and_refuses_what_it_does_not_hold(simpleData
         assert claim["case_id"] == case.caseId and work.claim["reader"] == "R01"
         with pytest.raises(AISError, match="not assigned to you"):
             work.submit("sub-99", info["truth"], {}, {}, [], 1.0, None, [])
-        result = work.submit(case.caseId, info["truth"], {"dwi": 4}, {"motion": False}, [], 12.0, None, [])
+        result = work.submit(case.caseId, info["truth"], {"dwi": 4, "adc": 4, "flair": 4}, {"motion": False}, [], 12.0, None, [])
         assert result["state"] == states.AWAITING_READS and work.claim is None
         assert work.claimNext("R01", database, str(root)) == (None, None)  # nobody reads a case twice
     finally:
         work.close()
+
+
+def test_drop_a_seed_component_and_assist_with_preview(reading):
+    from AISCommonLib.core.dwiassist import AssistParameters
+
+    app, case, info = reading
+    case.seed(SeedParameters(), None)
+    table = case.seedSummary["componentTable"]
+    assert table and int(case.seedLabels.max()) == len(table) and (case.seedLabels == 1).sum() == table[0]["voxels"]
+    before = case.lesionMask().sum()
+    removed = case.dropSeedComponent(1)
+    assert removed == table[0]["voxels"] and case.lesionMask().sum() == before - removed
+    with pytest.raises(AISError, match="no region 99"):
+        case.dropSeedComponent(99)
+
+    case.seed(SeedParameters(), None)
+    result = case.assist(AssistParameters(dwiMinRobustZ=0.5))
+    assert result.added.any() and not (result.added & case.lesionMask()).any()
+    case.showAssistPreview(result)
+    segmentationIds = [case.segmentationNode.GetSegmentation().GetNthSegmentID(index)
+                       for index in range(case.segmentationNode.GetSegmentation().GetNumberOfSegments())]
+    assert readingcase.ASSIST_PREVIEW_SEGMENT_ID in segmentationIds
+    assert case.lesionMask().sum() == case.seedSummary["voxels"]  # the preview changes nothing
+    elsewhere = case.assist(AssistParameters(dwiMinRobustZ=0.5), atRas=(500.0, 500.0, 500.0))
+    assert not elsewhere.added.any()
+    case.applyAssist(result)
+    assert np.array_equal(case.lesionMask(), result.mask)
+    assert case.segmentationNode.GetSegmentation().GetSegment(readingcase.ASSIST_PREVIEW_SEGMENT_ID) is None
+
+
+def test_a_forced_unit_that_contradicts_the_data_is_refused_unless_forced(reading):
+    from AISCommonLib.core.errors import AdcUnitError
+
+    _, case, _ = reading
+    assert case.unitConflict(None) == "" and case.unitConflict("1e-6") == ""
+    assert "look like" in case.unitConflict("mm2/s")
+    with pytest.raises(AdcUnitError, match="Nothing was written"):
+        case.seed(SeedParameters(), "mm2/s")
+    assert not case.lesionMask().any()
+    case.seed(SeedParameters(), "mm2/s", force=True)

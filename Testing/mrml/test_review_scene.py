@@ -185,3 +185,33 @@ def test_region_pictures_show_both_reads_outlines(review, tmp_path):
     path = tmp_path / "region.png"
     writePng(pixels, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_small_regions_are_listed_shown_together_and_decided_in_bulk(simpleCaseNodes):
+    from AISCommonLib.core.agreement import AgreementParameters
+    from AISCommonLib.core.errors import InputError
+
+    app, caseNodes, info = simpleCaseNodes
+    maskA, maskB = reviewdata.twoReads(info["truth"])
+    specks = np.argwhere(maskA & maskB)[:2]
+    for speck in specks:  # two one-voxel boundary disagreements: B leaves out voxels A drew
+        maskB[tuple(speck)] = False
+    scene = reviewscene.loadReview(app.scene, caseNodes.loaded, maskA, maskB, AgreementParameters(minExtentMm3=50), caseNodes=caseNodes)
+    small = sorted(scene.adjudication.smallIds)
+    assert small and set(small) <= set(scene.regionIds)
+    assert scene.regionsNode.GetSegmentation().GetSegment(reviewscene.SMALL_REGIONS_SEGMENT_ID) is not None
+    rows = {row["regionId"]: row for row in reviewscene.regionTable(scene)}
+    assert all(rows[regionId]["small"] and rows[regionId]["drawnBy"] == "A" for regionId in small)
+    assert set(small) <= set(scene.adjudication.undecided())
+    before = scene.adjudication.toDict()
+    with pytest.raises(InputError, match="small regions shown together"):
+        decisions.setRegionDecision(scene, small[0], "edited")
+    assert scene.adjudication.toDict() == before
+    final = decisions.setSmallRegionsDecision(scene, "keep")
+    assert all(final[tuple(speck)] for speck in specks) and not set(small) & set(scene.adjudication.undecided())
+    assert not decisions.setSmallRegionsDecision(scene, "drop")[tuple(specks[0])]
+    decisions.setRegionDecision(scene, small[0], "keep")  # one of them by hand wins over the bulk decision
+    storeDecisions, _, _ = scene.adjudication.storeDecisions(requireAll=False)
+    assert storeDecisions[small[0]] == "keep" and all(storeDecisions[regionId] == "drop" for regionId in small[1:])
+    reviewscene.showOnlyRegion(scene, small[0])
+    reviewscene.showOnlyRegion(scene, None)

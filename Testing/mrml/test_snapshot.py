@@ -96,6 +96,36 @@ def test_snapshot_defaults_to_the_seed_and_multiplanar(simpleDataset, tmp_path):
             assert outlinePixels(tile(pixels, row, column)).sum() > 5, f"tile {row},{column} has no outline"
 
 
+def letterPixels(tilePixels, edge: str, band: int = 22) -> int:
+    """Pixels in the orientation letters' colour (light cyan) near the middle of one edge of a tile."""
+    height, width, _ = tilePixels.shape
+    region = {"left": tilePixels[height // 2 - 2 * band:height // 2, :band],
+              "right": tilePixels[height // 2 - 2 * band:height // 2, width - band:],
+              "bottom": tilePixels[height - band:, width // 2:width // 2 + 2 * band]}[edge].astype(int)
+    return int(((region[..., 2] > 170) & (region[..., 1] > 150) & (region[..., 0] < 200) & (region[..., 2] > region[..., 0] + 40)).sum())
+
+
+def test_every_view_has_orientation_letters(simpleDataset, tmp_path):
+    from AISCommonLib.mrml import headless, layouts
+    from AISCommonLib.mrml.snapshot import orientationLetters
+
+    root, _ = simpleDataset
+    summary = renderCaseSnapshot(selectCase(root), tmp_path / "letters.png", layout="4x3", tileSize=TILE)
+    pixels = readPng(tmp_path / "letters.png")
+    for row in range(4):
+        for column in range(3):
+            for edge in ("left", "right", "bottom"):
+                assert letterPixels(tile(pixels, row, column), edge) > 0, f"tile {row},{column} has no letter at its {edge} edge"
+    app = headless.createHeadlessApplication()
+    layouts.setLayout(app.layoutNode, layouts.LAYOUT_4X3_MULTIPLANAR)
+    expected = {"Axial": {"left": "R", "right": "L", "top": "A", "bottom": "P"},
+                "Coronal": {"left": "R", "right": "L", "top": "S", "bottom": "I"},
+                "Sagittal": {"left": "A", "right": "P", "top": "S", "bottom": "I"}}
+    for view, sliceNode in layouts.readingViews(app.scene, layouts.LAYOUT_4X3_MULTIPLANAR):
+        assert orientationLetters(sliceNode) == expected[view.orientation], view.layoutName
+    assert summary["outlined"] == "ADC seed"
+
+
 def test_snapshot_input_errors(simpleDataset, writeCase, tmp_path, monkeypatch):
     root, _ = simpleDataset
     writeCase(root, subject="02")

@@ -347,3 +347,24 @@ def test_the_report_uses_the_workflows_concordance_rule():
     tables = {"settings": [{"key": "concordance", "value": json.dumps({"min_dice": 0.55, "max_missed_lesions": 1, "min_extent_mm3": 10.0})}]}
     assert _concordanceRule(tables).ruleDict() == {"min_dice": 0.55, "max_missed_lesions": 1, "min_extent_mm3": 10.0}
     assert _concordanceRule(None).ruleDict() == _concordanceRule({"settings": []}).ruleDict() == {"min_dice": 0.7, "max_missed_lesions": 0, "min_extent_mm3": 50.0}
+
+
+def test_the_report_compares_reads_with_the_masks_the_dataset_ships(tmp_path):
+    """The ISLES sample ships an expert mask: a read of the case is compared with it in the report and its CSV."""
+    import csv
+
+    from realdata import copyRealCase
+
+    from AISCommonLib.core.cases import discoverCases
+    from AISCommonLib.core.seeding import SeedParameters
+    from AISCommonLib.core.seedmask import seedAndWriteCase
+    from AISCommonLib.report.report import writeReport
+
+    root = copyRealCase("isles22-0001", tmp_path)
+    seedAndWriteCase(root, discoverCases(root)[0], "R01", SeedParameters())
+    result = writeReport(root, tmp_path / "out" / "report.html", snapshots=False)
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Reads against the masks the dataset ships" in html and "sub-strokecase0001_ses-0001_msk.nii.gz" in html
+    path = next(Path(name) for name in result["csv"] if name.endswith("reads_vs_reference.csv"))
+    rows = list(csv.DictReader(path.open()))
+    assert rows[0]["reader"] == "R01" and rows[0]["status"] == "compared" and 0.0 < float(rows[0]["dice"]) < 1.0

@@ -132,7 +132,7 @@ def test_submission_is_scored_against_the_reference_with_time_taken(store):
     assert event["action"] == states.ACTION_TRAINING_SCORE
     assert set(event["files"]) == {store._relative(store.references[caseId]), result["mask_path"]}
     assert json.loads(event["note"])["dice"] == pytest.approx(score["dice"])
-    assert all(row["status"] == "ok" for row in store.verify())
+    assert store.verify()["ok"]
 
 
 def test_qualified_after_five_good_cases_of_differing_classes_not_before(store):
@@ -263,7 +263,8 @@ def test_bad_input_is_refused_and_changes_nothing(store, tmp_path):
     with unchanged(store, store.root):
         for bar, message in (({"min_cases": 4}, "at least 5"), ({"min_cases": 5.5}, "at least 5"), ({"min_mean_dice": 1.5}, "between 0 and 1"),
                              ({"max_median_minutes": -1}, "positive"), ({"required": "yes"}, "true or false"),
-                             ({"min_size_classes": 4}, "size classes"), ({"min_locations": 0}, "locations"), ({"speed": 1}, "Unknown training")):
+                             ({"min_size_classes": 4}, "size classes"), ({"min_locations": 0}, "locations"), ({"speed": 1}, "Unknown training"),
+                             ({"min_size_classes": 1}, "different lesion sizes"), ({"min_locations": 1}, "different lesion locations")):
             with pytest.raises(InputError, match=message):
                 store.updateSettings(MANAGER, "bad bar", training=bar)
         with pytest.raises(PermissionDeniedError, match="manager"):
@@ -334,7 +335,7 @@ def test_upgrade_from_a_version_1_database(backend, tmp_path):
     store = openStore(url, root)
     try:
         with store._engine.begin() as connection:
-            assert schema.storedVersion(connection) == schema.SCHEMA_VERSION == 3
+            assert schema.storedVersion(connection) == schema.SCHEMA_VERSION
             inspector = inspect(connection)
             for table in schema.tables().metadata.sorted_tables:
                 assert {column["name"] for column in inspector.get_columns(table.name)} == set(table.columns.keys())
@@ -361,7 +362,7 @@ def test_command_line_training(store, capsys, tmp_path):
     claim = json.loads(out)
     assert code == 0 and claim["kind"] == "trial" and claim["training"] is True
     mask = writeMask(box(TRIALS[claim["case_id"]][0]), tmp_path / "read.nii.gz")
-    code, out, _ = run("submit", "--user", TRAINEE, claim["case_id"], str(mask))
+    code, out, _ = run("submit", "--user", TRAINEE, claim["case_id"], str(mask), "--likert", "all=4")
     assert code == 0 and "Trial score: Dice 1" in out
     code, out, _ = run("training", "report", "--user", MANAGER, "--trainee", TRAINEE, "--json")
     report = json.loads(out)
@@ -408,3 +409,76 @@ def test_training_rules_without_a_database():
         {"id": 4, "lesion_size_class": "large", "lesion_location": "RAS", "taken": 5},
     ], {"small"}, {"LPI"})
     assert [case["id"] for case in ranked] == [4, 3, 1, 2]
+
+
+def test_training_is_on_for_new_readers_unless_switched_off(tmp_path):
+    """A workflow made without a training setting puts a new reader on trial cases, never on real ones."""
+    from AISCommonLib.workflow.people import DEFAULT_TRAINING, Qualification
+
+    assert DEFAULT_TRAINING["required"] is True
+    root = makeDataset(tmp_path / "bids", 1)
+    with openStore(databaseUrl("sqlite", tmp_path), root) as store:
+        store.initialise(root, MANAGER, Qualification("chief", 20, 12))
+        store.addUser(MANAGER, TRAINEE, Qualification("resident", 6, 3))
+        store.grantRole(MANAGER, TRAINEE, "reader")
+        store.registerCases(MANAGER)
+        assert store.trainingReport(TRAINEE, TRAINEE)["in_training"] is True
+        assert store.claimNext(TRAINEE, "reader") is None  # the real case is not for a trainee
+
+
+def test_the_command_line_tells_a_trainee_without_trial_cases_what_to_do(tmp_path, capsys):
+    from AISCommonLib.cli.workflow import main
+
+    root = makeDataset(tmp_path / "bids", 1)
+    database = ["--db", databaseUrl("sqlite", tmp_path), "--root", str(root)]
+    assert main(["workflow", "init", "--user", MANAGER, *database, "--title", "chief", "--years-imaging", "20", "--years-neuroimaging", "12"]) == 0
+    assert main(["workflow", "users", "--user", MANAGER, *database, "--add", TRAINEE, "--title", "resident", "--years-imaging", "6",
+                 "--years-neuroimaging", "3", "--grant", TRAINEE, "reader"]) == 0
+    capsys.readouterr()
+    assert main(["workflow", "next", "--user", TRAINEE, *database, "--role", "reader"]) == 0
+    assert "in reader training and no trial case is open" in capsys.readouterr().out
+
+
+def test_a_reader_with_no_trials_is_qualified_only_by_a_recorded_override(store):
+    with unchanged(store, store.root), pytest.raises(PermissionDeniedError, match="needs a reason"):
+        store.qualifyReader(MANAGER, OTHER_TRAINEE, "")
+    assert store.claimNext(OTHER_TRAINEE, "reader")["kind"] == states.SLOT_TRIAL
+    result = store.qualifyReader(MANAGER, OTHER_TRAINEE, "board-certified neuroradiologist, 12 years")
+    assert result["shortfalls"][:2] == ["0 of 5 trial cases scored", "no trial case scored yet"]
+    report = store.trainingReport(MANAGER, OTHER_TRAINEE)
+    assert report["qualified"] and report["override_reason"] == "board-certified neuroradiologist, 12 years"
+    assert report["evaluation"]["cases"] == 0 and report["qualified_by"] == MANAGER
+
+
+def test_the_training_panel_shows_each_trial_score_against_the_reference(store):
+    """The module's reader connection submits trial reads; the panel's feedback compares each with the bar."""
+    from AISAnnotatorLib.readerwork import ReaderWork
+    from AISAnnotatorLib.trainingfeedback import feedbackText, trialFeedback
+
+    work = ReaderWork()
+    try:
+        headlines, feedback = [], None
+        for good in (True, False, True, True, True):
+            claim, case = work.claimNext(TRAINEE, store.url, str(store.root))
+            slices = TRIALS[claim["case_id"]][0]
+            with pytest.raises(InputError, match="not scored"):
+                work.submit(claim["case_id"], box(slices), {"dwi": 4}, {}, [], 60.0, None, [])
+            result = work.submit(claim["case_id"], box(slices) if good else poorRead(slices), {"dwi": 4, "adc": 4, "flair": 3}, {}, [], 60.0, None, [])
+            feedback = work.trialFeedback(TRAINEE, result, store.url, str(store.root))
+            headlines.append(feedback.headline)
+            assert feedback.caseId == claim["case_id"] and work.trialReference(TRAINEE, claim["case_id"], store.url, str(store.root)).is_file()
+        assert headlines[0].startswith(f"Trial case sub-01_ses-01: Dice 1.000 against the reference. Still in training ({len(TRIALS) - 1} trial cases")
+        first = trialFeedback({"case_id": "sub-02_ses-01", "score": None}, store.trainingReport(TRAINEE, TRAINEE))
+        assert "scored when a client with the agreement engine runs" in first.headline
+        rows = {row.measure: row for row in feedback.rows}
+        assert rows["trial cases scored"].value == "5" and rows["trial cases scored"].met is True
+        assert rows["lesion sizes covered"].value == "small, medium, large" and rows["lesion sizes covered"].met is True
+        assert rows["Dice (this case)"].met is True and rows["mean Dice"].met is True
+        assert feedback.qualified and "You are qualified for real cases now." in feedback.headline and feedback.shortfalls == []
+        text = feedbackText(feedback)
+        assert "mean Dice" in text and "(met)" in text
+        poor = trialFeedback({"case_id": "x", "score": {"dice": 0.3, "hd95_mm": 4.0, "lesion_f1": 1.0, "missed_lesions": 0, "duration_seconds": 90.0}},
+                             {**store.trainingReport(MANAGER, OTHER_TRAINEE), "in_training": True})
+        assert {row.measure: row.met for row in poor.rows}["Dice (this case)"] is False and "To qualify" in feedbackText(poor)
+    finally:
+        work.close()

@@ -7,6 +7,8 @@ from slicer.i18n import tr as _
 from AISCommonLib.core import sequences
 from AISCommonLib.workflow import database as workflowdatabase
 
+#: Keys free on the main window while the module is shown (the Segment Editor uses digits, Space, Escape, z, y,
+#: q, w, i, comma, period; Slicer uses Ctrl+digits).
 NEXT_LESION_KEY = "]"
 PREVIOUS_LESION_KEY = "["
 
@@ -33,7 +35,7 @@ def updateActions(ui, node, logic, selectedCase, caseLoaded: bool) -> None:
 
     enable(ui.findCasesButton, "" if rootChosen else _("Choose an existing dataset folder first."),
                  _("List the cases of the dataset and the sequences each one is missing."))
-    hasDatabase = rootChosen or bool(node and node.databaseUrl.strip()) or bool(os.environ.get(workflowdatabase.DATABASE_URL_VARIABLE))
+    hasDatabase = rootChosen or bool(logic.database.url()) or bool(os.environ.get(workflowdatabase.DATABASE_URL_VARIABLE))
     nextReason = _("Enter your reader ID first.") if not readerId else ("" if hasDatabase else _("Choose the dataset folder or enter the workflow database first."))
     enable(ui.nextCaseButton, nextReason, _("Take your next assigned case from the workflow (or resume the one you hold) and load it."))
 
@@ -52,7 +54,16 @@ def updateActions(ui, node, logic, selectedCase, caseLoaded: bool) -> None:
     for button, text in ((ui.nextLesionButton, _("Centre all views on the next lesion ({key}).").format(key=NEXT_LESION_KEY)),
                          (ui.previousLesionButton, _("Centre all views on the previous lesion ({key}).").format(key=PREVIOUS_LESION_KEY))):
         enable(button, caseReason, text)
+    predictionReason = caseReason or ("" if ui.predictionPathLineEdit.currentPath.strip() else _("Choose the prediction file first."))
+    enable(ui.startFromPredictionButton, predictionReason,
+           _("Make or replace the lesion segment from the AI prediction (labels: non-zero voxels; probabilities: >= 0.5); undo in the editor."))
     enable(ui.checkHintsButton, caseReason, _("List the parts of your mask that look unlike an acute infarct."))
+    componentReason = caseReason or ("" if ui.seedComponentsTableWidget.currentRow() >= 0 else _("Select a region of the seed first."))
+    enable(ui.dropComponentButton, componentReason, _("Erase the selected seed region from the lesion (Undo in the editor brings it back)."))
+    enable(ui.assistPreviewButton, caseReason, _("Show in cyan what the DWI assist would add; nothing changes until Apply."))
+    previewReason = caseReason or ("" if logic.assistResult is not None else _("Preview first."))
+    enable(ui.assistApplyButton, previewReason, _("Put the previewed change into the lesion (Undo in the editor takes it back)."))
+    enable(ui.assistClearButton, previewReason, _("Remove the preview."))
 
     noteReason = caseReason or ("" if ui.noteTextLineEdit.text.strip() else _("Type the note first."))
     enable(ui.addNoteButton, noteReason, _("Add the note at the crosshair position (Shift+mouse move sets it)."))

@@ -4,7 +4,7 @@ import enum
 
 from slicer.i18n import tr as _
 
-from AISCommonLib.core import adcunits
+from AISCommonLib.core import adcunits, dwiassist, seeding
 
 
 class AdcUnitChoice(enum.Enum):
@@ -43,5 +43,35 @@ class ReadingLayout(enum.Enum):
             ReadingLayout.AXIAL_2X2: _("2x2 axial: DWI, ADC, eADC, FLAIR"),
             ReadingLayout.MULTIPLANAR_4X3: _("4x3: each sequence in 3 planes"),
             ReadingLayout.DWI_ADC: _("DWI / ADC side by side"),
+        }
+        return labels[self]
+
+
+class SeedModeChoice(enum.Enum):
+    """The seed's modes; values are the library's (``seeding.SEED_MODES``)."""
+
+    GATED = seeding.MODE_GATED
+    PLAIN = seeding.MODE_PLAIN
+
+    def label(self) -> str:
+        labels = {
+            SeedModeChoice.GATED: _("Gated: threshold, DWI-bright, cleaned up"),
+            SeedModeChoice.PLAIN: _("Plain: ADC below the threshold, nothing else"),
+        }
+        return labels[self]
+
+
+class AssistModeChoice(enum.Enum):
+    """What the DWI assist does; values are the library's (``dwiassist.ASSIST_MODES``)."""
+
+    GROW = dwiassist.MODE_GROW
+    SHRINK = dwiassist.MODE_SHRINK
+    BOTH = dwiassist.MODE_BOTH
+
+    def label(self) -> str:
+        labels = {
+            AssistModeChoice.GROW: _("Grow into DWI-bright tissue"),
+            AssistModeChoice.SHRINK: _("Shrink where not DWI-bright"),
+            AssistModeChoice.BOTH: _("Grow and shrink"),
         }
         return labels[self]

@@ -1,4 +1,4 @@
-"""The reader's lists: cases of a dataset with what they lack, hints on the mask (Qt layer)."""
+"""The reader's lists: cases of a dataset with what they lack, hints on the mask, the seed's regions (Qt layer)."""
 
 import qt
 from slicer.i18n import tr as _
@@ -25,3 +25,12 @@ def fillHintsTable(table, hints: list) -> None:
             item = qt.QTableWidgetItem(text)
             item.setToolTip(hint.message)
             table.setItem(row, column, item)
+
+
+def fillSeedComponentsTable(table, components: list) -> None:
+    """One row per seed region (the library's ``componentTable``): number, mL, side, slice, mean ADC (1e-6 mm^2/s)."""
+    table.setRowCount(len(components))
+    for row, component in enumerate(components):
+        texts = (str(component["id"]), f"{component['volumeMl']:.3f}", component["side"], str(component["slice"] + 1), f"{component['meanAdcMicro']:.0f}")
+        for column, text in enumerate(texts):
+            table.setItem(row, column, qt.QTableWidgetItem(text))

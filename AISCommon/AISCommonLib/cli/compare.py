@@ -1,9 +1,11 @@
 """``ais compare``: reader agreement of two masks, or of the newest reads of every case of a dataset."""
 
 import sys
+from pathlib import Path
 
 from ..core.errors import AISError
 from .output import emitJson, formatTable
+from .regiontable import regionTable
 
 
 def addCompareCommand(subparsers) -> None:
@@ -40,8 +42,6 @@ def addCompareCommand(subparsers) -> None:
 
 
 def _runCompare(args) -> int:
-    from pathlib import Path
-
     from ..core.agreement import AgreementParameters
 
     parameters = AgreementParameters(args.min_extent_mm3, args.min_dice, args.max_missed_lesions)
@@ -84,21 +84,7 @@ def _comparePairCommand(args, parameters) -> int:
         }
     )
     lines = [formatTable(rows, ["metric", "value"])]
-    if summary["discordant_regions"]:
-        regionRows = [
-            {
-                **region,
-                "volume_ml": f"{region['volume_ml']:.3f}",
-                "centroid_ras": " ".join(f"{value:.1f}" for value in region["centroid_ras"]),
-            }
-            for region in summary["discordant_regions"]
-        ]
-        lines += ["", formatTable(regionRows, ["id", "kind", "type", "voxels", "volume_ml", "centroid_ras", "lesion_id"])]
-    dropped = summary["dropped_extent_regions"]
-    if dropped["count"]:
-        lines.append(
-            f"({dropped['count']} extent regions below {parameters.minExtentMm3:g} mm^3 not listed, {dropped['volume_ml']:.3f} mL in total)"
-        )
+    lines += ["", regionTable(summary["discordant_regions"])]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -115,6 +101,9 @@ def _compareDatasetCommand(args, parameters) -> int:
 
     from ..core.atomicio import writeTextAtomic
     from ..core.dataset import ROW_COLUMNS, compareDataset
+    from ..core.derivatives import PIPELINE_NAME
+    from ..core.errors import InputError
+    from ..core.referencemasks import compareWithReferences
 
     lastShown = [-1]
 
@@ -125,7 +114,16 @@ def _compareDatasetCommand(args, parameters) -> int:
             lastShown[0] = step
             print(f"ais: compare: {fraction:.0%} {message}", file=sys.stderr)
 
-    rows = compareDataset(args.inputs[0], parameters, args.label, args.workers, progress)
+    root = Path(args.inputs[0])
+    try:
+        references = compareWithReferences(root, parameters, args.label)
+    except InputError:
+        references = []  # a folder of masks without images: no case, so no shipped reference either
+    if references and not (root / "derivatives" / PIPELINE_NAME).is_dir():
+        rows = []
+        print(f"ais: compare: '{root}' has no derivatives/{PIPELINE_NAME} folder yet: no reads to compare with each other.", file=sys.stderr)
+    else:
+        rows = compareDataset(root, parameters, args.label, args.workers, progress)
     if args.csv:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=ROW_COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -133,15 +131,32 @@ def _compareDatasetCommand(args, parameters) -> int:
         writer.writerows(rows)
         writeTextAtomic(args.csv, buffer.getvalue())
     if args.json:
-        emitJson({"dataset": str(args.inputs[0]), "parameters": parameters.toDict(), "pairs": rows})
+        emitJson({"dataset": str(args.inputs[0]), "parameters": parameters.toDict(), "pairs": rows, "references": references})
     elif not args.csv:
         columns = ["case", "reader_a", "reader_b", "status", "dice", "hd95_mm", "lesion_f1", "missed_lesions", "concordant"]
         shown = [{column: _formatValue(row[column]) if column in row else "" for column in columns} for row in rows]
-        sys.stdout.write(formatTable(shown, columns) + "\n")
+        if rows:
+            sys.stdout.write(formatTable(shown, columns) + "\n")
+        _printReferences(references)
     failed = [row for row in rows if row["status"] == "error"]
     compared = sum(1 for row in rows if row["status"] == "compared")
     incomplete = sum(1 for row in rows if row["status"] == "incomplete")
     print(f"ais: compare: {compared} pairs compared, {incomplete} cases with fewer than two reads, {len(failed)} failed.", file=sys.stderr)
+    if references:
+        againstReference = sum(1 for row in references if row["status"] == "compared")
+        print(f"ais: compare: {againstReference} read(s) compared with the dataset's reference masks.", file=sys.stderr)
+    for row in references:
+        if row["status"] in ("grid-mismatch", "error"):
+            print(f"ais: warning: {row['error']}", file=sys.stderr)
     for row in failed:
         print(f"ais: error: {row['error']}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _printReferences(references) -> None:
+    """The reads against the masks the dataset ships (reference = the truth of the lesion-wise counts)."""
+    if not references:
+        return
+    columns = ["case", "reader", "reference", "status", "dice", "hd95_mm", "lesion_f1", "volume_read_ml", "volume_reference_ml"]
+    shown = [{column: _formatValue(row[column]) if column in row else "" for column in columns} for row in references]
+    sys.stdout.write("\nReads against the reference masks the dataset ships (never changed):\n" + formatTable(shown, columns) + "\n")

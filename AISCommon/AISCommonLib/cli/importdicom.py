@@ -1,6 +1,8 @@
-"""``ais import-dicom``: one subject's DICOM study into the BIDS dataset, de-identified (see ``core/dicomimport.py``).
+"""``ais import-dicom``: one subject's DICOM study into the BIDS dataset, de-identified (see ``dicomimport/importer.py``).
 
-pydicom and dcm2niix (``pip install 'ais-annotation[import]'``) are imported only when the command runs.
+pydicom, dcm2niix and dicom-anonymizer (``pip install 'ais-annotation[import]'``) are imported only when the command runs.
+Nothing printed here holds a DICOM header value or a source path: the library names series by number and
+cleaned description.
 """
 
 from .output import emitJson, formatTable, stderrProgress
@@ -11,11 +13,15 @@ def addImportCommand(subparsers) -> None:
     command = subparsers.add_parser(
         "import-dicom",
         help="de-identify and convert a DICOM study (dcm2niix) into the BIDS dataset",
-        description="De-identify the DICOM files of one subject's study, convert them with dcm2niix, recognise DWI, ADC, "
-                    "eADC, FLAIR, T1w and T2w, and write them into BIDS_ROOT with BIDS names, sidecars, "
-                    "participants.tsv and the de-identified DICOM copies under sourcedata/. Re-importing a series is a no-op.",
+        description="De-identify the DICOM files of one subject's study (DICOM PS3.15 Basic Profile with the Clean Descriptors "
+                    "option; dates shifted by a secret per-subject offset, UIDs replaced with a secret per-dataset key), convert "
+                    "them with dcm2niix, recognise DWI, ADC, eADC, FLAIR, T1w and T2w, and write them into BIDS_ROOT with BIDS "
+                    "names, allow-listed sidecars, participants.tsv and the de-identified DICOM copies under sourcedata/. "
+                    "Re-importing a series is a no-op. The dataset's secret is kept outside it: in the system keyring when "
+                    "there is one, else in a 0600 file under the per-user config folder, or under $AIS_DEID_SECRET_DIR.",
     )
-    command.add_argument("dicomDir", metavar="DICOM_DIR", help="folder with the study's DICOM files (searched recursively, only read)")
+    command.add_argument("dicomDir", metavar="DICOM_DIR",
+                         help="folder with the study's DICOM files (searched recursively, only read; its folder and file names are never carried)")
     command.add_argument("bidsRoot", metavar="BIDS_ROOT", help="BIDS dataset root (created when missing)")
     command.add_argument("--participant-label", required=True, metavar="S",
                          help="pseudonymous subject label, letters and digits (never the patient's name or ID)")

@@ -10,11 +10,14 @@ import sys
 
 from .. import __version__
 from ..core.errors import AISError, OperationCancelled
+from .clinical import addClinicalCommand
 from .compare import addCompareCommand
 from .demo import addDemoCommand
 from .importdicom import addImportCommand
+from .quality import addQualityCommand
 from .report import addReportCommand
 from .reviewsnapshot import addReviewSnapshotCommand
+from .scanqc import addScanQcCommand
 from .seed import addSeedCommand
 from .snapshot import addSnapshotCommand
 from .validate import addValidateCommand
@@ -34,6 +37,9 @@ def buildParser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     addValidateCommand(subparsers)
+    addScanQcCommand(subparsers)
+    addQualityCommand(subparsers)
+    addClinicalCommand(subparsers)
     addSeedCommand(subparsers)
     addImportCommand(subparsers)
     addCompareCommand(subparsers)

@@ -1,7 +1,11 @@
 """How every ``ais`` command prints: JSON documents, fixed-width tables, progress on stderr."""
 
 import json
+import os
 import sys
+
+from ..core.errors import OperationCancelled
+from ..progresslines import PROGRESS_FORMAT_LINES, PROGRESS_FORMAT_VARIABLE, cancelRequested, formatProgressLine
 
 
 def emitJson(data) -> None:
@@ -19,8 +23,20 @@ def formatTable(rows: list[dict], columns: list[str]) -> str:
 
 
 def stderrProgress(fraction: float, message: str) -> None:
-    """Progress callback for terminals: one overwritten line on stderr (silent when not a terminal)."""
-    if sys.stderr.isatty():
+    """Progress callback for terminals: one overwritten line on stderr (silent when not a terminal).
+
+    With ``AIS_PROGRESS_FORMAT=lines`` (set by the Slicer modules, which run ``ais`` in the background) every step is
+    one machine-readable line instead, and the file named by ``AIS_CANCEL_FILE`` stops the command
+    (:mod:`AISCommonLib.progresslines`).
+
+    :raises OperationCancelled: the cancel file exists.
+    """
+    if cancelRequested():
+        raise OperationCancelled("The command was cancelled.")
+    if os.environ.get(PROGRESS_FORMAT_VARIABLE) == PROGRESS_FORMAT_LINES:
+        sys.stderr.write(formatProgressLine(fraction, message))
+        sys.stderr.flush()
+    elif sys.stderr.isatty():
         sys.stderr.write(f"\r[{fraction:4.0%}] {message[:70]:<70}")
         sys.stderr.flush()
         if fraction >= 1.0:

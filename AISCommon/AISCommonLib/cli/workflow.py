@@ -3,15 +3,27 @@
 Every subcommand takes ``--user`` (who acts) and ``--db`` (a SQLite file or a ``postgresql+psycopg://``
 URL; default ``$AIS_DB_URL``, else ``<root>/derivatives/lesions/workflow.sqlite`` of ``--root``), prints
 a table or, with ``--json``, one JSON document. The rules themselves live in ``AISCommonLib.workflow``.
+
+In team mode (PostgreSQL) the acting user is the person the database login belongs to; ``--user`` may be left
+out and, when given, must be that person. On a single workstation (SQLite) ``--user`` is required (declared).
 """
 
 import argparse
+import getpass
 import json
+import os
 import sys
 from pathlib import Path
 
 from ..core.errors import AISError, InputError
-from .output import emitJson, formatTable, stderrProgress
+from .output import stderrProgress
+from .regiontable import regionTable, withNotes
+from .workflowcase import addNotesCommand, addPanelCommand, addReadRecordArguments, readParameters
+from .workflowio import emit as _emit
+from .workflowio import formatNumber as _number
+from .workflowio import openWorkflowStore as _store
+from .workflowio import parseDecisionArguments
+from .workflowtraining import addTrainingCommand
 
 EXIT_PROBLEMS = 1
 
@@ -28,7 +40,8 @@ def addWorkflowCommand(subparsers) -> None:
 
     defaults = AgreementParameters()
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--user", required=True, help="your user ID (pseudonymous, e.g. R01)")
+    common.add_argument("--user", help="your user ID (pseudonymous, e.g. R01); required on a single workstation (SQLite), "
+                                       "in team mode (PostgreSQL) taken from your database login and refused if it differs")
     common.add_argument("--db", help="SQLite file or postgresql+psycopg:// URL (default: $AIS_DB_URL, else the dataset's workflow.sqlite)")
     common.add_argument("--root", help="BIDS dataset root (locates the default SQLite database; overrides the recorded root)")
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -49,21 +62,54 @@ def addWorkflowCommand(subparsers) -> None:
         parser.add_argument("--years-imaging", type=float, required=True)
         parser.add_argument("--years-neuroimaging", type=float, required=True)
 
-    init = add("init", "create the workflow database for a dataset and register its first manager (--user)", _runInit)
+    def loginArguments(parser, who):
+        parser.add_argument("--login", metavar="ROLE", help=f"team mode: the database login role of {who} (default: the user ID in lower case)")
+        parser.add_argument("--no-login", action="store_true", help="team mode: create no database login now")
+        passwordArguments(parser, "the new login")
+
+    init = add("init", "create the workflow database for a dataset and register its first manager (--user); "
+                       "on PostgreSQL run it as the database owner, and it creates the manager's login", _runInit)
     qualificationArguments(init)
+    loginArguments(init, "the manager")
     init.add_argument("--min-dice", type=float, default=defaults.minDice, help="concordance rule: lowest Dice (default %(default)g)")
     init.add_argument("--max-missed-lesions", type=int, default=defaults.maxMissedLesions, help="concordance rule: most missed lesions (default %(default)d)")
     init.add_argument("--min-extent-mm3", type=float, default=defaults.minExtentMm3, help="hide extent regions smaller than this (default %(default)g)")
-    init.add_argument("--require-training", action="store_true", help="readers read trial cases before real ones")
+    training = init.add_mutually_exclusive_group()
+    training.add_argument("--require-training", dest="require_training", action="store_true", default=True,
+                          help="readers read trial cases before real ones (the default)")
+    training.add_argument("--no-training", dest="require_training", action="store_false",
+                          help="readers get real cases at once (recorded in the init event; change later with 'training bar')")
 
-    users = add("users", "list users, or add one (--add ID) or grant/revoke a role (--grant/--revoke ID ROLE)", _runUsers)
-    users.add_argument("--add", metavar="ID", help="register a person")
+    users = add("users", "list users, add one (--add ID, with their database login in team mode), grant/revoke a role, "
+                         "deactivate or reactivate a person", _runUsers)
+    users.add_argument("--add", metavar="ID", help="register a person (team mode: and create their database login)")
     users.add_argument("--title", choices=people.TITLES)
     users.add_argument("--years-imaging", type=float)
     users.add_argument("--years-neuroimaging", type=float)
+    loginArguments(users, "the person added (--add) or given a login (--create-login)")
+    users.add_argument("--create-login", metavar="ID", help="team mode: give a registered person their database login")
     users.add_argument("--grant", nargs=2, metavar=("ID", "ROLE"), help=f"give a role ({', '.join(states.ROLES)})")
     users.add_argument("--revoke", nargs=2, metavar=("ID", "ROLE"), help="take a role away (needs --reason)")
-    users.add_argument("--reason", help="override reason (role below its minimum) or revocation reason")
+    users.add_argument("--deactivate", metavar="ID", help="take a person out: inactive, open claims released, login disabled (needs --reason)")
+    users.add_argument("--reactivate", metavar="ID", help="bring a deactivated person back (needs --reason)")
+    users.add_argument("--reason", help="override reason (role below its minimum), or why a role is revoked or a person (de)activated")
+
+    whoami = add("whoami", "who you act as: your database login, your workflow user, whether the database authenticated it", _runWhoami)
+    whoami.set_defaults(identityOnly=True)
+    password = add("password", "team mode: change the password of your own database login (asked twice, never shown)", _runPassword)
+    passwordArguments(password, "your login")
+
+    setup = commands.add_parser("setup-postgres", help="print the steps that set up team mode (PostgreSQL) for a site; changes nothing",
+                                description="Print the exact steps a site's IT person runs to set up team mode: a PostgreSQL server, "
+                                            "the owner role, the workflow, each person's login and .pgpass line. Nothing is run or changed.")
+    setup.add_argument("--host", default="localhost", help="server host name as the workstations reach it (default %(default)s)")
+    setup.add_argument("--port", type=int, default=5432, help="server port (default %(default)d)")
+    setup.add_argument("--database", default="ais_workflow", help="database name (default %(default)s)")
+    setup.add_argument("--owner", default="ais_owner", help="owner role: owns the tables, creates the logins (default %(default)s)")
+    setup.add_argument("--manager", default="M01", help="the first manager's workflow ID (default %(default)s)")
+    setup.add_argument("--data-dir", help="a new server's data folder (initdb); leave out to use a running server")
+    setup.add_argument("--root", default="/path/to/bids", help="the BIDS dataset root as the workstations see it")
+    setup.set_defaults(handler=_runSetupPostgres)
 
     register = add("register", "register the dataset's cases (manager)", _runRegister)
     register.add_argument("--participant-label", nargs="+", metavar="LABEL", help="only these subjects")
@@ -74,13 +120,16 @@ def addWorkflowCommand(subparsers) -> None:
     submit = add("submit", "submit your read of a claimed case (a NIfTI mask on the DWI grid)", _runSubmit, (common, revision))
     submit.add_argument("case", metavar="CASE")
     submit.add_argument("mask", metavar="MASK")
+    addReadRecordArguments(submit)
+    addNotesCommand(add, common)
 
     for name, handler, helpText in (("review", _runReview, "finalise a case you review: a decision per discordant region"),
                                     ("arbitrate", _runArbitrate, "rule on an escalated case you arbitrate")):
         parser = add(name, helpText, handler, (common, revision))
         parser.add_argument("case", metavar="CASE")
         parser.add_argument("--decision", action="append", default=[], metavar="ID=DECISION",
-                            help="region decision: keep, drop or edited (repeatable; optional with --edited-mask)")
+                            help="region decision: keep, drop or edited (repeatable; small=keep|drop decides every small region at once; "
+                                 "optional with --edited-mask)")
         parser.add_argument("--default", choices=reviewrule.DEFAULT_DECISIONS, help="decision for every region not listed, small ones included")
         parser.add_argument("--start", choices=reviewrule.STARTING_POINTS,
                             help="start the final from the agreed voxels, a read, their union, intersection, STAPLE or majority; "
@@ -89,10 +138,16 @@ def addWorkflowCommand(subparsers) -> None:
                             help="your own final mask (any voxel may change, agreed ones too); what it changed is derived and recorded")
         parser.add_argument("--allow-empty", action="store_true", help="accept an empty final mask although both readers marked voxels")
         parser.add_argument("--note", help="notes on the decision")
+        if name == "arbitrate":
+            parser.add_argument("--override-reason", help="why your ruling differs from the reviewer's proposal (required then)")
 
     escalate = add("escalate", "send a case you review to an arbiter", _runEscalate, (common, revision))
     escalate.add_argument("case", metavar="CASE")
     escalate.add_argument("--reason", required=True)
+    escalate.add_argument("--propose", action="append", default=[], metavar="ID=DECISION",
+                          help="the decision you would make on a region, keep or drop (repeatable; small=keep|drop); "
+                               "a ruling that differs must say why")
+    addPanelCommand(add, common)
 
     exclude = add("exclude", "take a case out of the workflow with a structured reason", _runExclude, (common, revision))
     exclude.add_argument("case", metavar="CASE")
@@ -109,119 +164,168 @@ def addWorkflowCommand(subparsers) -> None:
     log = add("log", "the audit trail (of one case with --case)", _runLog)
     log.add_argument("--case", metavar="CASE")
 
-    add("verify", "re-hash every recorded file and report missing or changed ones (exit 1 if any)", _runVerify)
+    verify = add("verify", "check the audit trail's hash chain, its anchor and guards, and re-hash every recorded file (exit 1 on any problem)",
+                 _runVerify)
+    verify.add_argument("--public-key", metavar="PEM", help="also check the manager's signatures with this public key")
+    sign = add("sign", "sign the verified chain head with a manager's private key (kept off this machine)", _runSign)
+    sign.add_argument("--key", required=True, metavar="PEM", help="Ed25519 private key (from 'ais workflow keygen')")
+    keygen = commands.add_parser("keygen", help="make an Ed25519 key pair for signing the audit trail (no database needed)",
+                                 description="Make an Ed25519 key pair for signing the audit trail; keep the private key off the workstation.")
+    keygen.add_argument("--private", required=True, metavar="PEM", help="private key file to write (0600, never overwritten)")
+    keygen.add_argument("--public", required=True, metavar="PEM", help="public key file to write")
+    keygen.set_defaults(handler=_runKeygen)
 
     export = add("export", "write cases, reads, decisions and events as JSON and CSV", _runExport)
     export.add_argument("--out", required=True, metavar="DIR")
 
-    _addTrainingCommand(commands, common)
+    addTrainingCommand(commands, common)
 
 
-def _addTrainingCommand(commands, common) -> None:
-    """``ais workflow training <report|register|label|bar|qualify|reference>``; trainees use ``next`` and ``submit``."""
-    from ..workflow import people
-
-    training = commands.add_parser("training", help="reader training: trial cases, scores against reference masks, qualification",
-                                   description="Reader training: trial cases scored against reference masks; a reader is qualified "
-                                               "for real cases when the manager-set bar is met. Trainees use 'next' and 'submit'.")
-    subcommands = training.add_subparsers(dest="trainingCommand", required=True, metavar="SUBCOMMAND")
-
-    def add(name, helpText, handler):
-        parser = subcommands.add_parser(name, help=helpText, description=helpText[0].upper() + helpText[1:] + ".", parents=[common])
-        parser.set_defaults(handler=handler)
-        return parser
-
-    report = add("report", "a trainee's trial scores, the bar and whether it is met (manager, or the trainee)", _runTrainingReport)
-    report.add_argument("--trainee", required=True, metavar="ID")
-
-    register = add("register", "register trial cases with their reference masks (manager)", _runTrainingRegister)
-    register.add_argument("--reference", action="append", required=True, metavar="CASE=MASK", help="trial case and its reference mask (repeatable)")
-    register.add_argument("--size", action="append", default=[], metavar="CASE=CLASS",
-                          help=f"lesion size class ({', '.join(people.SIZE_CLASSES)}); default: from the reference volume")
-    register.add_argument("--location", action="append", default=[], metavar="CASE=LABEL",
-                          help="lesion location label (e.g. left_mca); default: RAS octant of the reference centroid")
-
-    label = add("label", "set or re-derive the size class and location of a trial case (manager)", _runTrainingLabel)
-    label.add_argument("--case", required=True, metavar="CASE")
-    label.add_argument("--size", choices=people.SIZE_CLASSES, help="default: from the reference volume")
-    label.add_argument("--location", metavar="LABEL", help="default: RAS octant of the reference centroid")
-
-    bar = add("bar", "show the training bar, or change it (manager, with --reason)", _runTrainingBar)
-    required = bar.add_mutually_exclusive_group()
-    required.add_argument("--required", dest="required", action="store_true", default=None, help="readers read trial cases before real ones")
-    required.add_argument("--not-required", dest="required", action="store_false", help="readers get real cases at once")
-    bar.add_argument("--min-cases", type=int, help=f"trial cases to score (at least {people.MIN_TRIAL_CASES})")
-    bar.add_argument("--min-mean-dice", type=float, help="lowest mean Dice against the references")
-    bar.add_argument("--max-missed-lesions", type=int, help="most lesions missed or added over all trial reads (negative: no limit)")
-    bar.add_argument("--max-median-minutes", type=float, help="most median minutes per trial case (0: no limit)")
-    bar.add_argument("--min-size-classes", type=int, help="lesion size classes the trial cases must cover")
-    bar.add_argument("--min-locations", type=int, help="lesion locations the trial cases must cover")
-    bar.add_argument("--reason", help="why the bar changes (recorded)")
-
-    qualify = add("qualify", "qualify a reader without the bar being met: a manager's override with a recorded reason", _runTrainingQualify)
-    qualify.add_argument("--trainee", required=True, metavar="ID")
-    qualify.add_argument("--reason", required=True)
-
-    reference = add("reference", "the reference mask of a trial case (a trainee after submitting their read, or a manager)", _runTrainingReference)
-    reference.add_argument("--case", required=True, metavar="CASE")
+def passwordArguments(parser, what: str) -> None:
+    """``--password-prompt`` / ``--password-env VAR``: how a password is read (never from the command line)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--password-prompt", action="store_true", help=f"ask for the password of {what} (not shown)")
+    group.add_argument("--password-env", metavar="VAR", help=f"read the password of {what} from this environment variable")
 
 
 # ---------------------------------------------------------------------------------------------------
 # Handlers
 
 
-def _store(args):
-    from ..workflow.store import openStore
+def _password(args, login: str | None, ask: bool = False) -> str | None:
+    """The password given by ``--password-env`` or ``--password-prompt`` (asked twice; also without the flag when
+    ``ask``), or None.
 
-    return openStore(args.db, args.root)
+    :raises InputError: an empty variable, different answers, or a password where no login is made.
+    """
+    if not (args.password_env or args.password_prompt or ask):
+        return None
+    if login is None:
+        raise InputError("A password belongs to a database login (team mode, PostgreSQL); no login is made here.")
+    if args.password_env:
+        value = os.environ.get(args.password_env)
+        if not value:
+            raise InputError(f"The environment variable {args.password_env} holds no password.")
+        return value
+    first = getpass.getpass(f"Password for the database login '{login}': ")
+    if getpass.getpass("The same password again: ") != first:
+        raise InputError("The two passwords differ; nothing was changed.")
+    return first
 
 
-def _emit(args, data, rows=None, columns=None, text=None) -> None:
-    if args.json:
-        emitJson(data)
-        return
-    if rows is not None:
-        sys.stdout.write(formatTable(rows, columns) + "\n")
-    if text:
-        sys.stdout.write(text + "\n")
+def _login(args, backend: str, userId: str) -> str | None:
+    """The login role to create for ``userId`` (team mode, unless --no-login), else None.
+
+    :param backend: ``sqlite`` or ``postgresql``.
+    """
+    from ..workflow.pgsecurity import defaultLogin
+
+    if backend != "postgresql" or args.no_login:
+        if args.login:
+            raise InputError("--login names a database login, which exists in team mode (PostgreSQL) only." if backend != "postgresql"
+                             else "--login and --no-login contradict each other.")
+        return None
+    return args.login or defaultLogin(userId)
 
 
 def _runInit(args) -> int:
+    from ..workflow.database import resolveDatabaseUrl
     from ..workflow.people import Qualification
-    from ..workflow.store import openStore
+    from ..workflow.store import createWorkflow
 
     if not args.root:
         raise InputError("init needs --root, the BIDS dataset the workflow is for.")
+    if not args.user:
+        raise InputError("init needs --user, the ID of the workflow's first manager.")
     from ..core.agreement import AgreementParameters
 
     concordance = AgreementParameters.fromRule(
         {"min_dice": args.min_dice, "max_missed_lesions": args.max_missed_lesions, "min_extent_mm3": args.min_extent_mm3}).ruleDict()
-    with openStore(args.db, args.root, create=True) as store:
-        created = store.initialise(args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
-                                   concordance=concordance, training={"required": bool(args.require_training)})
-        _emit(args, {"initialised": created, "database": store.url, "settings": store.settings()},
-              text=("Initialised" if created else "Already initialised") + f" the workflow database {store.url}.")
+    backend = "postgresql" if resolveDatabaseUrl(args.db, args.root).startswith("postgresql") else "sqlite"
+    login = _login(args, backend, args.user)
+    password = _password(args, login)
+    store, created = createWorkflow(args.db, args.root, args.user, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
+                                    concordance=concordance, training={"required": bool(args.require_training)}, login=login, password=password)
+    with store:
+        text = ("Initialised" if created else "Already initialised") + f" the workflow database {store.url}."
+        if created and login:
+            text += f" The manager {args.user} logs in as the database role '{login}'."
+        _emit(args, {"initialised": created, "database": store.url, "settings": store.settings(), "login": login}, text=text)
     return 0
 
 
 def _runUsers(args) -> int:
     from ..workflow.people import Qualification
 
+    if args.add and args.create_login:
+        raise InputError("--add already creates the login in team mode; use --create-login for a person registered before.")
     with _store(args) as store:
         if args.add:
             if None in (args.title, args.years_imaging, args.years_neuroimaging):
                 raise InputError("Adding a user needs --title, --years-imaging and --years-neuroimaging.")
-            store.addUser(args.user, args.add, Qualification(args.title, args.years_imaging, args.years_neuroimaging))
+            login = _login(args, store.backend, args.add)
+            store.addUser(args.user, args.add, Qualification(args.title, args.years_imaging, args.years_neuroimaging),
+                          login=login, password=_password(args, login))
+        elif args.create_login:
+            login = _login(args, store.backend, args.create_login) if store.backend == "postgresql" else args.login
+            store.createLogin(args.user, args.create_login, login, _password(args, login))
+        elif args.password_env or args.password_prompt:
+            raise InputError("A password is set with --add or --create-login (a person changes their own with 'ais workflow password').")
         if args.grant:
             shortfalls = store.grantRole(args.user, args.grant[0], args.grant[1], args.reason)
             if shortfalls:
                 sys.stderr.write(f"Granted below the minimum ({'; '.join(shortfalls)}); the override reason is recorded.\n")
         if args.revoke:
             store.revokeRole(args.user, args.revoke[0], args.revoke[1], args.reason or "")
+        for userId, method, done in ((args.deactivate, store.deactivateUser, "Deactivated"), (args.reactivate, store.reactivateUser, "Reactivated")):
+            if userId:
+                result = method(args.user, userId, args.reason or "")
+                released = result.get("released")
+                sys.stderr.write(f"{done} {userId}" + (f"; database login '{result['login']}' {'disabled' if released is not None else 'enabled'}"
+                                                       if result["login"] else "")
+                                 + (f"; claims released: {', '.join(released) or 'none'}" if released is not None else "") + ".\n")
         users = store.users()
+        logins = store.logins()
+    users = [{**user, "login": logins.get(user["user_id"])} for user in users]
     rows = [{**user, "roles": ",".join(role["role"] + ("*" if role["override_reason"] else "") for role in user["roles"])} for user in users]
-    _emit(args, users, rows, ["user_id", "title", "years_imaging", "years_neuroimaging", "roles", "reader_qualified"],
+    _emit(args, users, rows, ["user_id", "title", "years_imaging", "years_neuroimaging", "roles", "reader_qualified", "active", "login"],
           text=None if args.json else "(* = granted below the minimum by a manager's override)")
+    return 0
+
+
+def _runWhoami(args) -> int:
+    with _store(args) as store:
+        identity = store.sessionIdentity()
+        try:
+            identity["acting_user"], problem = store.actingUser(args.user), None
+        except AISError as error:
+            identity["acting_user"], problem = None, str(error)
+    if problem:
+        how = problem
+    elif identity["backend"] == "postgresql":
+        how = (f"You act as {identity['acting_user']}, authenticated by the database as login '{identity['login']}'." if identity["authenticated"]
+               else f"You act as {identity['acting_user']}, declared: your database login '{identity['login']}' owns the workflow.")
+    else:
+        how = f"You act as {identity['acting_user']}, declared, not authenticated (single-workstation mode)."
+    _emit(args, {**identity, "problem": problem}, text=f"{how} Computer account {identity['os_user']} on {identity['host']}.")
+    return EXIT_PROBLEMS if problem else 0
+
+
+def _runPassword(args) -> int:
+    with _store(args) as store:
+        login = store.sessionIdentity()["login"]
+        if store.backend != "postgresql":
+            raise InputError("A single-workstation (SQLite) workflow has no database logins or passwords.")
+        store.changePassword(_password(args, login, ask=True))
+    _emit(args, {"login": login, "changed": True}, text=f"The password of the database login '{login}' is changed; update your .pgpass line.")
+    return 0
+
+
+def _runSetupPostgres(args) -> int:
+    from ..workflow.pgsetup import setupSteps
+
+    sys.stdout.write(setupSteps(host=args.host, port=args.port, database=args.database, owner=args.owner, manager=args.manager,
+                                dataDir=args.data_dir, datasetRoot=args.root))
     return 0
 
 
@@ -239,7 +343,13 @@ def _runNext(args) -> int:
             case = store.case(claim["case_id"])
             claim["folder"] = case["relative_folder"]
     if claim is None:
-        _emit(args, None, text=f"No open {args.role} work for {args.user}.")
+        text = f"No open {args.role} work for {args.user}."
+        if args.role == "reader":
+            with _store(args) as store:
+                if store.trainingReport(args.user, args.user)["in_training"]:
+                    text = (f"{args.user} is in reader training and no trial case is open to them: a manager registers trial cases "
+                            "('ais workflow training register') or qualifies the reader with a reason ('ais workflow training qualify').")
+        _emit(args, None, text=text)
         return 0
     _emit(args, claim, [claim], ["case_id", "kind", "slot_index", "state", "revision", "resumed"],
           text="A trial case of your reader training: it is scored against a reference mask when you submit." if claim.get("training") else None)
@@ -248,7 +358,7 @@ def _runNext(args) -> int:
 
 def _runSubmit(args) -> int:
     with _store(args) as store:
-        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision)
+        result = store.submitRead(args.user, args.case, Path(args.mask), expectedRevision=args.revision, parameters=readParameters(args, store))
     text = None
     if result.get("training"):
         score = result["score"]
@@ -260,30 +370,17 @@ def _runSubmit(args) -> int:
     return 0
 
 
-def _number(value, unit: str = "") -> str:
-    return "n/a" if value is None else f"{value:.3g}{unit}"
-
-
-def _decisions(values) -> dict:
-    decisions = {}
-    for value in values:
-        regionId, separator, decision = value.partition("=")
-        if not separator or not regionId.strip().isdigit():
-            raise InputError(f"A decision is written REGION_ID=keep|drop|edited, not '{value}'.")
-        decisions[int(regionId)] = decision.strip()
-    return decisions
-
-
 def _finalise(args, method) -> int:
     with _store(args) as store:
-        decisions, default = _decisions(args.decision), args.default
+        decisions, default = parseDecisionArguments(args.decision), args.default
         if args.start:
             if args.edited_mask:
                 raise InputError("--start builds the final from the reads; with --edited-mask your mask is the final. Give one of them.")
             startDecisions, startDefault = store.startingDecisions(args.user, args.case, args.start)
             decisions, default = {**startDecisions, **decisions}, default or startDefault
         result = getattr(store, method)(args.user, args.case, decisions, default, args.note, Path(args.edited_mask) if args.edited_mask else None,
-                                        args.revision, startingPoint=args.start, allowEmpty=args.allow_empty)
+                                        args.revision, startingPoint=args.start, allowEmpty=args.allow_empty,
+                                        **({"overrideReason": args.override_reason} if method == "arbitrate" else {}))
     outcome = result["outcome"]
     changed = {key: value for key, value in outcome["regions"].items()}
     text = (f"Final mask: {outcome['final_voxels']} voxels; regions " + (", ".join(f"{key} {value}" for key, value in changed.items()) or "none")
@@ -310,7 +407,7 @@ def _runTransition(args, transition) -> int:
 
 
 def _runEscalate(args) -> int:
-    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision))
+    return _runTransition(args, lambda store: store.escalate(args.user, args.case, args.reason, args.revision, proposal=parseDecisionArguments(args.propose)))
 
 
 def _runExclude(args) -> int:
@@ -325,17 +422,17 @@ def _runStatus(args) -> int:
     with _store(args) as store:
         store.settleComparisons(args.user)
         if args.case:
-            case = store.case(args.case)
+            case = store.case(args.case, viewer=args.user)
             case["reads"] = store.readsVisibleTo(args.user, args.case)
             comparison = case.pop("comparison") or {}
             case["comparison"] = {key: comparison.get(key) for key in ("dice", "missed_lesions", "concordant", "discordant_regions")} if comparison else None
-            slots = [{**slot, "user_id": slot["user_id"] if slot["kind"] != "read" or case["state"] != "awaiting_reads" else "(blinded)"} for slot in case["slots"]]
-            case["slots"] = slots
             text = json.dumps({key: case[key] for key in ("case_id", "state", "revision", "exclusion_reason", "final_mask_path")}, indent=1)
             regions = (case["comparison"] or {}).get("discordant_regions") or []
-            regionRows = [{key: region.get(key) for key in ("id", "kind", "type", "voxels", "volume_ml")} for region in regions]
-            _emit(args, case, slots, ["kind", "slot_index", "status", "user_id", "claimed_at"],
-                  text=text + ("\n" + formatTable(regionRows, ["id", "kind", "type", "voxels", "volume_ml"]) if regionRows else ""))
+            readers = tuple(read["user_id"] for read in case["reads"]) if len(case["reads"]) == 2 else None
+            case["read_records"] = store.readRecords(args.user, args.case) if case["comparison"] else []
+            regions = withNotes(regions, case["read_records"])
+            _emit(args, case, case["slots"], ["kind", "slot_index", "status", "user_id", "claimed_at"],
+                  text=text + ("\n" + regionTable(regions, readers, ("notes",)) if case["comparison"] else ""))
             return 0
         cases = store.cases()
     counts: dict[str, int] = {}
@@ -357,107 +454,35 @@ def _runLog(args) -> int:
 
 def _runVerify(args) -> int:
     with _store(args) as store:
-        rows = store.verify(progress=stderrProgress)
-    problems = [row for row in rows if row["status"] != "ok"]
-    _emit(args, {"files": len(rows), "problems": problems}, problems or None, ["path", "status"],
-          text=f"{len(rows)} recorded file(s), {len(problems)} missing or changed.")
-    return EXIT_PROBLEMS if problems else 0
+        report = store.verify(progress=stderrProgress, publicKeyPath=args.public_key, userId=args.user)
+    problems = [row for row in report["files"] if row["status"] != "ok"]
+    head = report["head"]
+    lines = [f"Audit trail: {head['events']} event(s), chain head {head['event']} {head['hash'][:16]}...",
+             *(f"  {problem['message']}" for problem in report["chain"]),
+             f"{len(report['files'])} recorded file(s), {len(problems)} missing or changed."]
+    _emit(args, {**report, "problems": problems}, problems or None, ["path", "status"], text="\n".join(lines))
+    return 0 if report["ok"] else EXIT_PROBLEMS
+
+
+def _runSign(args) -> int:
+    with _store(args) as store:
+        entry = store.signChainHead(args.user, Path(args.key))
+    _emit(args, entry, text=f"Signed event {entry['event']} ({entry['hash'][:16]}...) with key {entry['key']}.")
+    return 0
+
+
+def _runKeygen(args) -> int:
+    from ..workflow.signing import generateKeyPair
+
+    identifier = generateKeyPair(Path(args.private), Path(args.public))
+    sys.stdout.write(f"Key {identifier}: private key {args.private} (keep it off this machine), public key {args.public}.\n")
+    return 0
 
 
 def _runExport(args) -> int:
     with _store(args) as store:
-        written = store.export(args.out)
+        written = store.export(args.user, args.out)
     _emit(args, {"written": [str(path) for path in written]}, text=f"Wrote {len(written)} files into {args.out}.")
-    return 0
-
-
-def _pairs(values, what: str) -> dict:
-    pairs = {}
-    for value in values:
-        key, separator, item = value.partition("=")
-        if not separator or not key.strip() or not item.strip():
-            raise InputError(f"A {what} is written CASE={what.upper().replace(' ', '_')}, not '{value}'.")
-        pairs[key.strip()] = item.strip()
-    return pairs
-
-
-def _runTrainingReport(args) -> int:
-    with _store(args) as store:
-        report = store.trainingReport(args.user, args.trainee)
-    evaluation = report["evaluation"]
-    rows = [{**score, **{key: None if score[key] is None else round(score[key], digits) for key, digits in (("dice", 3), ("hd95_mm", 1), ("lesion_f1", 2), ("minutes", 1))}}
-            for score in report["scores"]]
-    status = "qualified" if report["qualified"] else ("in training" if report["in_training"] else "not qualified (training not required)")
-    lines = [f"{report['user']}: {status}" + (f" ({report['qualified_note']})" if report["qualified_note"] else "")]
-    if report["override_reason"]:
-        lines.append(f"Override by {report['qualified_by']}: {report['override_reason']}")
-    lines.append(f"{evaluation['cases']} scored, mean Dice {_number(evaluation['mean_dice'])}, Dice SD {_number(evaluation['dice_sd'])}, "
-                 f"median {_number(evaluation['median_minutes'], ' min')}; sizes {', '.join(evaluation['size_classes']) or 'none'}; "
-                 f"locations {', '.join(evaluation['locations']) or 'none'}.")
-    if not report["qualified"]:
-        lines.append("Bar " + ("met." if evaluation["met"] else "not met: " + "; ".join(evaluation["shortfalls"]) + "."))
-        lines.append(f"{report['trial_cases_left']} trial case(s) left to read.")
-    if report["unlabelled_trial_cases"]:
-        lines.append(f"Trial cases without lesion labels (run 'training label'): {', '.join(report['unlabelled_trial_cases'])}.")
-    _emit(args, report, rows or None, ["case_id", "lesion_size_class", "lesion_location", "dice", "hd95_mm", "lesion_f1", "missed_lesions", "minutes"],
-          text="\n".join(lines))
-    return 0
-
-
-def _runTrainingRegister(args) -> int:
-    references = {caseId: Path(path) for caseId, path in _pairs(args.reference, "reference mask").items()}
-    subjects = sorted({caseId.split("_")[0].removeprefix("sub-") for caseId in references})
-    with _store(args) as store:
-        registered = store.registerCases(args.user, participantLabels=subjects, training=True, referenceMasks=references,
-                                         sizeClasses=_pairs(args.size, "size class"), locations=_pairs(args.location, "location"))
-        cases = [case for case in store.cases() if case["case_id"] in references]
-    _emit(args, {"registered": registered, "cases": cases}, cases, ["case_id", "lesion_size_class", "lesion_location", "state"],
-          text=f"Registered {len(registered)} trial case(s): {', '.join(registered) or 'none new'}.")
-    return 0
-
-
-def _runTrainingLabel(args) -> int:
-    with _store(args) as store:
-        result = store.setTrialLabels(args.user, args.case, args.size, args.location)
-    _emit(args, result, [result], ["case_id", "lesion_size_class", "lesion_location", "reference_volume_ml"])
-    return 0
-
-
-def _runTrainingBar(args) -> int:
-    changes = {key: value for key, value in (
-        ("required", args.required), ("min_cases", args.min_cases), ("min_mean_dice", args.min_mean_dice),
-        ("max_missed_lesions", args.max_missed_lesions), ("max_median_minutes", args.max_median_minutes),
-        ("min_size_classes", args.min_size_classes), ("min_locations", args.min_locations)) if value is not None}
-    # Ways to say "no limit" on the command line.
-    if changes.get("max_missed_lesions", 0) < 0:
-        changes["max_missed_lesions"] = None
-    if changes.get("max_median_minutes") == 0:
-        changes["max_median_minutes"] = None
-    with _store(args) as store:
-        if changes:
-            if not (args.reason or "").strip():
-                raise InputError("Changing the training bar needs --reason for the audit trail.")
-            store.updateSettings(args.user, args.reason, training=changes)
-        bar = store.settings()["training"]
-    from ..workflow.people import DEFAULT_TRAINING
-
-    bar = {**DEFAULT_TRAINING, **bar}
-    _emit(args, bar, [{"setting": key, "value": value} for key, value in bar.items()], ["setting", "value"])
-    return 0
-
-
-def _runTrainingQualify(args) -> int:
-    with _store(args) as store:
-        result = store.qualifyReader(args.user, args.trainee, args.reason)
-    covered = "; ".join(result["shortfalls"])
-    _emit(args, result, text=f"Reader {args.trainee} is qualified for real cases" + (f" (override covered: {covered})." if covered else "."))
-    return 0
-
-
-def _runTrainingReference(args) -> int:
-    with _store(args) as store:
-        path = store.referenceMaskPath(args.user, args.case)
-    _emit(args, {"case_id": args.case, "reference_mask_path": str(path)}, text=str(path))
     return 0
 
 

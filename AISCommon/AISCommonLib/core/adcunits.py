@@ -82,9 +82,52 @@ class AdcUnitDecision:
     statistics: AdcStatistics
 
     @property
+    def plausibleInChosenUnit(self) -> bool:
+        """The brain median, read in the unit used, lies in the range real brains have."""
+        low, high = PLAUSIBLE_MEDIAN_MICRO
+        return self.statistics.voxels > 0 and low <= self.statistics.median * self.unit.toMicro <= high
+
+    @property
     def conflictsWithData(self) -> bool:
-        """True when a user override disagrees with what the data says."""
-        return self.overridden and self.detected is not None and self.detected != self.unit
+        """True when a user override disagrees with what the data says.
+
+        Either detection found another unit, or (when no unit fits) the brain median read in the forced unit
+        is not a brain's: then a seed would be empty, or the whole brain.
+        """
+        if not self.overridden:
+            return False
+        if self.detected is not None:
+            return self.detected != self.unit
+        return not self.plausibleInChosenUnit
+
+    def describe(self) -> str:
+        """One sentence: the unit used and how it was decided, with the evidence."""
+        micro = self.statistics.median * self.unit.toMicro
+        if not self.overridden:
+            return (f"ADC unit {self.unit.label}, detected: the brain median {self.statistics.median:.4g} is {micro:.0f} x 1e-6 mm^2/s "
+                    f"in this unit, the only one where it is plausible ({self.statistics.describe()}).")
+        if self.conflictsWithData:
+            return f"ADC unit {self.unit.label}, forced by the user, against the data: {self.conflictSentence()}"
+        return f"ADC unit {self.unit.label}, forced by the user; the data agree ({self.statistics.describe()})."
+
+    def conflictSentence(self) -> str:
+        """Why a forced unit contradicts the data (empty when it does not)."""
+        if not self.conflictsWithData:
+            return ""
+        low, high = PLAUSIBLE_MEDIAN_MICRO
+        micro = self.statistics.median * self.unit.toMicro
+        looks = f"the values look like {self.detected.label}" if self.detected else "the values fit no known unit"
+        return (f"ADC unit {self.unit.label} was forced, but {looks} ({self.statistics.describe()}): read in {self.unit.label} the brain "
+                f"median would be {micro:.4g} x 1e-6 mm^2/s, outside the {low:g}-{high:g} of real brains, so a seed would be empty or "
+                "cover the whole brain.")
+
+    def requireConsistent(self, caseId: str, force: bool = False) -> None:
+        """Refuse a forced unit that contradicts the data unless ``force`` (what ``ais seed`` calls before writing).
+
+        :raises AdcUnitError: the unit contradicts the data and ``force`` is False.
+        """
+        if self.conflictsWithData and not force:
+            raise AdcUnitError(f"{caseId}: {self.conflictSentence()} Nothing was written; check the unit, or pass --force to use it anyway.")
 
     def toDict(self) -> dict:
         return {

@@ -5,11 +5,14 @@ Everything here is plain numpy on the DWI grid (``[k, j, i]``); the MRML layer s
 store records it. The rule itself (decisions, defaults, what the final mask is) lives in
 :mod:`AISCommonLib.core.reviewrule`; this class keeps a reviewer's choices while they work:
 
-- ``keep`` / ``drop`` per region shown for review; the small regions (extent regions below the size limit)
-  are decided together through the default decision, so nothing is dropped without a decision;
+- ``keep`` / ``drop`` per region; every region is listed, the small ones (extent regions below the size limit)
+  too: they may be decided one by one or all at once (:meth:`Adjudication.setSmallDecision`), so nothing
+  is dropped without a decision;
 - ``edited``: the reviewer redrew the region; its edited mask replaces the region's voxels (it may reach
   outside the region, e.g. to extend a boundary);
-- a starting final (agreed voxels, a read, union, intersection, STAPLE, majority) decides every region at once.
+- a starting final (agreed voxels, a read, union, intersection, STAPLE, majority) decides every region at once;
+- the reviewer's own final mask (:meth:`Adjudication.setFinalMask`, drawn over the whole case): it is the answer,
+  any voxel may change, agreed ones too; the store derives what it changed.
 """
 
 import dataclasses
@@ -45,6 +48,9 @@ class RegionRow:
     :param dwiRatio: mean DWI of the region over the median DWI of normal-looking parenchyma (1 = no contrast).
     :param dwiZScore: (mean DWI - parenchyma median) / parenchyma robust SD; None when the SD is 0.
     :param centroidRas: voxel centroid, RAS mm.
+    :param drawnBy: ``A`` or ``B``: whose read holds the region.
+    :param sliceNumber: slice (1-based) along the axis nearest to superior; ``side``: right, left or midline.
+    :param small: below the review size limit (may be decided in bulk).
     """
 
     regionId: int
@@ -57,6 +63,10 @@ class RegionRow:
     dwiRatio: float | None
     dwiZScore: float | None
     centroidRas: tuple[float, float, float]
+    drawnBy: str = ""
+    sliceNumber: int = 0
+    side: str = ""
+    small: bool = False
 
     @property
     def title(self) -> str:
@@ -81,7 +91,7 @@ def regionMask(result: AgreementResult, regionId: int) -> np.ndarray:
 
 def regionRows(result: AgreementResult, dwiArray: np.ndarray, adcArray: np.ndarray | None, adcToMicro: float = 1.0,
                adcUnitLabel: str = "x 1e-6 mm^2/s", brainMask: np.ndarray | None = None) -> list[RegionRow]:
-    """The region table of the regions shown for review, in id order.
+    """The region table of every discordant region (small ones marked), in id order.
 
     DWI contrast is measured against normal-looking parenchyma (brain voxels with ADC 400-1200 x 1e-6 mm^2/s,
     :func:`AISCommonLib.core.seeding.dwiReference`).
@@ -92,7 +102,7 @@ def regionRows(result: AgreementResult, dwiArray: np.ndarray, adcArray: np.ndarr
     :param adcToMicro: factor from the stored ADC unit to 1e-6 mm^2/s.
     :param adcUnitLabel: the stored unit as written for people.
     :param brainMask: bool ``[k, j, i]`` brain mask; None uses the voxels with DWI > 0.
-    :return: one row per shown region.
+    :return: one row per region.
     :raises InputError: an image is not on the reads' grid.
     """
     shape = tuple(result.gridShape)
@@ -106,7 +116,8 @@ def regionRows(result: AgreementResult, dwiArray: np.ndarray, adcArray: np.ndarr
     cropDwi = dwiArray[regionMap.cropSlices]
     cropAdc = adcArray[regionMap.cropSlices] if adcArray is not None else None
     rows = []
-    for region in result.regions:
+    small = set(result.smallRegionIds)
+    for region in result.allRegions:
         inside = regionMap.labels == region.regionId
         meanDwi = float(cropDwi[inside].mean()) if inside.any() else 0.0
         rows.append(RegionRow(
@@ -120,6 +131,10 @@ def regionRows(result: AgreementResult, dwiArray: np.ndarray, adcArray: np.ndarr
             dwiRatio=meanDwi / median if median > 0 else None,
             dwiZScore=(meanDwi - median) / robustSd if robustSd > 0 else None,
             centroidRas=tuple(float(value) for value in region.centroidRas),
+            drawnBy=region.drawnBy,
+            sliceNumber=region.sliceNumber,
+            side=region.side,
+            small=region.regionId in small,
         ))
     return rows
 
@@ -149,18 +164,21 @@ class Adjudication:
         self.notes: dict[int, str] = {}
         self.editedMasks: dict[int, np.ndarray] = {}
         self.defaultDecision: str | None = None
+        self.smallDecision: str | None = None
         self.startingPoint: str | None = None
-        self._shown = [region.regionId for region in result.regions]
+        self.ownFinal: np.ndarray | None = None
+        self._regionIds = [region.regionId for region in result.allRegions]
+        self.smallIds = set(result.smallRegionIds)
 
     @property
-    def shownRegionIds(self) -> list[int]:
-        """Ids of the regions shown for review, in order."""
-        return list(self._shown)
+    def regionIds(self) -> list[int]:
+        """Ids of every discordant region (small ones included), in order."""
+        return list(self._regionIds)
 
-    def _requireShown(self, regionId: int) -> int:
+    def _requireRegion(self, regionId: int) -> int:
         regionId = int(regionId)
-        if regionId not in self._shown:
-            raise InputError(f"Region {regionId} is not one of the regions to review ({self._shown or 'none'}).")
+        if regionId not in self._regionIds:
+            raise InputError(f"Region {regionId} is not one of the regions to review ({self._regionIds or 'none'}).")
         return regionId
 
     def setDecision(self, regionId: int, decision: str | None, note: str | None = None) -> None:
@@ -171,7 +189,7 @@ class Adjudication:
 
         :raises InputError: unknown region or decision.
         """
-        regionId = self._requireShown(regionId)
+        regionId = self._requireRegion(regionId)
         if decision is not None and decision not in reviewrule.REGION_DECISIONS:
             raise InputError(f"A region decision must be one of {', '.join(reviewrule.REGION_DECISIONS)}, not '{decision}'.")
         if decision is None:
@@ -185,7 +203,7 @@ class Adjudication:
 
     def setNote(self, regionId: int, note: str) -> None:
         """Attach a note to a region (an empty note removes it)."""
-        regionId = self._requireShown(regionId)
+        regionId = self._requireRegion(regionId)
         if (note or "").strip():
             self.notes[regionId] = note.strip()
         else:
@@ -197,12 +215,21 @@ class Adjudication:
         :param mask: bool ``[k, j, i]`` on the grid: the voxels the region should have (may be empty).
         :raises InputError: unknown region, or a mask off the grid.
         """
-        regionId = self._requireShown(regionId)
+        regionId = self._requireRegion(regionId)
         mask = np.asarray(mask)
         if tuple(mask.shape) != tuple(self.result.gridShape):
             raise InputError(f"The edited mask of region {regionId} has shape {tuple(mask.shape)}, not the grid's {tuple(self.result.gridShape)}.")
         self.decisions[regionId] = reviewrule.DECISION_EDITED
         self.editedMasks[regionId] = mask.astype(bool)
+
+    def setSmallDecision(self, decision: str | None) -> None:
+        """Decide every small region without a decision of its own at once (``keep``, ``drop``, or None to undo).
+
+        :raises InputError: not keep or drop.
+        """
+        if decision is not None and decision not in reviewrule.DEFAULT_DECISIONS:
+            raise InputError(f"Small regions are decided together as keep or drop, not '{decision}'.")
+        self.smallDecision = decision
 
     def setDefaultDecision(self, decision: str | None) -> None:
         """Decide every region without a decision of its own, the small ones included (``keep``, ``drop`` or None).
@@ -216,37 +243,63 @@ class Adjudication:
     def applyStartingPoint(self, startingPoint: str) -> dict[int, str]:
         """Decide every region at once as a starting final stands for (:func:`reviewrule.startingDecisions`).
 
-        Edits and their masks are discarded; notes stay. Hidden small regions follow the default decision the
-        starting point sets (keep for ``union``, drop otherwise).
+        Edits and their masks are discarded; notes stay; small regions are decided one by one like the others.
 
-        :return: region id -> decision of the regions shown for review.
+        :return: region id -> decision of every region.
         :raises InputError: unknown starting point.
         """
         decisions, default = reviewrule.startingDecisions(self.result, self.maskA, self.maskB, startingPoint)
-        self.decisions = {regionId: decisions[regionId] for regionId in self._shown}
+        self.decisions = {regionId: decisions[regionId] for regionId in self._regionIds}
         self.editedMasks = {}
         self.defaultDecision = default
+        self.smallDecision = None
+        self.ownFinal = None
         self.startingPoint = startingPoint
         return dict(self.decisions)
 
+    def setFinalMask(self, mask: np.ndarray | None) -> None:
+        """The reviewer's own final mask over the whole case (None: back to the decisions). It is the answer: what it
+        changed, region by region and for the agreed voxels, is derived when it is recorded.
+
+        :raises InputError: a mask off the grid.
+        """
+        if mask is not None:
+            mask = np.asarray(mask)
+            if tuple(mask.shape) != tuple(self.result.gridShape):
+                raise InputError(f"The final mask has shape {tuple(mask.shape)}, not the grid's {tuple(self.result.gridShape)}.")
+            mask = mask.astype(bool)
+        self.ownFinal = mask
+
     def undecided(self) -> list[int]:
-        """Shown regions without a decision (an ``edited`` one without its mask counts as undecided)."""
-        return [regionId for regionId in self._shown
-                if regionId not in self.decisions or (self.decisions[regionId] == reviewrule.DECISION_EDITED and regionId not in self.editedMasks)]
+        """Regions without a decision: no decision of their own and, for a small one, no bulk or default decision
+        either (an ``edited`` region without its mask counts as undecided); none once the reviewer's own final
+        mask is the answer."""
+        if self.ownFinal is not None:
+            return []
+        bulk = self.smallDecision or self.defaultDecision
+        return [regionId for regionId in self._regionIds
+                if (regionId not in self.decisions and not (regionId in self.smallIds and bulk))
+                or (self.decisions.get(regionId) == reviewrule.DECISION_EDITED and regionId not in self.editedMasks)]
+
+    def _bulkDecisions(self) -> dict[int, str]:
+        """The decisions the bulk choice gives the small regions without one of their own."""
+        bulk = self.smallDecision or self.defaultDecision
+        return {regionId: bulk for regionId in self.smallIds if regionId not in self.decisions} if bulk else {}
 
     def _keepDropDecisions(self) -> dict[int, str]:
-        """A keep or drop for every region: its own, else the default (small regions), else drop (undecided and edited)."""
-        default = self.defaultDecision or reviewrule.DECISION_DROP
-        decisions = {region.regionId: default for region in self.result.allRegions}
-        decisions.update({regionId: reviewrule.DECISION_DROP for regionId in self._shown})
+        """A keep or drop for every region: its own, else the bulk one (small regions), else drop (undecided and edited)."""
+        decisions = {regionId: reviewrule.DECISION_DROP for regionId in self._regionIds}
+        decisions.update(self._bulkDecisions())
         decisions.update({regionId: decision for regionId, decision in self.decisions.items() if decision in reviewrule.DEFAULT_DECISIONS})
         return decisions
 
     def finalMask(self) -> np.ndarray:
         """The final mask: agreed voxels + regions kept + edited masks (undecided regions left out).
 
-        :return: bool ``[k, j, i]`` on the reads' grid.
+        :return: bool ``[k, j, i]`` on the reads' grid (the reviewer's own final mask when there is one).
         """
+        if self.ownFinal is not None:
+            return self.ownFinal.copy()
         final = reviewrule.finalFromDecisions(self.result, self._keepDropDecisions())
         for mask in self.editedMasks.values():
             final |= mask
@@ -273,29 +326,37 @@ class Adjudication:
     def storeDecisions(self, requireAll: bool = True) -> tuple[dict[int, str], str | None, np.ndarray | None]:
         """The decisions as the workflow store takes them (``review`` / ``arbitrate``).
 
-        :param requireAll: refuse when a shown region is undecided (the store's rule for discordant cases).
+        :param requireAll: refuse when a region is undecided (the store's rule for discordant cases).
         :return: ``(decisions, defaultDecision, editedMask)``: with an edit the final mask is passed as the
             reviewer's own mask (the store derives what it changed); otherwise ``editedMask`` is None and the
             store rebuilds the same mask from the reads.
         :raises InputError: undecided regions while ``requireAll``.
         """
+        if self.ownFinal is not None:
+            return {}, None, self.ownFinal.copy()
         undecided = self.undecided()
         if requireAll and undecided:
             raise InputError(f"Regions {undecided} have no decision yet (an edit needs its edited mask).")
-        decisions = {regionId: decision for regionId, decision in self.decisions.items() if regionId not in undecided}
+        decisions = {**self._bulkDecisions(), **{regionId: decision for regionId, decision in self.decisions.items() if regionId not in undecided}}
         edited = reviewrule.DECISION_EDITED in decisions.values()
         return decisions, self.defaultDecision, (self.finalMask() if edited else None)
+
+    def proposal(self) -> dict[int, str]:
+        """The keep/drop decisions so far (a small region's bulk decision included): what a reviewer proposes when
+        escalating the case."""
+        return {**self._bulkDecisions(), **{regionId: decision for regionId, decision in self.decisions.items()
+                                            if decision in reviewrule.DEFAULT_DECISIONS}}
 
     def notesText(self, caseNote: str = "") -> str:
         """One note for the audit trail: the case note, the whole-case action, then each region's decision and note."""
         lines = [caseNote.strip()] if (caseNote or "").strip() else []
         if self.startingPoint:
             lines.append(f"Starting final: {self.startingPoint.replace('_', ' ')}.")
-        hidden = len(self.result.allRegions) - len(self._shown)
-        if hidden:
-            lines.append(f"{hidden} small region(s) below the size limit: {self.defaultDecision or reviewrule.DECISION_DROP}.")
-        regions = {region.regionId: region for region in self.result.regions}
-        for regionId in self._shown:
+        bulk = self._bulkDecisions()
+        if bulk:
+            lines.append(f"{len(bulk)} small region(s) below the size limit decided together: {next(iter(bulk.values()))}.")
+        regions = {region.regionId: region for region in self.result.allRegions}
+        for regionId in self._regionIds:
             decision = self.decisions.get(regionId)
             note = self.notes.get(regionId)
             if decision is None and note is None:
@@ -310,8 +371,10 @@ class Adjudication:
             "decisions": {str(key): value for key, value in sorted(self.decisions.items())},
             "notes": {str(key): value for key, value in sorted(self.notes.items())},
             "default_decision": self.defaultDecision,
+            "small_decision": self.smallDecision,
             "starting_point": self.startingPoint,
             "edited_regions": sorted(self.editedMasks),
+            "own_final": self.ownFinal is not None,
             "undecided": self.undecided(),
             "final_voxels": int(np.count_nonzero(self.finalMask())),
         }
@@ -324,7 +387,7 @@ def metricsPanel(result: AgreementResult, finalMask: np.ndarray | None = None) -
     :param finalMask: the current adjudicated mask, to add its volume and its Dice against each read.
     :return: ``dice``, ``jaccard``, ``hd95Mm``, ``assdMm`` (None when a read is empty), ``volumeAMl``,
         ``volumeBMl``, ``lesionsA``, ``lesionsB``, ``lesionF1`` (A as reference), ``lesionF1BReference``,
-        ``missedLesions``, ``concordant``, ``regionsShown``, ``regionsHidden``, ``lesionTable`` (the engine's
+        ``missedLesions``, ``concordant``, ``regions`` (all listed), ``regionsSmall`` (of them, below the size limit), ``lesionTable`` (the engine's
         per-lesion matching: ``pairs``, ``a``, ``b``) and, with ``finalMask``, ``finalVolumeMl``,
         ``finalDiceA``, ``finalDiceB``.
     """
@@ -341,8 +404,8 @@ def metricsPanel(result: AgreementResult, finalMask: np.ndarray | None = None) -
         "lesionF1BReference": result.detectionBReference.f1,
         "missedLesions": result.missedLesions,
         "concordant": result.concordant,
-        "regionsShown": len(result.regions),
-        "regionsHidden": len(result.allRegions) - len(result.regions),
+        "regions": len(result.allRegions),
+        "regionsSmall": len(result.smallRegionIds),
         "lesionTable": result.lesionTable,
     }
     if finalMask is not None:

@@ -18,7 +18,7 @@ from .readvoxels import BIT_A, BIT_B, ReadVoxels
 from .regions import TYPE_MISSED_LESION, DiscordantRegion, RegionMap, findDiscordantRegions, reviewableRegions
 from .surface import HAUSDORFF_PERCENTILE, surfaceMetricsFromBoundaries
 
-#: Extent regions smaller than this (mm^3) are not shown for review: about a 4.6 mm sphere, i.e. 2-3
+#: Extent regions smaller than this (mm^3) are grouped as small for review (listed, decided in bulk): about a 4.6 mm sphere, i.e. 2-3
 #: voxels of a typical 1.8 x 1.8 x 5 mm DWI, the size of boundary disagreements readers make on any case.
 DEFAULT_MIN_EXTENT_MM3 = 50.0
 #: Dice at or above which two reads count as agreeing (Zijdenbos et al. 1994: DSC > 0.7 is excellent agreement).
@@ -31,8 +31,8 @@ DEFAULT_MAX_MISSED_LESIONS = 0
 class AgreementParameters:
     """Settings of a comparison.
 
-    :param minExtentMm3: extent regions below this volume (mm^3) are dropped from review; 0 keeps all.
-        Missed lesions are never dropped.
+    :param minExtentMm3: extent regions below this volume (mm^3) are grouped as small: listed and decided like
+        any other, in bulk if the reviewer wishes; 0 groups none. Missed lesions are never small.
     :param minDice: concordance rule: Dice must be at least this.
     :param maxMissedLesions: concordance rule: at most this many ``missed_lesion`` regions (both reads).
     :param hausdorffPercentile: percentile of the Hausdorff distance (95 gives HD95).
@@ -141,6 +141,12 @@ class AgreementResult:
         return self.voxelsB * self.voxelVolumeMm3 / 1000.0
 
     @property
+    def smallRegionIds(self) -> list[int]:
+        """Ids of the regions under the review size limit: listed and decided like any other, in bulk if wished."""
+        shown = {region.regionId for region in self.regions}
+        return [region.regionId for region in self.allRegions if region.regionId not in shown]
+
+    @property
     def missedLesions(self) -> int:
         """Lesions of either read that share no voxel with the other read."""
         return sum(1 for region in self.allRegions if region.regionType == TYPE_MISSED_LESION)
@@ -151,7 +157,8 @@ class AgreementResult:
 
     def toDict(self) -> dict:
         """JSON-ready summary (snake_case keys, the ``ais compare --json`` output)."""
-        dropped = [region for region in self.allRegions if region not in self.regions]
+        smallIds = set(self.smallRegionIds)
+        small = [region for region in self.allRegions if region.regionId in smallIds]
         result = {
             "dice": self.dice,
             "jaccard": self.jaccard,
@@ -167,8 +174,11 @@ class AgreementResult:
             "lesion_f1_b_reference": self.detectionBReference.f1,
             "lesion_detection": {"a_reference": self.detectionAReference.toDict(), "b_reference": self.detectionBReference.toDict()},
             "missed_lesions": self.missedLesions,
-            "discordant_regions": [region.toDict() for region in self.regions],
-            "dropped_extent_regions": {"count": len(dropped), "volume_ml": sum(region.volumeMl for region in dropped)},
+            # Every region is listed (nothing is hidden); those under the size limit are marked small and
+            # grouped, so a reviewer may decide them in bulk.
+            "discordant_regions": [{**region.toDict(), "small": region.regionId in smallIds} for region in self.allRegions],
+            "small_regions": {"count": len(small), "volume_ml": sum(region.volumeMl for region in small),
+                              "ids": [region.regionId for region in small], "below_mm3": self.parameters.minExtentMm3},
             "concordant": self.concordant,
             "concordance_rule": {"min_dice": self.parameters.minDice, "max_missed_lesions": self.parameters.maxMissedLesions},
             "parameters": {
@@ -224,7 +234,7 @@ def compareMasks(
         boundaryA, boundaryB = voxels.boundary(BIT_A), voxels.boundary(BIT_B)
         distances = surfaceMetricsFromBoundaries(voxels.kji, boundaryA, boundaryB, spacing, parameters.hausdorffPercentile)
     allRegions, regionLabels = findDiscordantRegions(
-        piecesA, piecesB, componentsA, componentsB, overlap.detectedA, overlap.detectedB, ijkToRas, offset, voxelVolume
+        piecesA, piecesB, componentsA, componentsB, overlap.detectedA, overlap.detectedB, ijkToRas, offset, voxelVolume, maskA.shape
     )
     centroidsRas = tuple(voxelToRas(ijkToRas, components.centroidsKji + offset) for components in (componentsA, componentsB))
     return AgreementResult(

@@ -20,13 +20,15 @@ def _fullSuffix(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def atomicWritePath(path: Path, overwrite: bool = True):
+def atomicWritePath(path: Path, overwrite: bool = True, mode: int | None = None):
     """Yield a temporary path beside ``path``; on success it is renamed over ``path``.
 
     :param overwrite: when False, refuse if ``path`` exists (checked again at the rename, which uses
         a hard link so a concurrent writer cannot be overwritten either).
+    :param mode: file permissions (e.g. ``0o600`` for a private key); default: what a plain open() gives.
     :raises OutputExistsError: ``overwrite`` is False and the target exists.
-    :raises AISError: the folder cannot be written.
+    :raises AISError: the folder cannot be written, or the disk filled up or failed while writing (nothing is
+        left behind: the temporary file is removed).
     """
     path = Path(path)
     if not overwrite and path.exists():
@@ -40,7 +42,7 @@ def atomicWritePath(path: Path, overwrite: bool = True):
     temporaryPath = Path(temporaryName)
     try:
         # mkstemp creates 0600; a shared dataset needs the permissions a plain open() would give.
-        os.chmod(temporaryPath, 0o666 & ~_currentUmask())
+        os.chmod(temporaryPath, mode if mode is not None else 0o666 & ~_currentUmask())
         yield temporaryPath
         with open(temporaryPath, "rb") as written:
             os.fsync(written.fileno())
@@ -52,6 +54,10 @@ def atomicWritePath(path: Path, overwrite: bool = True):
             except FileExistsError:
                 raise OutputExistsError(f"Refusing to overwrite '{path}': it was created while writing.") from None
             temporaryPath.unlink()
+    except OSError as error:
+        temporaryPath.unlink(missing_ok=True)
+        # A full disk (ENOSPC), a quota or an I/O error: one sentence, nothing half-written left.
+        raise AISError(f"Cannot write '{path}': {error.strerror or error}. Nothing was written.") from None
     except BaseException:
         temporaryPath.unlink(missing_ok=True)
         raise
@@ -71,9 +77,9 @@ def _currentUmask() -> int:
     return mask
 
 
-def writeTextAtomic(path, text: str, overwrite: bool = True) -> None:
-    """Write UTF-8 text atomically."""
-    with atomicWritePath(Path(path), overwrite) as temporaryPath:
+def writeTextAtomic(path, text: str, overwrite: bool = True, mode: int | None = None) -> None:
+    """Write UTF-8 text atomically (``mode``: see :func:`atomicWritePath`)."""
+    with atomicWritePath(Path(path), overwrite, mode) as temporaryPath:
         temporaryPath.write_text(text, encoding="utf-8")
 
 

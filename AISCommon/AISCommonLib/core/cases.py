@@ -1,32 +1,41 @@
-"""Find the cases of a BIDS dataset and the sequence files of each case.
+"""Find the cases of a BIDS dataset, the sequence files of each case, and the lesion masks the dataset ships.
 
 Accepts the layouts users actually bring: standard BIDS (``sub/ses/dwi/*_dwi.nii.gz`` with ``*_adc`` or
 ``*_ADC`` beside it, ``sub/ses/anat/*_FLAIR.nii.gz``), flat session folders with lower-case suffixes
-(ISLES 2022 ``rawdata/``), sessions or none, and a dataset whose images sit under ``rawdata/``.
+(ISLES 2022 ``rawdata/``), OpenNeuro naming (``*_rec-TRACE_dwi``, ``*_rec-ADC_dwi``, with or without a
+session level), one DWI file per b value (``*_acq-b0_dwi``, ``*_acq-b1000_dwi``), and a dataset whose
+images sit under ``rawdata/``. When several files could be the same sequence the choice is deterministic
+and recorded in words (:attr:`Case.choices`); files named as masks are never taken for images, and lesion
+masks the dataset ships (outside our own ``derivatives/lesions``) are listed as references, never changed.
 """
 
 import dataclasses
-import json
 import re
 from pathlib import Path
 
+from .bidsnames import NIFTI_PATTERN, BidsName, companionFiles, isMaskName, isTraceName, parseName, readSidecar, sequenceRole
+from .diffusion import B0_MAXIMUM, chooseDiffusionB, fileBValue
 from .errors import InputError
 
-#: Sequence key -> file-name suffix (compared case-insensitively, after the last underscore).
-SEQUENCE_SUFFIXES = {"dwi": "dwi", "adc": "adc", "eadc": "eadc", "flair": "flair", "t1w": "t1w", "t2w": "t2w"}
+#: Sequence keys a case can hold (``b0`` only when the dataset ships b=0 as its own file).
+SEQUENCE_KEYS = ("dwi", "b0", "adc", "eadc", "flair", "t1w", "t2w")
 #: What the consensus reading needs (T1w/T2w and eADC are optional; eADC can be computed).
 REQUIRED_SEQUENCES = ("dwi", "adc", "flair")
 SEQUENCE_FOLDERS = ("", "dwi", "anat")
-NIFTI_PATTERN = re.compile(r"^(?P<stem>.+)\.nii(\.gz)?$")
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9]+$")
+#: Our own pipeline folder under ``derivatives/`` (its masks are reads, not references).
+OWN_PIPELINE = "lesions"
 
 
 @dataclasses.dataclass
 class Case:
     """One session of one subject and the files found for it.
 
-    :param files: sequence key (``dwi``, ``adc``, ``eadc``, ``flair``, ``t1w``, ``t2w``) -> NIfTI path.
+    :param files: sequence key (``dwi``, ``b0``, ``adc``, ``eadc``, ``flair``, ``t1w``, ``t2w``) -> NIfTI path.
     :param problems: what discovery could not settle (e.g. two candidate DWI files), in sentences.
+    :param choices: sequence key -> one sentence saying which file was taken and why.
+    :param referenceMasks: lesion masks the dataset ships for this case (never written to).
+    :param root: the folder holding the ``sub-*`` folders (sidecars may be inherited from it).
     """
 
     subject: str
@@ -34,6 +43,9 @@ class Case:
     folder: Path
     files: dict[str, Path] = dataclasses.field(default_factory=dict)
     problems: list[str] = dataclasses.field(default_factory=list)
+    choices: dict[str, str] = dataclasses.field(default_factory=dict)
+    referenceMasks: list[Path] = dataclasses.field(default_factory=list)
+    root: Path | None = None
 
     @property
     def caseId(self) -> str:
@@ -54,22 +66,26 @@ class Case:
         """The JSON sidecar next to a sequence file, if it exists."""
         return _companion(self.files.get(key), ".json")
 
-    def sidecar(self, key: str) -> dict:
-        """The parsed JSON sidecar of a sequence ({} when absent).
+    def sidecarPaths(self, key: str) -> list[Path]:
+        """Every JSON sidecar that applies to a sequence file (inherited ones first)."""
+        return companionFiles(self.files[key], ".json", self.root) if key in self.files else []
 
-        :raises InputError: the sidecar exists but is not valid JSON.
+    def sidecar(self, key: str) -> dict:
+        """The parsed JSON sidecar of a sequence, inherited sidecars merged in ({} when there is none).
+
+        :raises InputError: a sidecar exists but is not valid JSON.
         """
-        path = self.sidecarPath(key)
-        if path is None:
+        if key not in self.files:
             return {}
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise InputError(f"The sidecar '{path}' is not valid JSON ({error}).") from None
+            return readSidecar(self.files[key], self.root)[0]
+        except (OSError, ValueError) as error:
+            raise InputError(f"A sidecar of {self.files[key].name} ({self.caseId}) is not valid JSON ({error}).") from None
 
     def bvalPath(self) -> Path | None:
-        """The ``.bval`` file of the DWI, if present."""
-        return _companion(self.files.get("dwi"), ".bval")
+        """The ``.bval`` file of the DWI, if present (beside it, or inherited)."""
+        found = companionFiles(self.files["dwi"], ".bval", self.root) if "dwi" in self.files else []
+        return found[-1] if found else None
 
     def toDict(self) -> dict:
         return {
@@ -79,6 +95,8 @@ class Case:
             "files": {key: str(path) for key, path in sorted(self.files.items())},
             "missing": self.missing,
             "problems": self.problems,
+            "choices": dict(self.choices),
+            "referenceMasks": [str(path) for path in self.referenceMasks],
         }
 
 
@@ -96,36 +114,154 @@ def imageRoot(datasetRoot: Path) -> Path:
     return datasetRoot
 
 
-def _sequenceKey(fileName: str) -> str | None:
-    match = NIFTI_PATTERN.match(fileName)
-    if not match or not fileName.startswith("sub-"):
-        return None
-    suffix = match["stem"].rsplit("_", 1)[-1].lower()
-    for key, expected in SEQUENCE_SUFFIXES.items():
-        if suffix == expected:
-            return key
-    return None
+@dataclasses.dataclass
+class _Candidate:
+    path: Path
+    name: BidsName
+
+    @property
+    def extraCount(self) -> int:
+        return len(self.name.extraEntities) + len(self.name.bareTokens)
+
+    def sortKey(self):
+        return (self.extraCount, self.path.name)
+
+
+def _listed(candidates) -> str:
+    return ", ".join(candidate.path.name for candidate in candidates)
+
+
+def _preferPlain(case: Case, key: str, candidates: list[_Candidate], why: str = "") -> _Candidate:
+    """The candidate with the fewest extra entities (name order breaks ties); a tie is reported as a problem."""
+    ordered = sorted(candidates, key=_Candidate.sortKey)
+    chosen = ordered[0]
+    others = ordered[1:]
+    if not others:
+        case.choices[key] = f"{chosen.path.name}{why}: the only {key.upper()} file."
+        return chosen
+    tied = [other for other in others if other.extraCount == chosen.extraCount]
+    if tied:
+        case.problems.append(
+            f"{case.caseId}: {len(tied) + 1} candidate {key.upper()} files ({_listed([chosen, *tied])}); using {chosen.path.name}."
+        )
+        reason = "first in name order among files that the name does not tell apart"
+    else:
+        reason = "it has the fewest extra entities (acq-, rec-, run- ...), so it is the plain acquisition"
+    case.choices[key] = f"{chosen.path.name}{why}: {reason}; not used: {_listed(others)}."
+    return chosen
+
+
+def _chooseDwi(case: Case, candidates: list[_Candidate]) -> None:
+    """Pick the DWI (and a separate b0 file): per-b files, then trace-named, then the plain acquisition."""
+    known = []
+    for candidate in candidates:
+        try:
+            found = fileBValue(candidate.path, case.root)
+        except InputError as error:
+            case.problems.append(f"{case.caseId}: {error}")
+            found = None
+        if found is not None:
+            known.append((candidate, *found))
+    weighted = [entry for entry in known if entry[1] > B0_MAXIMUM]
+    zeros = [entry for entry in known if entry[1] <= B0_MAXIMUM]
+    if weighted and (zeros or len({entry[1] for entry in weighted}) > 1):
+        chosenB = chooseDiffusionB([entry[1] for entry in weighted])
+        atB = [entry for entry in weighted if entry[1] == chosenB]
+        traced = [entry for entry in atB if isTraceName(entry[0].name)] or atB
+        chosen = min(traced, key=lambda entry: entry[0].sortKey())
+        others = [candidate for candidate in candidates if candidate is not chosen[0]]
+        case.files["dwi"] = chosen[0].path
+        allB = ", ".join(f"b={entry[1]:g}" for entry in sorted(known, key=lambda entry: entry[1]))
+        case.choices["dwi"] = (
+            f"{chosen[0].path.name}: the dataset has one DWI file per b value ({allB}); b={chosenB:g} from {chosen[2]} is the "
+            f"highest b near 1000" + (f"; not used as DWI: {_listed(others)}" if others else "") + "."
+        )
+        if zeros:
+            b0 = min(zeros, key=lambda entry: entry[0].sortKey())
+            case.files["b0"] = b0[0].path
+            case.choices["b0"] = f"{b0[0].path.name}: b={b0[1]:g} from {b0[2]}, the b=0 image of the same acquisition (used for eADC = DWI/b0)."
+        return
+    zeroPaths = {entry[0].path for entry in zeros}
+    pool = [candidate for candidate in candidates if candidate.path not in zeroPaths] or candidates
+    traced = [candidate for candidate in pool if isTraceName(candidate.name)]
+    if traced and len(traced) < len(pool):
+        marker = traced[0].name.describedBy({"trace", "tracew", "traceweighted", "isodwi"}) or "trace"
+        chosen = _preferPlain(case, "dwi", traced, f": its name marks the trace image ({marker})")
+        others = [candidate for candidate in candidates if candidate not in traced]
+        case.choices["dwi"] = case.choices["dwi"].rstrip(".") + f"; preferred over {_listed(others)}."
+    else:
+        chosen = _preferPlain(case, "dwi", pool)
+        if len(pool) < len(candidates):
+            case.choices["dwi"] = case.choices["dwi"].rstrip(".") + f"; {_listed(c for c in candidates if c not in pool)} is b=0."
+    case.files["dwi"] = chosen.path
+    if chosen.path in zeroPaths:
+        case.problems.append(f"{case.caseId}: every DWI file is b=0 ({_listed(entry[0] for entry in zeros)}); a b~1000 image is needed.")
+    elif zeros:
+        b0 = min(zeros, key=lambda entry: entry[0].sortKey())
+        case.files["b0"] = b0[0].path
+        case.choices["b0"] = f"{b0[0].path.name}: b={b0[1]:g} from {b0[2]} (used for eADC = DWI/b0 unless the DWI series has its own b=0 volumes)."
 
 
 def _scanSessionFolder(case: Case) -> None:
-    candidates: dict[str, list[Path]] = {}
+    candidates: dict[str, list[_Candidate]] = {}
     for folderName in SEQUENCE_FOLDERS:
         folder = case.folder / folderName
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            key = _sequenceKey(path.name)
+            name = parseName(path.name)
+            key = sequenceRole(name) if name else None
             if key and path.is_file():
-                candidates.setdefault(key, []).append(path)
-    for key, paths in candidates.items():
-        # Prefer the plain acquisition; entities such as acq-/run-/desc- mark alternatives.
-        plain = [path for path in paths if NIFTI_PATTERN.match(path.name)["stem"].count("_") <= (2 if case.session else 1)]
-        chosen = plain if len(plain) == 1 else paths
-        case.files[key] = chosen[0]
-        if len(chosen) > 1:
-            case.problems.append(
-                f"{case.caseId}: {len(chosen)} candidate {key.upper()} files ({', '.join(p.name for p in chosen)}); using {chosen[0].name}."
-            )
+                candidates.setdefault(key, []).append(_Candidate(path, name))
+    for key in SEQUENCE_KEYS:
+        if key not in candidates:
+            continue
+        if key == "dwi":
+            _chooseDwi(case, candidates[key])
+        else:
+            chosen = _preferPlain(case, key, candidates[key], _roleReason(key, candidates[key]))
+            case.files[key] = chosen.path
+
+
+def _roleReason(key: str, candidates: list[_Candidate]) -> str:
+    """Why a ``_dwi`` file counts as ADC/eADC (its rec-/desc- value names it); empty for plain suffixes."""
+    if key not in ("adc", "eadc"):
+        return ""
+    first = sorted(candidates, key=_Candidate.sortKey)[0]
+    if first.name.suffix.lower() == "dwi":
+        vocabulary = {"adc", "adcmap"} if key == "adc" else {"eadc", "expadc", "exponentialadc"}
+        return f" (a _dwi file whose {first.name.describedBy(vocabulary)} names the {key.upper()} map)"
+    return ""
+
+
+def _referenceMaskFiles(datasetRoot: Path, images: Path) -> list[Path]:
+    """Lesion masks anywhere under the dataset's ``derivatives/`` or image folders, except our own pipeline's."""
+    found = set()
+    derivativeFolders = {datasetRoot / "derivatives", images / "derivatives"}
+    if images.name == "rawdata":  # the dataset root was given as its rawdata/ folder
+        derivativeFolders.add(images.parent / "derivatives")
+    for folder in sorted(derivativeFolders):
+        if not folder.is_dir():
+            continue
+        own = folder / OWN_PIPELINE
+        for path in folder.rglob("sub-*.nii*"):
+            if own in path.parents or not path.is_file():
+                continue
+            name = parseName(path.name)
+            if name is not None and isMaskName(name):
+                found.add(path)
+    return sorted(found)
+
+
+def _assignReferenceMasks(cases: list["Case"], maskFiles: list[Path]) -> None:
+    bySubject: dict[str, list[Case]] = {}
+    for case in cases:
+        bySubject.setdefault(case.subject, []).append(case)
+    for path in maskFiles:
+        name = parseName(path.name)
+        for case in bySubject.get(name.subject or "", []):
+            if name.session == case.session or (name.session is None and len(bySubject[case.subject]) == 1):
+                case.referenceMasks.append(path)
 
 
 def discoverCases(datasetRoot, participantLabels=None, sessionLabels=None) -> list[Case]:
@@ -142,7 +278,8 @@ def discoverCases(datasetRoot, participantLabels=None, sessionLabels=None) -> li
     wantedSubjects = {label.removeprefix("sub-") for label in participantLabels} if participantLabels else None
     wantedSessions = {label.removeprefix("ses-") for label in sessionLabels} if sessionLabels else None
     cases = []
-    for subjectFolder in sorted(imageRoot(datasetRoot).glob("sub-*")):
+    images = imageRoot(datasetRoot)
+    for subjectFolder in sorted(images.glob("sub-*")):
         subject = subjectFolder.name.removeprefix("sub-")
         if not subjectFolder.is_dir() or (wantedSubjects is not None and subject not in wantedSubjects):
             continue
@@ -151,14 +288,28 @@ def discoverCases(datasetRoot, participantLabels=None, sessionLabels=None) -> li
             session = folder.name.removeprefix("ses-") if sessionFolders else None
             if wantedSessions is not None and session not in wantedSessions:
                 continue
-            case = Case(subject, session, folder)
+            case = Case(subject, session, folder, root=images)
             _scanSessionFolder(case)
             if case.files:
                 cases.append(case)
     if not cases:
         what = f" matching {sorted(wantedSubjects)}" if wantedSubjects else ""
         raise InputError(f"No cases{what} found in '{datasetRoot}': expected sub-<label>/[ses-<label>/] folders with NIfTI images.")
+    _assignReferenceMasks(cases, [*_referenceMaskFiles(datasetRoot, images), *_sessionMaskFiles(cases)])
     return cases
+
+
+def _sessionMaskFiles(cases: list["Case"]) -> list[Path]:
+    """Lesion masks shipped beside the images (e.g. ATLAS ``anat/*_label-L_desc-T1lesion_mask``)."""
+    found = []
+    for case in cases:
+        for folderName in SEQUENCE_FOLDERS:
+            folder = case.folder / folderName
+            for path in sorted(folder.glob("sub-*.nii*")) if folder.is_dir() else []:
+                name = parseName(path.name)
+                if name is not None and isMaskName(name) and path.is_file():
+                    found.append(path)
+    return found
 
 
 def selectCase(target, participantLabel=None, sessionLabel=None) -> "Case":

@@ -132,33 +132,45 @@ def _sourceHashes(datasetRoot, case: Case) -> list[dict]:
 def writeMaskWithSidecar(path: Path, mask: np.ndarray, dwi: Volume, sidecar: dict) -> Path:
     """Write a binary mask on the DWI grid and its sidecar; refuses to overwrite either.
 
-    The mask is written first; a crash between the two writes leaves a mask without sidecar, which no
+    The mask is written first; when the sidecar cannot be written (a full disk) the mask is removed again, so
+    there is never a mask without its sidecar. A crash between the two writes may still leave one, which no
     listing counts as a read and ``ais validate`` reports.
     """
     data = _binaryOnGrid(mask, dwi)
     if path.exists() or sidecarPathFor(path).exists():
         raise OutputExistsError(f"Refusing to overwrite '{path}': masks are versioned, never replaced.")
     writeNifti(data, dwi.ijkToRas, path, overwrite=False)
-    writeJsonAtomic(sidecarPathFor(path), sidecar, overwrite=False)
+    try:
+        writeJsonAtomic(sidecarPathFor(path), sidecar, overwrite=False)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return path
 
 
-def writeReaderMask(datasetRoot, case: Case, mask: np.ndarray, dwi: Volume, reader: str, method: str, parameters: dict) -> MaskRecord:
+def nextReaderVersion(datasetRoot, case: Case, reader: str) -> int:
+    """The version ``reader``'s next mask of ``case`` takes: one more than the newest, on a free name."""
+    existing = [record.version for record in listReaderMasks(datasetRoot, case) if record.reader == reader]
+    version = max(existing, default=0) + 1
+    while readerMaskPath(datasetRoot, case, reader, version).exists():  # taken by a reader whose ID ends in v<digits>
+        version += 1
+    return version
+
+
+def writeReaderMask(datasetRoot, case: Case, mask: np.ndarray, dwi: Volume, reader: str, method: str, parameters: dict,
+                    into: Path | None = None) -> MaskRecord:
     """Write ``reader``'s mask of ``case`` as a new version (the first, or one more than the newest).
 
     :param mask: boolean or 0/1 array ``[k, j, i]`` on the DWI grid.
     :param method: how the mask was made, e.g. ``adc-threshold-seed`` or ``manual``.
     :param parameters: method parameters to keep in the sidecar (JSON-serialisable).
+    :param into: write here instead of under the BIDS name (the workflow keeps a read sealed until the case is final).
     :return: the record of the written mask.
     :raises InputError: mask off the DWI grid or not binary; invalid reader ID.
     """
     validateReaderId(reader)
-    existing = [record.version for record in listReaderMasks(datasetRoot, case) if record.reader == reader]
-    version = max(existing, default=0) + 1
-    path = readerMaskPath(datasetRoot, case, reader, version)
-    while path.exists():  # a name taken by another reader whose ID ends in v<digits>
-        version += 1
-        path = readerMaskPath(datasetRoot, case, reader, version)
+    version = nextReaderVersion(datasetRoot, case, reader)
+    path = into or readerMaskPath(datasetRoot, case, reader, version)
     voxels = int(np.count_nonzero(mask))
     sidecar = {
         "Reader": reader,

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GeometryError, InputError
+from .imagelimits import BoundedStream, DeclaredSize, ImageLimits, checkDeclaredSize
 
 logger = logging.getLogger(__name__)
 
@@ -78,26 +79,40 @@ def nibabelAvailable() -> bool:
     return importlib.util.find_spec("nibabel") is not None
 
 
-def _readWithNibabel(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+def _readWithNibabel(path: Path, declared: DeclaredSize) -> tuple[np.ndarray, np.ndarray, str]:
+    """Read through a :class:`BoundedStream` that ends where the checked header says the voxel data ends."""
     import nibabel as nib
 
+    imageClass = nib.Nifti1Image if declared.version == 1 else nib.Nifti2Image
     try:
-        image = nib.load(str(path))
-        data = np.asanyarray(image.dataobj)
-    except (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError) as error:
-        raise InputError(f"Could not read the image {_describe(path)}: it is corrupt, truncated or not NIfTI ({error}).") from None
+        with BoundedStream(path, declared.dataOffset + declared.dataBytes) as stream:
+            holder = nib.fileholders.FileHolder(filename=str(path), fileobj=stream)
+            image = imageClass.from_file_map({"image": holder}, mmap=False)
+            data = np.asanyarray(image.dataobj)
+    except (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise InputError(f"Could not read the image {_describe(path)}: it is corrupt, truncated or not NIfTI ({reason}).") from None
     header = image.header
     sformCode, qformCode = int(header["sform_code"]), int(header["qform_code"])
     source = "sform" if sformCode > 0 else "qform" if qformCode > 0 else "fallback"
     if sformCode > 0 and qformCode > 0 and not np.allclose(header.get_sform(), header.get_qform(), atol=GRID_TOLERANCE):
         logger.info("%s: qform and sform disagree; using the sform as nibabel and ITK do.", path.name)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
+    data = _squeezeSingleVolume(data, volumeAxis=3)
     return (nibabelToKji(data) if data.ndim in (3, 4) else data), np.asarray(image.affine, dtype=np.float64), source
 
 
-def _readWithSimpleITK(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """Fallback reader (SimpleITK ships with Slicer); ITK applies the same sform-first rule to orthonormal headers."""
+def _squeezeSingleVolume(data: np.ndarray, volumeAxis: int) -> np.ndarray:
+    """A 4D (or 5D, as some converters write vector images) file with one volume is a 3D image."""
+    while data.ndim > 3 and data.shape[volumeAxis if volumeAxis >= 0 else data.ndim + volumeAxis] == 1:
+        data = np.squeeze(data, axis=volumeAxis)
+    return data
+
+
+def _readWithSimpleITK(path: Path, declared: DeclaredSize) -> tuple[np.ndarray, np.ndarray, str]:
+    """Fallback reader (SimpleITK ships with Slicer); ITK applies the same sform-first rule to orthonormal headers.
+
+    ITK reads exactly the voxel data the (already checked) header declares, so decompression stays bounded.
+    """
     import SimpleITK as sitk
 
     try:
@@ -107,8 +122,7 @@ def _readWithSimpleITK(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
         raise InputError(f"Could not read the image {_describe(path)}: it is corrupt, truncated or not NIfTI ({firstLine}).") from None
     data = sitk.GetArrayFromImage(image)
     dimension = image.GetDimension()
-    if dimension == 4 and data.shape[0] == 1:
-        data = data[0]
+    data = _squeezeSingleVolume(data, volumeAxis=0)
     spacing = np.asarray(image.GetSpacing()[:3], dtype=np.float64)
     direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(dimension, dimension)[:3, :3]
     ijkToLps = np.eye(4)
@@ -117,24 +131,30 @@ def _readWithSimpleITK(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
     return data, RAS_FROM_LPS @ ijkToLps, "itk"
 
 
-def loadVolume(path, allowSeries: bool = False, allowNonFinite: bool = False) -> Volume:
+def loadVolume(path, allowSeries: bool = False, allowNonFinite: bool = False, limits: ImageLimits | None = None) -> Volume:
     """Read a NIfTI file into a :class:`Volume`, checking everything a user may get wrong.
 
-    The matrix follows nibabel's rule (sform if its code is set, else qform, else scaling only), the
-    same that ITK and Slicer apply to orthonormal headers; which one was used is kept in ``affineSource``.
-    Without nibabel (a fresh Slicer) SimpleITK reads the file (``affineSource`` ``itk``).
+    The header is sized first (:func:`~AISCommonLib.core.imagelimits.checkDeclaredSize`): an image declaring
+    more voxel data than ``limits`` is refused before anything is allocated, and a ``.nii.gz`` is never
+    inflated past its declared voxel data. The matrix follows nibabel's rule (sform if its code is set,
+    else qform, else scaling only), the same that ITK and Slicer apply to orthonormal headers; which one
+    was used is kept in ``affineSource``. Without nibabel (a fresh Slicer) SimpleITK reads the file
+    (``affineSource`` ``itk``). A 4D file with one volume is a 3D image.
 
     :param path: ``.nii`` or ``.nii.gz`` file.
     :param allowSeries: accept a 4D file (returned frames first); otherwise 4D is an error unless it
         has a single frame.
     :param allowNonFinite: keep NaN/inf voxels instead of refusing the file.
+    :param limits: size limits; None for :meth:`ImageLimits.fromEnvironment` (1 GiB unless ``AIS_MAX_IMAGE_MIB`` is set).
     :return: the volume, array dtype as stored after NIfTI scaling.
+    :raises ImageTooLargeError: the header declares more than ``limits`` allow.
     :raises InputError: missing, unreadable, truncated, wrong dimensionality or NaN/inf voxels.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"The image {_describe(path)} does not exist.")
-    array, ijkToRas, source = (_readWithNibabel if nibabelAvailable() else _readWithSimpleITK)(path)
+    declared = checkDeclaredSize(path, limits)
+    array, ijkToRas, source = (_readWithNibabel if nibabelAvailable() else _readWithSimpleITK)(path, declared)
     if array.ndim == 4 and not allowSeries:
         raise InputError(f"The image {_describe(path)} is 4D with {array.shape[0]} frames where a 3D image is needed.")
     if array.ndim not in (3, 4):
@@ -144,6 +164,73 @@ def loadVolume(path, allowSeries: bool = False, allowNonFinite: bool = False) ->
         if badCount:
             raise InputError(f"The image {_describe(path)} has {badCount} NaN or infinite voxels; fix or mask them before using it.")
     return Volume(np.ascontiguousarray(array), ijkToRas, path, source)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeaderGrid:
+    """An image's grid as its header declares it, without reading voxels.
+
+    :param shape: NIfTI order ``(i, j, k[, t])``.
+    :param ijkToRas: 4x4 matrix (nibabel's sform/qform rule).
+    :param zoomsMm: voxel size per axis as stored (``pixdim``).
+    :param descrip: the header's free-text ``descrip`` field (converters put b values or TE there).
+    """
+
+    shape: tuple[int, ...]
+    ijkToRas: np.ndarray
+    zoomsMm: tuple[float, ...]
+    descrip: str = ""
+
+    @property
+    def gridShape(self) -> tuple[int, ...]:
+        """Spatial shape ``(i, j, k)``."""
+        return tuple(self.shape[:3])
+
+    @property
+    def volumes(self) -> int:
+        """Volumes in the file (1 for a 3D image)."""
+        return int(np.prod(self.shape[3:])) if len(self.shape) > 3 else 1
+
+    def sameGrid(self, other: "HeaderGrid", tolerance: float = GRID_TOLERANCE) -> bool:
+        return self.gridShape == other.gridShape and bool(np.allclose(self.ijkToRas, other.ijkToRas, atol=tolerance))
+
+
+def readHeaderGrid(path, limits: ImageLimits | None = None) -> HeaderGrid:
+    """Shape, matrix, voxel size and ``descrip`` of a NIfTI file from its header alone (size-checked first).
+
+    :raises ImageTooLargeError: the header declares more than ``limits`` allow.
+    :raises InputError: missing or not a NIfTI file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"The image {_describe(path)} does not exist.")
+    declared = checkDeclaredSize(path, limits)
+    if not nibabelAvailable():
+        import SimpleITK as sitk
+
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as error:
+            raise InputError(f"Could not read the header of {_describe(path)} ({str(error).strip().splitlines()[-1]}).") from None
+        dimension = reader.GetDimension()
+        ijkToLps = np.eye(4)
+        direction = np.asarray(reader.GetDirection(), dtype=np.float64).reshape(dimension, dimension)[:3, :3]
+        ijkToLps[:3, :3] = direction * np.asarray(reader.GetSpacing()[:3])
+        ijkToLps[:3, 3] = reader.GetOrigin()[:3]
+        return HeaderGrid(tuple(declared.shape), RAS_FROM_LPS @ ijkToLps, tuple(float(v) for v in reader.GetSpacing()))
+    import nibabel as nib
+
+    imageClass = nib.Nifti1Image if declared.version == 1 else nib.Nifti2Image
+    try:
+        with BoundedStream(path, declared.dataOffset) as stream:
+            header = imageClass.header_class.from_fileobj(stream)
+    except (OSError, EOFError, ValueError, zlib.error, nib.spatialimages.HeaderDataError) as error:
+        raise InputError(f"Could not read the header of {_describe(path)}: it is corrupt or not NIfTI ({error}).") from None
+    descrip = np.asarray(header["descrip"]).tobytes().split(b"\0", 1)[0].decode("latin-1").strip()
+    return HeaderGrid(tuple(int(size) for size in header.get_data_shape()), np.asarray(header.get_best_affine(), dtype=np.float64),
+                      tuple(float(value) for value in header.get_zooms()), descrip)
 
 
 def nibabelToKji(data: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ assumes Gaussian noise (true for tissue at SNR > 3). The record says which metho
 :data:`SHELL_OUTER_MM` from any reader's lesion mask.
 
 **CNR** = ``|mean(lesion) - mean(surrounding)| / sigma``. Lesion: the final (consensus) mask, else the voxels
-both readers marked, else the one read. Surrounding: a shell more than :data:`SHELL_INNER_MM` and at most
+both readers marked, else the one read, else a lesion mask the dataset ships (on the DWI grid). Surrounding: a shell more than :data:`SHELL_INNER_MM` and at most
 :data:`SHELL_OUTER_MM` from the lesion, inside the brain, outside every read, with normal ADC (so CSF and
 unmarked ischemic tissue are left out). The shell was chosen over the contralateral mirror region because
 it needs no midline estimate (heads are tilted; the mirror of a cortical lesion often falls in a sulcus),
@@ -33,9 +33,10 @@ FLAIR (and T1w/T2w) keep their own grid: ROI, lesion and shell are resampled ont
 **Exclusion.** Only the sequences in :attr:`QualityThresholds.sequences` (DWI by default) can propose an
 exclusion: DWI carries the annotation (and a DWI-positive, FLAIR-negative lesion has a *low* FLAIR CNR by
 nature: that is the hyperacute mismatch, not bad quality). The case's Likert score is the mean of its
-readers' scores (each taken from the ``Parameters`` of the reader's mask sidecar). A proposal names a
-reason of the workflow store (``likert_below_3``, ``low_snr_cnr``) and a note; the manager records the
-decision with ``WorkflowStore.exclude``.
+readers' scores (each taken from the ``Parameters`` of the reader's mask sidecar: a reader's score is their
+weakest sequence, a sequence's score its weakest criterion, see :mod:`~AISCommonLib.core.readrecord`). A proposal
+names a reason of the workflow store (``likert_below_3``, ``low_snr_cnr``) and a note that says which readers'
+criteria fell below 3 (``R01 dwi.motion 2``); the manager records the decision with ``WorkflowStore.exclude``.
 """
 
 import dataclasses
@@ -49,6 +50,7 @@ from .cases import Case
 from .derivatives import consensusMaskPath, latestReaderMasks
 from .errors import AISError, InputError
 from .image import Volume, loadVolume, requireSameGrid, resampleToGrid, toSimpleITK
+from .readrecord import MIN_ACCEPTABLE_LIKERT
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +166,10 @@ class CaseQuality:
 
     :param sequences: sequence key -> :class:`SequenceQuality`.
     :param likert: reader ID -> Likert score (1-5) found in their newest mask's sidecar.
-    :param lesionSource: ``consensus``, ``intersection``, ``union``, ``single-read``, ``given`` or ``none``.
+    :param lowCriteria: reader ID -> ``sequence.criterion score`` phrases below the acceptable score (reads that
+        recorded criteria).
+    :param lesionSource: ``consensus``, ``intersection``, ``union``, ``single-read``, ``reference`` (a mask the dataset
+        ships, when nobody has read the case yet), ``given`` or ``none``.
     :param proposal: the proposed exclusion, or None.
     :param problems: sentences about what could not be measured.
     """
@@ -172,6 +177,7 @@ class CaseQuality:
     caseId: str
     sequences: dict = dataclasses.field(default_factory=dict)
     likert: dict = dataclasses.field(default_factory=dict)
+    lowCriteria: dict = dataclasses.field(default_factory=dict)
     lesionSource: str = "none"
     proposal: ExclusionProposal | None = None
     problems: list = dataclasses.field(default_factory=list)
@@ -382,6 +388,20 @@ def likertFromParameters(parameters) -> float | None:
     return None
 
 
+def lowCriteriaFromParameters(parameters) -> list[str]:
+    """``sequence.criterion score`` phrases a reader scored below the acceptable level (empty for older records)."""
+    quality = parameters.get("quality") if isinstance(parameters, dict) else None
+    if not isinstance(quality, dict):
+        return []
+    criteria = quality.get("likert_criteria") if isinstance(quality.get("likert_criteria"), dict) else {}
+    phrases = []
+    for sequence, scores in criteria.items():
+        for criterion, score in (scores.items() if isinstance(scores, dict) else []):
+            if _isLikert(score) and score < MIN_ACCEPTABLE_LIKERT:
+                phrases.append(f"{sequence}.{criterion} {score:g}")
+    return phrases
+
+
 def _isLikert(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 5
 
@@ -391,7 +411,9 @@ def proposeExclusion(record: CaseQuality, thresholds: QualityThresholds) -> Excl
     likert = record.likertMean
     if likert is not None and likert < thresholds.minLikert:
         scores = ", ".join(f"{reader} {score:g}" for reader, score in sorted(record.likert.items()))
-        return ExclusionProposal(REASON_LIKERT, f"Mean Likert score {likert:.1f} < {thresholds.minLikert:g} ({scores}).")
+        low = "; ".join(f"{reader} {', '.join(phrases)}" for reader, phrases in sorted(record.lowCriteria.items()) if phrases)
+        return ExclusionProposal(REASON_LIKERT, f"Mean Likert score {likert:.1f} < {thresholds.minLikert:g} ({scores})"
+                                 + (f"; below {MIN_ACCEPTABLE_LIKERT}: {low}" if low else "") + ".")
     reasons = []
     for key in thresholds.sequences:
         measured = record.sequences.get(key)
@@ -408,7 +430,7 @@ def proposeExclusion(record: CaseQuality, thresholds: QualityThresholds) -> Excl
 
 
 def measureCaseQuality(loaded, lesion: np.ndarray | None = None, reads=(), likert=None, thresholds: QualityThresholds | None = None,
-                       lesionSource: str = "given") -> CaseQuality:
+                       lesionSource: str = "given", lowCriteria=None) -> CaseQuality:
     """Quality record of a loaded case.
 
     :param loaded: a :class:`~AISCommonLib.core.sequences.LoadedCase`.
@@ -416,6 +438,7 @@ def measureCaseQuality(loaded, lesion: np.ndarray | None = None, reads=(), liker
     :param reads: bool ``[k, j, i]`` masks of every read (kept out of the ROI and the shell).
     :param likert: reader ID -> Likert score.
     :param thresholds: exclusion rule (defaults when None).
+    :param lowCriteria: reader ID -> criteria scored below 3 (named in a Likert proposal).
     :return: the record with its proposal.
     """
     thresholds = thresholds or QualityThresholds()
@@ -430,7 +453,8 @@ def measureCaseQuality(loaded, lesion: np.ndarray | None = None, reads=(), liker
     roi = parenchymaRoi(loaded.brainMask, adcMicro, dwi, union)
     hasLesion = lesion is not None and bool(lesion.any())
     shell = lesionShell(lesion, loaded.brainMask, adcMicro, dwi, union) if hasLesion else None
-    record = CaseQuality(loaded.case.caseId, likert=dict(likert or {}), lesionSource=lesionSource if hasLesion else "none")
+    record = CaseQuality(loaded.case.caseId, likert=dict(likert or {}), lowCriteria=dict(lowCriteria or {}),
+                         lesionSource=lesionSource if hasLesion else "none")
     images = {"dwi": dwi, "b0": loaded.b0, "flair": loaded.flair, "t1w": loaded.t1w, "t2w": loaded.t2w}
     for key in MEASURED_SEQUENCES:
         if images[key] is None:
@@ -458,11 +482,12 @@ def assessCase(datasetRoot, case: Case, thresholds: QualityThresholds | None = N
     from .sequences import loadCase
 
     loaded = loadCase(case, adcUnit)
-    problems, reads, likert = [], {}, {}
+    problems, reads, likert, lowCriteria = [], {}, {}, {}
     for reader, record in sorted(latestReaderMasks(datasetRoot, case).items()):
         score = likertFromParameters(record.sidecar.get("Parameters"))
         if score is not None:
             likert[reader] = score
+            lowCriteria[reader] = lowCriteriaFromParameters(record.sidecar.get("Parameters"))
         try:
             reads[reader] = _loadMask(record.path, loaded.dwi)
         except AISError as error:
@@ -481,7 +506,14 @@ def assessCase(datasetRoot, case: Case, thresholds: QualityThresholds | None = N
             lesion, source = np.logical_or.reduce(masks), "union"
     elif lesion is None and reads:
         lesion, source = next(iter(reads.values())), "single-read"
-    record = measureCaseQuality(loaded, lesion, list(reads.values()), likert, thresholds, source)
+    for reference in case.referenceMasks if lesion is None else []:
+        # No read yet: a lesion mask the dataset ships (ISLES 2022 derivatives) still gives the CNR.
+        try:
+            lesion, source = _loadMask(reference, loaded.dwi), "reference"
+            break
+        except AISError as error:
+            problems.append(f"Reference mask {reference.name} left out of the quality measures: {error}")
+    record = measureCaseQuality(loaded, lesion, list(reads.values()), likert, thresholds, source, lowCriteria)
     record.problems[:0] = problems
     return record
 

@@ -20,6 +20,8 @@ KIND_A_ONLY = "a_only"
 KIND_B_ONLY = "b_only"
 TYPE_MISSED_LESION = "missed_lesion"
 TYPE_EXTENT = "extent"
+#: A centroid this close (mm, left-right) to the middle of the field of view is reported as midline.
+MIDLINE_MM = 3.0
 
 
 @dataclasses.dataclass
@@ -31,6 +33,10 @@ class DiscordantRegion:
     :param regionType: ``missed_lesion`` or ``extent``.
     :param lesionId: id of the lesion of its own read that contains it (as in ``lesions_a`` / ``lesions_b``).
     :param centroidRas: voxel centroid mapped through the image matrix, RAS mm ``(x, y, z)``.
+    :param sliceNumber: 1-based number of the slice holding the centroid along the grid axis nearest to
+        superior (the axial slice of a usual DWI), as a reader counts slices in the image.
+    :param side: ``right``, ``left`` or ``midline`` (within :data:`MIDLINE_MM` of the middle of the field of
+        view, which is where the scanner centres the head; not an atlas).
     """
 
     regionId: int
@@ -40,15 +46,25 @@ class DiscordantRegion:
     volumeMl: float
     centroidRas: tuple[float, float, float]
     lesionId: int
+    sliceNumber: int = 0
+    side: str = ""
+
+    @property
+    def drawnBy(self) -> str:
+        """Which read holds the region: ``A`` or ``B``."""
+        return "A" if self.kind == KIND_A_ONLY else "B"
 
     def toDict(self) -> dict:
         return {
             "id": self.regionId,
             "kind": self.kind,
             "type": self.regionType,
+            "drawn_by": self.drawnBy,
             "voxels": self.voxels,
             "volume_ml": self.volumeMl,
             "centroid_ras": list(self.centroidRas),
+            "slice": self.sliceNumber,
+            "side": self.side,
             "lesion_id": self.lesionId,
         }
 
@@ -85,6 +101,7 @@ def findDiscordantRegions(
     ijkToRas: np.ndarray,
     offsetKji,
     voxelVolumeMm3: float,
+    gridShape: tuple[int, int, int] | None = None,
 ) -> tuple[list[DiscordantRegion], np.ndarray]:
     """Every discordant region of two reads (no size filter).
 
@@ -93,6 +110,7 @@ def findDiscordantRegions(
     :param detectedA: per A lesion id, whether it shares a voxel with B; ``detectedB`` the reverse.
     :param ijkToRas: 4x4 matrix of the full grid.
     :param offsetKji: index ``(k, j, i)`` of the crop's first voxel in the full grid.
+    :param gridShape: the full grid ``(k, j, i)``, for the side (default: the crop's end).
     :return: the regions in id order, and an int32 crop holding each region's id on its voxels.
     """
     regionLabels = np.zeros(piecesA.shape, dtype=np.int32)
@@ -106,7 +124,9 @@ def findDiscordantRegions(
             continue
         firstId = len(regions) + 1
         regionLabels.ravel()[pieces.foreground] = pieces.foregroundLabels + (firstId - 1)
-        centroidsRas = voxelToRas(ijkToRas, pieces.centroidsKji[1:] + offset)
+        centroidsKji = pieces.centroidsKji[1:] + offset
+        centroidsRas = voxelToRas(ijkToRas, centroidsKji)
+        slices, sides = regionLocations(ijkToRas, centroidsKji, centroidsRas, gridShape or tuple(offset + piecesA.shape))
         lesionIds = ownLesions.labelsAt(pieces.firstVoxels[1:])
         for index in range(pieces.count):
             lesionId = int(lesionIds[index])
@@ -120,9 +140,29 @@ def findDiscordantRegions(
                     volumeMl=voxels * voxelVolumeMm3 / 1000.0,
                     centroidRas=tuple(float(value) for value in centroidsRas[index]),
                     lesionId=lesionId,
+                    sliceNumber=int(slices[index]),
+                    side=str(sides[index]),
                 )
             )
     return regions, regionLabels
+
+
+def regionLocations(ijkToRas: np.ndarray, centroidsKji: np.ndarray, centroidsRas: np.ndarray, gridShape) -> tuple[np.ndarray, np.ndarray]:
+    """Slice number and side of each centroid, as a reader finds a region again without an atlas.
+
+    :param centroidsKji: ``(n, 3)`` centroids in full-grid voxel indices ``(k, j, i)``.
+    :param centroidsRas: the same centroids in RAS mm.
+    :param gridShape: the full grid ``(k, j, i)``.
+    :return: 1-based slice numbers along the axis nearest to superior, and ``right``/``left``/``midline``.
+    """
+    matrix = np.asarray(ijkToRas, dtype=np.float64)
+    superiorAxisIjk = int(np.argmax(np.abs(matrix[2, :3]) / np.linalg.norm(matrix[:3, :3], axis=0)))
+    slices = np.rint(np.asarray(centroidsKji, dtype=np.float64).reshape(-1, 3)[:, 2 - superiorAxisIjk]).astype(int) + 1
+    middleKji = (np.asarray(gridShape, dtype=np.float64) - 1.0) / 2.0
+    middleX = float(voxelToRas(matrix, middleKji[None, :])[0, 0])
+    offsets = np.asarray(centroidsRas, dtype=np.float64).reshape(-1, 3)[:, 0] - middleX
+    sides = np.where(offsets > MIDLINE_MM, "right", np.where(offsets < -MIDLINE_MM, "left", "midline"))
+    return slices, sides
 
 
 def reviewableRegions(regions: list[DiscordantRegion], minExtentMm3: float) -> list[DiscordantRegion]:

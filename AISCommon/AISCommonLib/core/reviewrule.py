@@ -24,6 +24,8 @@ DECISION_EDITED = "edited"
 REGION_DECISIONS = (DECISION_KEEP, DECISION_DROP, DECISION_EDITED)
 #: Decisions a default may take (an edit is a change the reviewer makes to one region, never a default).
 DEFAULT_DECISIONS = (DECISION_KEEP, DECISION_DROP)
+#: The group key of a bulk decision on every small region (``small=keep``).
+GROUP_SMALL = "small"
 #: Share of a region's voxels in the final mask at or above which it counts as kept, at or below
 #: ``1 - KEPT_FRACTION`` as dropped; anything between, or voxels added next to it, is an edit.
 KEPT_FRACTION = 1.0
@@ -47,11 +49,43 @@ OUTCOME_DROPPED = "dropped"
 OUTCOME_EDITED = "edited"
 
 
-def checkDecisions(regionIds, decisions: Mapping | None, defaultDecision: str | None, requireAll: bool, haveMask: bool = False) -> dict[int, str]:
+def parseDecisions(regionIds, decisions: Mapping | None, smallIds=()) -> dict[int, str]:
+    """The decisions as listed, with the bulk decision on the small regions spread over them.
+
+    :param regionIds: ids of every discordant region of the comparison (small ones included).
+    :param decisions: region id -> ``keep``, ``drop`` or ``edited`` (keys may be strings); the key
+        :data:`GROUP_SMALL` decides every small region not listed by its own id (a bulk decision).
+    :param smallIds: ids of the small regions (below the review size limit; see ``AgreementResult.regions``).
+    :return: region id -> decision, for the listed regions only.
+    :raises InputError: unknown regions or decisions, a bulk ``edited``.
+    """
+    known = {int(regionId) for regionId in regionIds}
+    decisions = dict(decisions or {})
+    bulk = decisions.pop(GROUP_SMALL, None)
+    if bulk is not None:
+        if bulk not in DEFAULT_DECISIONS:
+            raise InputError(f"Small regions are decided together as keep or drop, not '{bulk}'; mark an edited one by its id.")
+        decisions = {**{int(regionId): bulk for regionId in smallIds}, **decisions}
+    try:
+        given = {int(key): str(value) for key, value in decisions.items()}
+    except (TypeError, ValueError):
+        raise InputError("Region decisions are written REGION_ID=keep|drop|edited with a whole-number region id.") from None
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise InputError(f"There are no discordant regions {unknown} to decide on (regions: {sorted(known) or 'none'}).")
+    for value in given.values():
+        if value not in REGION_DECISIONS:
+            raise InputError(f"A region decision must be one of {', '.join(REGION_DECISIONS)}, not '{value}'.")
+    return given
+
+
+def checkDecisions(regionIds, decisions: Mapping | None, defaultDecision: str | None, requireAll: bool, haveMask: bool = False,
+                   smallIds=()) -> dict[int, str]:
     """Validate a reviewer's decisions and give one to every region.
 
     :param regionIds: ids of every discordant region of the comparison (small ones included).
-    :param decisions: region id -> ``keep``, ``drop`` or ``edited`` (keys may be strings).
+    :param decisions: as :func:`parseDecisions` takes them.
+    :param smallIds: ids of the small regions.
     :param defaultDecision: ``keep`` or ``drop`` for every region not listed, or None.
     :param requireAll: the case is discordant: an unlisted region needs the default (or the reviewer's mask).
     :param haveMask: the reviewer hands in a mask of their own (then nothing else is required).
@@ -61,16 +95,7 @@ def checkDecisions(regionIds, decisions: Mapping | None, defaultDecision: str | 
         without any decision on a discordant case.
     """
     known = {int(regionId) for regionId in regionIds}
-    try:
-        given = {int(key): str(value) for key, value in (decisions or {}).items()}
-    except (TypeError, ValueError):
-        raise InputError("Region decisions are written REGION_ID=keep|drop|edited with a whole-number region id.") from None
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise InputError(f"There are no discordant regions {unknown} to decide on (regions: {sorted(known) or 'none'}).")
-    for value in given.values():
-        if value not in REGION_DECISIONS:
-            raise InputError(f"A region decision must be one of {', '.join(REGION_DECISIONS)}, not '{value}'.")
+    given = parseDecisions(known, decisions, smallIds)
     if defaultDecision is not None and defaultDecision not in DEFAULT_DECISIONS:
         raise InputError(f"The default decision must be keep or drop, not '{defaultDecision}'; mark edited regions one by one.")
     edited = sorted(regionId for regionId, value in given.items() if value == DECISION_EDITED)

@@ -5,22 +5,27 @@ from .seeding import seedLesion
 from .sequences import loadCase
 
 
-def seedAndWriteCase(bidsRoot, case, reader: str, parameters, adcUnit=None, progress=None) -> dict:
+def seedAndWriteCase(bidsRoot, case, reader: str, parameters, adcUnit=None, progress=None, force: bool = False, limits=None) -> dict:
     """Load a case, seed it and write the seed as ``reader``'s next mask version (never overwriting).
+
+    A forced ADC unit that contradicts the data (the brain's values say another unit, so the seed would be
+    empty or cover the brain) stops here, before anything is written, unless ``force``.
 
     :param bidsRoot: the dataset root (derivatives go under it).
     :param case: the :class:`~AISCommonLib.core.cases.Case`.
     :param reader: pseudonymous reader ID.
     :param parameters: :class:`~AISCommonLib.core.seeding.SeedParameters`.
     :param adcUnit: forced ADC unit key, or None to detect it.
-    :return: the seed summary with ``reader``, ``version``, ``mask`` (path) and ``warnings`` (sentences).
+    :param force: write even when the forced unit contradicts the data (the warning stays in the summary).
+    :param limits: per-image size limits (:class:`~AISCommonLib.core.imagelimits.ImageLimits`), None for the defaults.
+    :return: the seed summary with ``reader``, ``version``, ``mask`` (path), ``warnings`` (sentences) and
+        ``choices`` (how the case was read, in words).
+    :raises AdcUnitError: the forced unit contradicts the data and ``force`` is False; nothing is written.
     :raises AISError: the case cannot be loaded or the mask cannot be written.
     """
-    loaded = loadCase(case, adcUnit)
-    warnings = []
-    if loaded.adcUnit.conflictsWithData:
-        warnings.append(f"ADC unit {loaded.adcUnit.unit.label} was forced, but the values look like "
-                        f"{loaded.adcUnit.detected.label} ({loaded.adcUnit.statistics.describe()}).")
+    loaded = loadCase(case, adcUnit, limits)
+    loaded.adcUnit.requireConsistent(case.caseId, force)
     result = seedLesion(loaded, parameters, progress)
     record = writeReaderMask(bidsRoot, case, result.mask, loaded.dwi, reader, "adc-threshold-seed", result.summary)
-    return {**result.summary, "reader": reader, "version": record.version, "mask": str(record.path), "warnings": warnings}
+    return {**result.summary, "reader": reader, "version": record.version, "mask": str(record.path),
+            "warnings": list(loaded.warnings), "choices": dict(loaded.choices)}

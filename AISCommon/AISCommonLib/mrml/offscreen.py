@@ -81,6 +81,30 @@ class OffscreenSliceView:
         self.renderer.AddViewProp(actor)
         self.textActors.append(actor)
 
+    def addEdgeLetters(self, letters: dict, fontSize: int = 15, color=(0.55, 0.9, 1.0)) -> None:
+        """Write a letter at the middle of each edge of the view: ``{"left": "R", "right": "L", "top": "A", "bottom": "P"}``."""
+        width, height = self.size
+        # Beside the middle of each edge, not on it: the crosshair runs through the middle of a centred view. The
+        # top letter sits under the sequence label's line.
+        aside = 14
+        places = {"left": (4, height // 2 + aside, "left", "center"), "right": (width - 4, height // 2 + aside, "right", "center"),
+                  "top": (width // 2 + aside, height - 26, "center", "top"), "bottom": (width // 2 + aside, 4, "center", "bottom")}
+        for edge, letter in letters.items():
+            x, y, horizontal, vertical = places[edge]
+            actor = vtk.vtkTextActor()
+            actor.SetInput(letter)
+            prop = actor.GetTextProperty()
+            prop.SetFontSize(fontSize)
+            prop.SetColor(*color)
+            prop.SetShadow(True)
+            prop.BoldOn()
+            {"left": prop.SetJustificationToLeft, "right": prop.SetJustificationToRight, "center": prop.SetJustificationToCentered}[horizontal]()
+            {"top": prop.SetVerticalJustificationToTop, "bottom": prop.SetVerticalJustificationToBottom,
+             "center": prop.SetVerticalJustificationToCentered}[vertical]()
+            actor.SetDisplayPosition(int(x), int(y))
+            self.renderer.AddViewProp(actor)
+            self.textActors.append(actor)
+
     def render(self) -> np.ndarray:
         """Render the view.
 

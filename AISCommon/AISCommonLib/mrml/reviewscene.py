@@ -4,9 +4,12 @@ Three segmentation nodes, all with the DWI as reference geometry (so every segme
 exact DWI grid):
 
 - ``Reads``: segment ``readerA`` (blue) and ``readerB`` (amber), outlined in every view;
-- ``Discordant regions``: one segment per region shown for review, ``region_<id>`` named
-  ``Region <id>: A only, missed lesion`` (A-only cyan, B-only magenta), filled lightly;
-- ``Final``: the adjudicated mask (green outline), refreshed by :mod:`.decisions` after every decision.
+- ``Discordant regions``: one segment per region, ``region_<id>`` named ``Region <id>: A only, missed lesion``
+  (A-only cyan, B-only magenta), filled lightly; the small regions (below the review size limit) share one
+  segment, ``small_regions`` (yellow), so a case with a hundred specks stays readable and none is hidden;
+- ``Final``: the adjudicated mask (green outline), refreshed by :mod:`.decisions` after every decision;
+- ``Changes``: while the reviewer edits the whole final, what it adds to (green) and removes from (red) the
+  voxels both readers drew.
 """
 
 import dataclasses
@@ -20,6 +23,7 @@ from ..core.errors import InputError
 from ..core.image import Volume, requireSameGrid
 from .caseloader import CaseNodes, addCaseToScene
 from .crosshair import jumpToRas
+from .nodes import removeNodes
 from .segmentation import ensureLesionSegment, setSegmentFromMask
 from .volumes import ijkToRas
 
@@ -29,6 +33,8 @@ FINAL_SEGMENT_ID = "final"
 READER_A_COLOR = (0.2, 0.55, 1.0)
 READER_B_COLOR = (1.0, 0.7, 0.0)
 REGION_COLORS = {"a_only": (0.0, 0.9, 0.9), "b_only": (1.0, 0.25, 0.85)}
+SMALL_REGIONS_SEGMENT_ID = "small_regions"
+SMALL_REGIONS_COLOR = (1.0, 0.95, 0.2)
 FINAL_COLOR = (0.2, 0.95, 0.2)
 READS_NODE_NAME = "Reads"
 REGIONS_NODE_NAME = "Discordant regions"
@@ -55,6 +61,8 @@ class ReviewScene:
     :param result: the agreement engine's comparison of the two reads.
     :param adjudication: decisions, notes and edits (see :class:`~AISCommonLib.core.adjudication.Adjudication`).
     :param readerIds: ``(reader A, reader B)`` pseudonymous IDs, for names and captions.
+    :param changesNode: segmentation with what an edit of the whole final added to and removed from the agreed
+        voxels (made on first use, see :func:`AISCommonLib.mrml.decisions.showFinalChanges`).
     """
 
     caseNodes: CaseNodes
@@ -64,6 +72,7 @@ class ReviewScene:
     result: AgreementResult
     adjudication: Adjudication
     readerIds: tuple[str, str]
+    changesNode: object = None
 
     @property
     def dwiNode(self):
@@ -76,25 +85,31 @@ class ReviewScene:
 
     @property
     def regionIds(self) -> list[int]:
-        """Ids of the regions shown for review, in order."""
-        return [region.regionId for region in self.result.regions]
+        """Ids of every discordant region (small ones included), in order."""
+        return [region.regionId for region in self.result.allRegions]
 
     def region(self, regionId: int):
-        """The :class:`~AISCommonLib.core.regions.DiscordantRegion` shown under ``regionId``.
+        """The :class:`~AISCommonLib.core.regions.DiscordantRegion` listed under ``regionId``.
 
-        :raises InputError: no such region shown.
+        :raises InputError: no such region.
         """
-        for region in self.result.regions:
+        for region in self.result.allRegions:
             if region.regionId == int(regionId):
                 return region
         raise InputError(f"Case {self.caseId} has no discordant region {regionId} to review.")
 
+    def segmentIdOf(self, regionId: int) -> str:
+        """The segment showing a region: its own, or the shared one of the small regions."""
+        return SMALL_REGIONS_SEGMENT_ID if self.region(regionId).regionId in self.adjudication.smallIds else regionSegmentId(regionId)
+
     def nodes(self) -> list:
         """Every node the review added (volumes, display nodes excluded)."""
-        return [*self.caseNodes.volumeNodes.values(), self.readsNode, self.regionsNode, self.finalNode]
+        every = [*self.caseNodes.volumeNodes.values(), self.readsNode, self.regionsNode, self.finalNode, self.changesNode]
+        return [node for node in every if node is not None]
 
 
-def _segmentationNode(scene, name: str, dwiNode, caseId: str):
+def reviewSegmentationNode(scene, name: str, dwiNode, caseId: str):
+    """A segmentation of the review: the DWI as reference geometry, outlines in the slice views, no 3D."""
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
     node.CreateDefaultDisplayNodes()
     node.SetReferenceImageGeometryParameterFromVolumeNode(dwiNode)
@@ -141,25 +156,30 @@ def loadReview(scene, loaded, maskA: np.ndarray, maskB: np.ndarray, parameters: 
     caseId = loaded.case.caseId
     readerA, readerB = (str(value) for value in readerIds)
 
-    readsNode = _segmentationNode(scene, READS_NODE_NAME, dwiNode, caseId)
+    readsNode = reviewSegmentationNode(scene, READS_NODE_NAME, dwiNode, caseId)
     for segmentId, name, color, mask in ((READER_A_SEGMENT_ID, f"Reader A ({readerA})", READER_A_COLOR, readA),
                                          (READER_B_SEGMENT_ID, f"Reader B ({readerB})", READER_B_COLOR, readB)):
         ensureLesionSegment(readsNode, segmentId, name, color)
         setSegmentFromMask(readsNode, mask, dwiNode, segmentId)
     readsNode.GetDisplayNode().SetVisibility2DFill(False)
 
-    regionsNode = _segmentationNode(scene, REGIONS_NODE_NAME, dwiNode, caseId)
+    regionsNode = reviewSegmentationNode(scene, REGIONS_NODE_NAME, dwiNode, caseId)
     regionMap = result.regionMap
     for region in result.regions:
         segmentId = regionSegmentId(region.regionId)
         ensureLesionSegment(regionsNode, segmentId, regionTitle(region), REGION_COLORS.get(region.kind, (1.0, 1.0, 1.0)))
         setSegmentFromMask(regionsNode, regionMap.toFullGrid(regionMap.labels == region.regionId), dwiNode, segmentId)
+    small = result.smallRegionIds
+    if small:
+        name = f"Small regions ({len(small)}, each below {result.parameters.minExtentMm3:g} mm3)"
+        ensureLesionSegment(regionsNode, SMALL_REGIONS_SEGMENT_ID, name, SMALL_REGIONS_COLOR)
+        setSegmentFromMask(regionsNode, regionMap.toFullGrid(np.isin(regionMap.labels, small)), dwiNode, SMALL_REGIONS_SEGMENT_ID)
     regionsDisplay = regionsNode.GetDisplayNode()
     regionsDisplay.SetVisibility2DFill(True)
     regionsDisplay.SetOpacity2DFill(REGION_FILL_OPACITY)
     regionsDisplay.SetVisibility2DOutline(False)
 
-    finalNode = _segmentationNode(scene, FINAL_NODE_NAME, dwiNode, caseId)
+    finalNode = reviewSegmentationNode(scene, FINAL_NODE_NAME, dwiNode, caseId)
     ensureLesionSegment(finalNode, FINAL_SEGMENT_ID, "Final", FINAL_COLOR)
     finalNode.GetDisplayNode().SetVisibility2DFill(False)
 
@@ -186,23 +206,26 @@ def regionTable(review: ReviewScene) -> list[dict]:
     """Rows of the region table: id, title, kind, type, volume (mL), mean ADC (file unit), DWI contrast,
     RAS centroid, plus the current decision and note.
 
-    :return: one dict per region shown for review (keys as :class:`~AISCommonLib.core.adjudication.RegionRow`
-        plus ``decision`` and ``note``).
+    :return: one dict per region, small ones included and marked (keys as
+        :class:`~AISCommonLib.core.adjudication.RegionRow` plus ``decision`` and ``note``; a small region without a
+        decision of its own shows the bulk one).
     """
     loaded = review.caseNodes.loaded
     unit = loaded.adcUnit.unit
     rows = regionRows(review.result, loaded.dwi.array, loaded.adc.array if loaded.adc is not None else None, unit.toMicro, unit.label,
                       loaded.brainMask)
     adjudication = review.adjudication
-    return [{**row.toDict(), "decision": adjudication.decisions.get(row.regionId), "note": adjudication.notes.get(row.regionId, "")}
-            for row in rows]
+    bulk = adjudication.smallDecision or adjudication.defaultDecision
+    return [{**row.toDict(), "decision": adjudication.decisions.get(row.regionId, bulk if row.small else None),
+             "note": adjudication.notes.get(row.regionId, "")} for row in rows]
 
 
 def showOnlyRegion(review: ReviewScene, regionId: int | None) -> None:
-    """Show one region's segment (None: all of them) in the regions segmentation."""
+    """Show one region's segment (a small region: the small regions' shared one; None: all of them)."""
     displayNode = review.regionsNode.GetDisplayNode()
-    for shownId in review.regionIds:
-        displayNode.SetSegmentVisibility(regionSegmentId(shownId), regionId is None or shownId == int(regionId))
+    wanted = None if regionId is None else review.segmentIdOf(regionId)
+    for segmentId in dict.fromkeys(review.segmentIdOf(shownId) for shownId in review.regionIds):
+        displayNode.SetSegmentVisibility(segmentId, wanted is None or segmentId == wanted)
 
 
 def jumpToRegion(scene, review: ReviewScene, regionId: int, viewGroup: int = -1):
@@ -262,6 +285,4 @@ def stepRegion(scene, review: ReviewScene, navigator: RegionNavigator, direction
 
 def removeReview(scene, review: ReviewScene) -> None:
     """Remove the review's nodes from the scene (volumes, segmentations and their display/storage nodes)."""
-    for node in review.nodes():
-        if node is not None and node.GetScene() is scene:
-            scene.RemoveNode(node)
+    removeNodes(scene, review.nodes())

@@ -13,6 +13,7 @@ import vtk
 
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
+from .nodes import removeNodes
 from .volumes import arrayFromVolumeNode, arrayToMatrix, ijkToRas, imageDataFromArray
 
 LESION_SEGMENT_ID = "lesion"
@@ -35,6 +36,20 @@ def createReaderSegmentation(scene, dwiNode, name: str = "Lesions"):
     segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(dwiNode)
     ensureLesionSegment(segmentationNode)
     return segmentationNode
+
+
+def segmentEditorNode(scene, singletonTag: str):
+    """A module's own Segment Editor parameter node (a scene singleton, added when missing).
+
+    Each module keeps its own, so its editor's choices (segmentation, source volume, segment) never change the
+    Segment Editor module's.
+    """
+    node = scene.GetSingletonNode(singletonTag, "vtkMRMLSegmentEditorNode")
+    if node is None:
+        node = slicer.vtkMRMLSegmentEditorNode()
+        node.SetSingletonTag(singletonTag)
+        node = scene.AddNode(node)
+    return node
 
 
 def ensureLesionSegment(segmentationNode, segmentId: str = LESION_SEGMENT_ID, name: str = LESION_SEGMENT_NAME, color=LESION_COLOR) -> str:
@@ -161,7 +176,10 @@ def segmentMask(segmentationNode, dwiNode, segmentId: str = LESION_SEGMENT_ID) -
             raise InputError(f"Segment '{segmentId}' was exported off the DWI grid.")
         return arrayFromVolumeNode(labelmapNode) != 0
     finally:
-        scene.RemoveNode(labelmapNode)
+        # The export gave the labelmap a display node and a colour table of its own: remove all three, or the
+        # scene grows by two nodes every time a mask is read (each check, step, hint and save reads one).
+        displayNode = labelmapNode.GetDisplayNode()
+        removeNodes(scene, [labelmapNode], [displayNode.GetColorNode() if displayNode is not None else None])
 
 
 def segmentVolume(segmentationNode, dwiNode, segmentId: str = LESION_SEGMENT_ID) -> Volume:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .caseloader import SEQUENCE_NAMES
 from .crosshair import jumpToRas, showCrosshair
-from .layouts import layoutViews, readingViews, showSequences
+from .layouts import layoutSequences, layoutViews, readingViews, showSequences
 from .offscreen import OffscreenSliceView
 from .segmentation import setFillAndOutlineViews
 
@@ -24,6 +24,28 @@ def tileLabel(view, caseNodes, multiplanar: bool) -> str:
     if view.sequence == "adc":
         label += f" ({caseNodes.adcUnit.label})"
     return label
+
+
+#: Patient direction letters of the RAS axes, negative then positive.
+_AXIS_LETTERS = (("L", "R"), ("P", "A"), ("I", "S"))
+
+
+def orientationLetters(sliceNode) -> dict:
+    """The patient direction at each edge of a slice view, from its slice-to-RAS matrix.
+
+    In Slicer's default axial view the screen's left is the patient's right (``R``), the top anterior (``A``).
+
+    :return: ``{"left", "right", "top", "bottom"}`` -> ``R``/``L``/``A``/``P``/``S``/``I``.
+    """
+    matrix = sliceNode.GetSliceToRAS()
+    rows = np.array([[matrix.GetElement(row, column) for column in range(3)] for row in range(3)])
+
+    def letter(direction) -> str:
+        axis = int(np.argmax(np.abs(direction)))
+        return _AXIS_LETTERS[axis][int(direction[axis] > 0)]
+
+    right, up = rows[:, 0], rows[:, 1]
+    return {"left": letter(-right), "right": letter(right), "top": letter(up), "bottom": letter(-up)}
 
 
 def assembleTiles(rows: list[list[np.ndarray]], gap: int = TILE_GAP, gapValue: int = GAP_VALUE) -> np.ndarray:
@@ -77,9 +99,10 @@ def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNo
         for view, sliceNode in shown:
             offscreen = OffscreenSliceView(applicationLogic.GetSliceLogic(sliceNode), applicationLogic, tileSize)
             offscreen.addText(tileLabel(view, caseNodes, multiplanar), position=(6, 6), alignTop=True)
+            offscreen.addEdgeLetters(orientationLetters(sliceNode))
             offscreenViews[view.layoutName] = offscreen
         if caption and shown:
-            offscreenViews[shown[0][0].layoutName].addText(caption, position=(6, 6), fontSize=12, color=(0.85, 0.85, 0.85))
+            offscreenViews[shown[0][0].layoutName].addText(caption, position=(6, 24), fontSize=12, color=(0.85, 0.85, 0.85))
         if fieldOfViewMm:
             for _, sliceNode in shown:
                 depth = sliceNode.GetFieldOfView()[2]
@@ -90,7 +113,7 @@ def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNo
     finally:
         for offscreen in offscreenViews.values():
             offscreen.finalize()
-    rows = [[tiles[view.layoutName] for view in row if view.layoutName in tiles] for row in layoutViews(layoutId)]
+    rows = [[tiles[view.layoutName] for view in row if view.layoutName in tiles] for row in layoutViews(layoutId, layoutSequences(scene, layoutId))]
     return assembleTiles([row for row in rows if row])
 
 
@@ -131,7 +154,7 @@ def renderCaseSnapshot(case, out, maskPath=None, layout: str = "2x2", ras=None, 
                              else (np.array(loaded.dwi.gridShape) - 1) / 2.0)
     ras = tuple(round(float(value), 2) for value in ras)
     layoutId = layouts.layoutIdByName(layout)
-    layouts.setLayout(app.layoutNode, layoutId)
+    layouts.setLayout(app.layoutNode, layoutId, caseNodes.volumeNodes)  # T1w/T2w get tiles when the case has them
     app.updateSliceLogics()
     caption = f"{case.caseId}  R {ras[0]:.0f} A {ras[1]:.0f} S {ras[2]:.0f}"
     pixels = renderLayout(app.applicationLogic, caseNodes, layoutId, ras, segmentationNode, (tileSize, tileSize), caption)

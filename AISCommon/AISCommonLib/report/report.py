@@ -122,13 +122,11 @@ def _openWorkflowSnapshot(root: Path, database):
 
 
 def _headerGrid(path: Path):
-    import nibabel as nib
+    """Shape ``(i, j, k)`` and matrix from the header alone (size-checked first, see ``core.image.readHeaderGrid``)."""
+    from ..core.image import readHeaderGrid
 
-    try:
-        image = nib.load(str(path))
-        return tuple(image.shape[:3]), np.asarray(image.affine)
-    except (OSError, EOFError, ValueError, nib.filebasedimages.ImageFileError) as error:
-        raise InputError(f"'{path.name}' cannot be read ({error}).") from None
+    grid = readHeaderGrid(path)
+    return tuple(grid.shape[:3]), np.asarray(grid.ijkToRas)
 
 
 def _checkMaskFile(path: Path, dwiGrid, required: tuple) -> list[str]:
@@ -338,6 +336,17 @@ def _concordanceRule(tables: dict | None):
     return AgreementParameters.fromRule(json.loads(stored["concordance"])) if "concordance" in stored else AgreementParameters()
 
 
+def _referenceRows(root: Path, parameters, excluded: set) -> list[dict]:
+    """Every read against the lesion masks the dataset ships (e.g. ISLES expert masks), when they fit its grid."""
+    from ..core.referencemasks import compareWithReferences
+
+    try:
+        return [row for row in compareWithReferences(root, parameters) if row["case"] not in excluded]
+    except AISError as error:
+        logger.warning("The reads could not be compared with the dataset's own masks (%s).", error)
+        return []
+
+
 def _agreementSection(root: Path, excluded: set, tables: dict | None, completeness: list[dict], workers: int) -> tuple[Section, dict]:
     from ..core.agreement import compareFiles
     from ..core.dataset import compareDataset
@@ -345,6 +354,7 @@ def _agreementSection(root: Path, excluded: set, tables: dict | None, completene
     section = Section("Inter-reader agreement")
     parameters = _concordanceRule(tables)
     data = {"pairs": [], "failed": [], "summary": {}, "readers": [], "times": {}, "blandAltman": None, "rule": parameters.ruleDict()}
+    data["references"] = _referenceRows(root, parameters, excluded)
     try:
         rows = compareDataset(root, parameters, workers=workers)
     except AISError as error:
@@ -569,7 +579,7 @@ def collectReport(datasetRoot, database=None, thresholds: QualityThresholds | No
     else:
         agreementSection, agreement = Section("Inter-reader agreement", ["No cases."]), {"pairs": [], "failed": [], "summary": {}, "readers": [],
                                                                                            "times": {}, "blandAltman": None,
-                                                                                           "rule": _concordanceRule(tables).ruleDict()}
+                                                                                           "rule": _concordanceRule(tables).ruleDict(), "references": []}
     report["sections"]["agreement"] = {"section": agreementSection, **agreement}
 
     def qualityProgress(fraction, message):
@@ -654,6 +664,7 @@ def _csvText(rows: list[dict], columns: list[str] | None = None) -> str:
 
 def _csvTables(report: dict) -> dict[str, str]:
     from ..core.dataset import ROW_COLUMNS
+    from ..core.referencemasks import REFERENCE_COLUMNS
 
     sections = report["sections"]
     agreement = sections["agreement"]
@@ -668,6 +679,7 @@ def _csvTables(report: dict) -> dict[str, str]:
         "metadata": _csvText(sections["metadata"]["rows"], ["case", "sequence", *METADATA_FIELDS, "BValue", "missing", "sidecar_problem"]),
         "participants_columns": _csvText(sections["metadata"]["participants"], ["column", "filled", "participants"]),
         "agreement_pairs": _csvText(agreement["pairs"] + agreement["failed"], ROW_COLUMNS),
+        "reads_vs_reference": _csvText(agreement.get("references", []), REFERENCE_COLUMNS),
         "dice_histogram": _csvText(reportstats.histogram([row["dice"] for row in agreement["pairs"]], [index / 10 for index in range(11)]),
                                    ["low", "high", "count"]),
         "per_reader": _csvText(agreement["readers"], ["reader", "reads_compared", "mean_volume_ml", "volume_bias_vs_other_ml", "volume_bias_vs_final_ml",
@@ -808,6 +820,11 @@ def renderHtml(report: dict, images: dict[str, bytes], dataFolderName: str, figu
     parts.append(figure("reading_times", "Reading time per case and reader"))
     parts.append("<h3>Pairs</h3>" + _table(agreement["pairs"], ["case", "reader_a", "reader_b", "dice", "volume_a_ml", "volume_b_ml", "hd95_mm",
                                                                "lesion_f1", "missed_lesions", "concordant"], "pair-case"))
+    if agreement.get("references"):
+        parts.append("<h3>Reads against the masks the dataset ships</h3><p>Reference masks found in the dataset's own derivatives (never changed), "
+                     "compared with each reader's newest read when they lie on its grid; lesion-wise counts take the reference as the truth.</p>"
+                     + _table(agreement["references"], ["case", "reader", "reference", "status", "dice", "volume_read_ml", "volume_reference_ml",
+                                                        "hd95_mm", "lesion_f1", "missed_reference_lesions", "extra_read_lesions", "error"]))
 
     quality = sections["quality"]
     thresholds = report["thresholds"]

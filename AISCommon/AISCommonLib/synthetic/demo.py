@@ -112,7 +112,8 @@ def _openWorkflow(root: Path):
 
     store = openStore(None, root, create=True)
     title, imaging, neuro, _ = STAFF[MANAGER]
-    store.initialise(root, MANAGER, Qualification(title, imaging, neuro))
+    # The simulated readers are experienced: the demo runs without reader training (a site's choice, recorded).
+    store.initialise(root, MANAGER, Qualification(title, imaging, neuro), training={"required": False})
     for userId, (title, imaging, neuro, roles) in STAFF.items():
         if userId != MANAGER:
             store.addUser(MANAGER, userId, Qualification(title, imaging, neuro))
@@ -142,16 +143,16 @@ def _read(store, root: Path, phantoms: dict, parameters: SeedParameters, progres
             writeReaderMask(root, cases[caseId], seed.mask, loaded.dwi, reader, "adc-threshold-seed", seed.summary)
             rng = np.random.default_rng([readerIndex, len(seeds)])
             refined = simulateReader(phantom.truthMask, generous, rng)
-            store.submitRead(reader, caseId, refined, method="simulated-reader", parameters=_simulatedReadParameters(seed, generous, rng))
+            store.submitRead(reader, caseId, refined, method="simulated-reader", parameters=_simulatedReadParameters(seed, generous, rng, set(cases[caseId].files)))
     return seeds
 
 
-def _simulatedReadParameters(seed, generous: bool, rng: np.random.Generator) -> dict:
-    """What the module would store with a read: Likert per sequence (the phantoms are good: 4-5), time, seed."""
-    from ..core.readrecord import LIKERT_SEQUENCES, buildReadParameters
+def _simulatedReadParameters(seed, generous: bool, rng: np.random.Generator, sequences: set) -> dict:
+    """What the module would store with a read: Likert per sequence and criterion (the phantoms are good: 4-5), time, seed."""
+    from ..core.readrecord import LIKERT_CRITERIA, SCORED_SEQUENCES, buildReadParameters
 
-    likert = {key: int(rng.integers(4, 6)) for key in LIKERT_SEQUENCES}
-    parameters = buildReadParameters(likert, {}, [], float(rng.uniform(180.0, 900.0)), seed.summary)
+    likert = {key: {criterion: int(rng.integers(4, 6)) for criterion in LIKERT_CRITERIA} for key in SCORED_SEQUENCES if key in sequences}
+    parameters = buildReadParameters(likert, {}, [], float(rng.uniform(180.0, 900.0)), seed.summary, sequences=sequences)
     return {**parameters, "habit": "generous" if generous else "conservative"}
 
 
@@ -162,7 +163,7 @@ def _truthDecisions(store, userId: str, caseId: str, truth: np.ndarray) -> dict:
 
     reads = store.readsVisibleTo(userId, caseId)
     # Every region, the small ones below the list's size limit too (region ids do not depend on that limit).
-    every = compareFiles(*(store.absolutePath(read["mask_path"]) for read in reads), AgreementParameters(minExtentMm3=0.0))
+    every = compareFiles(*(store.readMaskPath(userId, read["read_id"]) for read in reads), AgreementParameters(minExtentMm3=0.0))
     labels = every.regionMap.labels
     cropTruth = truth[every.regionMap.cropSlices]
     decisions = {}
@@ -209,9 +210,9 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None,
     try:
         seeds = _read(store, root, phantoms, parameters, progress)
         _reviewAndArbitrate(store, phantoms)
-        verified = store.verify()
-        problems = [row for row in verified if row["status"] != "ok"]
-        exported = store.export(outDir / "workflow-export")
+        verified = store.verify(userId=MANAGER)
+        problems = [row for row in verified["files"] if row["status"] != "ok"] + verified["chain"]
+        exported = store.export(MANAGER, outDir / "workflow-export")
         rows = [_caseRow(store, store.case(case["case_id"]), phantoms[case["case_id"]], seeds.get(case["case_id"])) for case in store.cases()]
         databaseUrl = store.url
     finally:
@@ -223,7 +224,7 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None,
         "derivatives": str(root / "derivatives" / "lesions"),
         "workflowDatabase": databaseUrl,
         "workflowExport": [str(path) for path in exported],
-        "verifiedFiles": len(verified),
+        "verifiedFiles": len(verified["files"]),
         "verifyProblems": problems,
         "validation": {"errors": sum(f.severity == "error" for f in findings), "warnings": sum(f.severity == "warning" for f in findings)},
         "seedParameters": dataclasses.asdict(parameters),

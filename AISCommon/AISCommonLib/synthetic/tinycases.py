@@ -111,7 +111,7 @@ def initialiseTeam(store, root, manager: str = "M01", readers=("R01", "R02"), re
     """
     from ..workflow.people import Qualification
 
-    store.initialise(root, manager, Qualification("chief", 25.0, 20.0), concordance=concordance)
+    store.initialise(root, manager, Qualification("chief", 25.0, 20.0), concordance=concordance, training={"required": False})
     for users, title, role in ((readers, "attending", "reader"), (reviewers, "associate_chief", "reviewer"), (arbiters, "chief", "arbiter")):
         for userId in users:
             store.addUser(manager, userId, Qualification(title, 20.0, 15.0))

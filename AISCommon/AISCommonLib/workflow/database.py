@@ -14,8 +14,11 @@ from ..core.errors import InputError
 
 DEFAULT_DATABASE_NAME = "workflow.sqlite"
 DATABASE_URL_VARIABLE = "AIS_DB_URL"
-#: How long a SQLite writer waits for the write lock before giving up (seconds).
-SQLITE_BUSY_TIMEOUT_S = 30.0
+#: How long a writer waits for a lock (SQLite's write lock, a PostgreSQL row lock) before it is told who holds it.
+LOCK_WAIT_S = 10.0
+SQLITE_BUSY_TIMEOUT_S = LOCK_WAIT_S
+#: Attempts for a transaction that found the database locked (each waits up to LOCK_WAIT_S).
+LOCK_RETRIES = 2
 #: Attempts for a transaction that hit a deadlock, serialization failure or lock timeout.
 TRANSIENT_RETRIES = 8
 
@@ -77,20 +80,59 @@ def createEngine(url: str):
         return engine
     if backend == "postgresql":
         try:
-            return create_engine(url, pool_pre_ping=True)
+            # Keep the URL's own server options (e.g. a search_path) and add the lock wait.
+            options = " ".join(filter(None, [parsed.query.get("options", ""), f"-c lock_timeout={int(LOCK_WAIT_S * 1000)}"]))
+            return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
         except NoSuchModuleError:
             raise InputError("PostgreSQL needs the psycopg driver: install 'psycopg[binary]' and use postgresql+psycopg:// URLs.") from None
     raise InputError(f"Database backend '{backend}' is not supported; use a SQLite file or a postgresql+psycopg:// URL.")
 
 
 def isTransient(error) -> bool:
-    """Deadlock, serialization failure or a SQLite lock that outlasted the busy timeout: worth a retry."""
+    """Deadlock or serialization failure: another transaction won a race; worth an immediate retry."""
     original = getattr(error, "orig", None)
-    code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
-    if code in ("40001", "40P01", "55P03"):
+    return (getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)) in ("40001", "40P01")
+
+
+def isLockWait(error) -> bool:
+    """A lock held by someone else outlasted the wait (SQLite busy, PostgreSQL lock_timeout)."""
+    original = getattr(error, "orig", None)
+    if (getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)) == "55P03":
         return True
     text = str(original).lower()
     return "database is locked" in text or "database is busy" in text
+
+
+def lockHolders(engine) -> list[str]:
+    """Who holds the workflow database, as far as this machine can tell (one phrase each; [] when unknown).
+
+    SQLite: the processes of this machine that have the database file open. PostgreSQL: the other sessions
+    holding locks on the workflow's tables (login, application, since when).
+    """
+    if engine.dialect.name == "postgresql":
+        query = ("SELECT DISTINCT a.pid, a.usename, a.application_name, a.client_addr, a.xact_start FROM pg_locks l "
+                 "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND a.pid <> pg_backend_pid() AND a.datname = current_database() "
+                 "AND l.relation IN (SELECT oid FROM pg_class WHERE relname IN ('cases', 'slots', 'reads', 'events', 'users', 'settings'))")
+        try:
+            with engine.connect() as connection:
+                rows = connection.exec_driver_sql(query).all()
+        except Exception:  # noqa: BLE001 - the holders are a courtesy in an error message; never hide the error itself
+            return []
+        return [f"session {row.pid} of {row.usename} ({row.application_name or 'no application name'}, {row.client_addr or 'local'}, "
+                f"in a transaction since {row.xact_start})" for row in rows]
+    database = Path(engine.url.database).resolve()
+    names = {str(database), f"{database}-wal", f"{database}-shm"}
+    holders = []
+    for process in Path("/proc").glob("[0-9]*"):
+        if process.name == str(os.getpid()):
+            continue
+        try:
+            if any(os.readlink(fd) in names for fd in (process / "fd").iterdir()):
+                command = " ".join((process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split())
+                holders.append(f"process {process.name} ({command[:80] or 'unknown'})")
+        except OSError:
+            continue
+    return holders
 
 
 def dumps(value) -> str:

@@ -114,11 +114,16 @@ MEDIUM_LESION_MAX_ML = 15.0
 MIN_TRIAL_CASES = 5
 #: Location labels a manager gives (e.g. ``left_mca``, ``brainstem``) or derived octants (``LPS``).
 LOCATION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-#: The training bar: whether trial cases are required, how many (>= 5), mean Dice against the references,
-#: total lesions missed or added over all trial reads (None: no limit), median minutes per case (None: no
-#: limit), and how many different size classes and locations the scored trial cases must cover.
+#: The consensus asks for trial cases of *different* lesion size and location: the bar never asks for fewer
+#: than this many size classes, nor fewer locations.
+MIN_DIFFERENT_SIZES_AND_LOCATIONS = 2
+#: The training bar: whether trial cases are required (on by default: a new reader reads trial cases first
+#: unless a manager switches training off with a recorded reason, or qualifies the reader with one), how many
+#: (>= 5), mean Dice against the references, total lesions missed or added over all trial reads (None: no
+#: limit), median minutes per case (None: no limit), and how many different size classes and locations the
+#: scored trial cases must cover (>= 2 each).
 DEFAULT_TRAINING = {
-    "required": False,
+    "required": True,
     "min_cases": MIN_TRIAL_CASES,
     "min_mean_dice": 0.7,
     "max_missed_lesions": 0,
@@ -157,10 +162,13 @@ def validateTrainingBar(bar: dict) -> dict:
         raise InputError(f"The training bar's missed lesions must be a whole number of 0 or more (or none), not {bar['max_missed_lesions']!r}.")
     if bar["max_median_minutes"] is not None and (not _isNumber(bar["max_median_minutes"]) or bar["max_median_minutes"] <= 0):
         raise InputError(f"The training bar's median minutes per case must be a positive number (or none), not {bar['max_median_minutes']!r}.")
-    if not _isInteger(bar["min_size_classes"]) or not 1 <= bar["min_size_classes"] <= len(SIZE_CLASSES):
-        raise InputError(f"The training bar's size classes must be a whole number from 1 to {len(SIZE_CLASSES)}, not {bar['min_size_classes']!r}.")
-    if not _isInteger(bar["min_locations"]) or not 1 <= bar["min_locations"] <= bar["min_cases"]:
-        raise InputError(f"The training bar's locations must be a whole number from 1 to its {bar['min_cases']} trial cases, not {bar['min_locations']!r}.")
+    least = MIN_DIFFERENT_SIZES_AND_LOCATIONS
+    if not _isInteger(bar["min_size_classes"]) or not least <= bar["min_size_classes"] <= len(SIZE_CLASSES):
+        raise InputError(f"The training bar's size classes must be a whole number from {least} to {len(SIZE_CLASSES)} (the consensus asks "
+                         f"for trial cases of different lesion sizes), not {bar['min_size_classes']!r}.")
+    if not _isInteger(bar["min_locations"]) or not least <= bar["min_locations"] <= bar["min_cases"]:
+        raise InputError(f"The training bar's locations must be a whole number from {least} to its {bar['min_cases']} trial cases (the "
+                         f"consensus asks for trial cases of different lesion locations), not {bar['min_locations']!r}.")
     return bar
 
 

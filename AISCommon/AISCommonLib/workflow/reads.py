@@ -28,7 +28,8 @@ class ReadsMixin:
                    parameters: dict | None = None) -> dict:
         """Submit the reader's mask for their claimed read slot of ``caseId``.
 
-        The mask is written as the reader's next mask version (never overwriting), hashed and recorded.
+        The mask is written as the reader's next mask version (never overwriting), sealed until the case is final
+        (see :mod:`sealedreads`), hashed and recorded.
         The second read is compared with the first at once (agreement engine, the workflow's concordance rule)
         and the case is queued for review; if that step is interrupted the case waits in ``awaiting_comparison``
         for :meth:`settleComparisons`.
@@ -63,14 +64,18 @@ class ReadsMixin:
         array = self._maskOnGrid(mask, grid)
         for attempt in range(5):
             try:
-                record = writeReaderMask(self.datasetRoot, case, array, grid, userId, method, parameters or {})
+                # Sealed: a random name in the sealed folder, or (team mode) in this client's private folder until the
+                # database holds the bytes; recorded as derivatives/lesions/.sealed-reads/<name> on both backends.
+                local, recordedMask = self._newSealedRead()
+                record = writeReaderMask(self.datasetRoot, case, array, grid, userId, method, parameters or {}, into=local)
                 break
             except OutputExistsError:
                 # The same reader submitting from two clients at once took this version's name: take the next.
                 if attempt == 4:
                     raise
         sidecar = sidecarPathFor(record.path)
-        files = {self._relative(record.path): sha256File(record.path), self._relative(sidecar): sha256File(sidecar)}
+        recordedSidecar = sidecarPathFor(Path(recordedMask)).as_posix()
+        files = {recordedMask: sha256File(record.path), recordedSidecar: sha256File(sidecar)}
         t = schema.tables()
         summary = None
         if trial:
@@ -90,17 +95,17 @@ class ReadsMixin:
             duration = _secondsBetween(slot["claimed_at"], now)
             readId = connection.execute(
                 t.reads.insert().values(
-                    case_id=caseId, slot_id=slot["id"], user_id=userId, mask_path=self._relative(record.path),
-                    sha256=files[self._relative(record.path)], sidecar_path=self._relative(sidecar),
-                    sidecar_sha256=files[self._relative(sidecar)], version=record.version, method=method,
+                    case_id=caseId, slot_id=slot["id"], user_id=userId, mask_path=recordedMask,
+                    sha256=files[recordedMask], sidecar_path=recordedSidecar,
+                    sidecar_sha256=files[recordedSidecar], version=record.version, method=method,
                     duration_seconds=duration, submitted_at=now,
                 )
             ).inserted_primary_key[0]
+            self._keepReadFiles(connection, caseId, userId, {recordedMask: record.path, recordedSidecar: sidecar})
             if trial:
                 self._event(connection, userId, states.ACTION_SUBMIT, caseId, case["state"], case["state"], case["revision"],
                             note=f"trial slot {slot['slot_index']}, version {record.version}", files=files)
-                read = {"id": readId, "user_id": userId, "mask_path": self._relative(record.path), "sha256": files[self._relative(record.path)],
-                        "duration_seconds": duration}
+                read = {"id": readId, "user_id": userId, "mask_path": recordedMask, "sha256": files[recordedMask], "duration_seconds": duration}
                 score = self._recordScore(connection, userId, case, read, summary) if summary is not None else None
                 return {"case_id": caseId, "read_id": readId, "mask_path": read["mask_path"], "sha256": read["sha256"], "state": case["state"],
                         "revision": case["revision"], "training": True, "score": score, "qualified": bool(score and score["qualified"])}
@@ -109,7 +114,7 @@ class ReadsMixin:
             revision = self._setState(connection, case, toState) if toState != case["state"] else case["revision"]
             self._event(connection, userId, states.ACTION_SUBMIT, caseId, case["state"], toState, revision,
                         note=f"read slot {slot['slot_index']}, version {record.version}", files=files)
-            return {"case_id": caseId, "read_id": readId, "mask_path": self._relative(record.path), "sha256": files[self._relative(record.path)],
+            return {"case_id": caseId, "read_id": readId, "mask_path": recordedMask, "sha256": files[recordedMask],
                     "state": toState, "revision": revision, "training": False}
 
         try:
@@ -152,7 +157,7 @@ class ReadsMixin:
             if len(reads) != states.READS_PER_CASE:
                 logger.warning("Case %s is awaiting comparison with %d reads; left as it is.", caseId, len(reads))
                 continue
-            result = self._compare(self.absolutePath(reads[0]["mask_path"]), self.absolutePath(reads[1]["mask_path"]))
+            result = self._compare(self.localReadFile(reads[0]["mask_path"]), self.localReadFile(reads[1]["mask_path"]))
             concordant, summary = result.concordant, result.toDict()
             readIds = [read["id"] for read in reads]
 
@@ -198,19 +203,24 @@ class ReadsMixin:
         if connection.execute(select(t.cases.c.training).where(t.cases.c.case_id == caseId)).scalar():
             # Trial case: read by any number of trainees, each scored against the reference; a trainee sees
             # the others' reads (like the reference) only after submitting their own, so none can copy.
-            unblinded = states.ROLE_MANAGER in user["roles"] or any(read["user_id"] == user["user_id"] for read in reads)
+            readerOfCase = any(read["user_id"] == user["user_id"] for read in reads)
+            unblinded = states.ROLE_MANAGER in user["roles"] or readerOfCase
         else:
             readerOfCase = any(slot["user_id"] == user["user_id"] for slot in self._slots(connection, caseId, states.SLOT_READ))
             unblinded = len(reads) >= states.READS_PER_CASE or (states.ROLE_MANAGER in user["roles"] and not readerOfCase)
+        # A reader never learns who the other reader is, even after blinding of the masks ends.
+        anonymous = readerOfCase and states.ROLE_MANAGER not in user["roles"]
         return [
-            {"read_id": read["id"], "user_id": read["user_id"], "mask_path": read["mask_path"], "sha256": read["sha256"],
+            {"read_id": read["id"], "user_id": read["user_id"] if read["user_id"] == user["user_id"] or not anonymous else "another reader",
+             "mask_path": read["mask_path"], "sha256": read["sha256"],
              "version": read["version"], "submitted_at": read["submitted_at"], "duration_seconds": read["duration_seconds"]}
             for read in reads
             if unblinded or read["user_id"] == user["user_id"]
         ]
 
     def readMaskPath(self, userId: str, readId: int) -> Path:
-        """The mask file of a read, for loading, if ``userId`` may see it.
+        """The mask file of a read, for loading, if ``userId`` may see it (in team mode a private copy taken out of the
+        database, valid until the store is closed; see :meth:`localReadFile`).
 
         :raises BlindingError: another reader's read before both reads are in.
         :raises UnknownCaseError: no such read.
@@ -228,4 +238,4 @@ class ReadsMixin:
                 raise BlindingError(f"User '{userId}' cannot see read {readId} of case {row['case_id']} until both reads are submitted.")
             return row["mask_path"]
 
-        return self.absolutePath(self._read(run))
+        return self.localReadFile(self._read(run))

@@ -22,6 +22,24 @@ from .errors import (
 )
 
 
+def _checkLabels(cases) -> None:
+    """Refuse, before any database write, case folders whose labels the workflow's tables cannot hold.
+
+    :raises InputError: naming every such folder and the limit it breaks.
+    """
+    t = schema.tables()
+    limits = {"subject": t.cases.c.subject.type.length, "session": t.cases.c.session.type.length,
+              "case": t.cases.c.case_id.type.length, "folder": t.cases.c.relative_folder.type.length}
+    problems = []
+    for case in cases:
+        values = {"subject": case.subject, "session": case.session or "", "case": case.caseId, "folder": case.relativeFolder.as_posix()}
+        for name, value in values.items():
+            if len(value) > limits[name]:
+                problems.append(f"{case.relativeFolder.as_posix()[:60]}...: the {name} label is {len(value)} characters, too long (at most {limits[name]})")
+    if problems:
+        raise InputError("Nothing was registered; rename these folders first: " + "; ".join(problems) + ".")
+
+
 class RegistrationMixin:
     """Registering a dataset's cases (real and trial) and reading case records."""
 
@@ -47,6 +65,7 @@ class RegistrationMixin:
         :raises WorkflowError: a case given as a trial case is already registered as a real case.
         """
         cases = discoverCases(self.datasetRoot, participantLabels=participantLabels)
+        _checkLabels(cases)
         references = {str(key): Path(value) for key, value in (referenceMasks or {}).items()}
         sizeClasses = {str(key): people.validateSizeClass(value) for key, value in (sizeClasses or {}).items()}
         locations = {str(key): people.validateLocation(str(value).strip()) for key, value in (locations or {}).items()}
@@ -175,10 +194,12 @@ class RegistrationMixin:
 
         return self._write(run)
 
-    def case(self, caseId: str) -> dict:
+    def case(self, caseId: str, viewer: str | None = None) -> dict:
         """One case: state, revision, slots (who holds what), comparison summary; for a trial case its lesion
         size class and location and ``has_reference`` (the path only through :meth:`referenceMaskPath`).
 
+        :param viewer: who will see it; unless a manager or the case's reviewer or arbiter, they see every other
+            reader of the case as ``another reader`` (readers never learn who the other reader is).
         :raises UnknownCaseError: not registered.
         """
         from sqlalchemy import select
@@ -192,12 +213,20 @@ class RegistrationMixin:
             result = dict(row)
             result["comparison"] = json.loads(row["comparison"]) if row["comparison"] else None
             result["slots"] = self._slots(connection, caseId)
+            if viewer is not None and self._readersHiddenFrom(connection, viewer, result["slots"]):
+                result["slots"] = [{**slot, "user_id": "another reader"} if slot["kind"] in (states.SLOT_READ, states.SLOT_TRIAL)
+                                   and slot["user_id"] not in (None, viewer) else slot for slot in result["slots"]]
             # The reference of a trial case is handed out only by referenceMaskPath (blinding of trainees).
             result["has_reference"] = result.pop("reference_mask_path") is not None
             result.pop("reference_sha256")
             return result
 
         return self._read(run)
+
+    def _readersHiddenFrom(self, connection, viewer: str, slots: list[dict]) -> bool:
+        """Whether ``viewer`` must not learn who reads a case: anyone but a manager or its reviewer or arbiter."""
+        judges = {slot["user_id"] for slot in slots if slot["kind"] in (states.SLOT_REVIEW, states.SLOT_ARBITRATION)}
+        return viewer not in judges and states.ROLE_MANAGER not in self._user(connection, viewer)["roles"]
 
     def cases(self) -> list[dict]:
         """Every case with its state, revision, and counts of claimed and submitted reads (no reader IDs: blinding)."""

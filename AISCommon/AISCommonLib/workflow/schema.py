@@ -3,7 +3,7 @@
 One schema for SQLite and PostgreSQL. ``schema_version`` holds one row per applied version; a database
 written by a newer release is refused, an older one is upgraded in place by :func:`upgradeSchema`, one
 version step at a time inside the caller's transaction. The ``events`` table is append-only: triggers
-refuse UPDATE and DELETE on both backends.
+refuse UPDATE and DELETE on both backends (and TRUNCATE on PostgreSQL, see :mod:`pgsecurity`).
 
 SQLAlchemy is imported inside the functions so that the Slicer module loads before it is installed.
 """
@@ -18,7 +18,15 @@ from .errors import SchemaVersionError
 #: training scores, who qualified a reader when and any override reason).
 #: Version 3: what a review or ruling changed (derived outcome per region and for the agreed voxels) and
 #: the starting final the reviewer chose.
-SCHEMA_VERSION = 3
+#: Version 4: the hash chain over the event log (``prev_hash``, ``hash``, ``payload``: see :mod:`chain`).
+#: Version 5: identities: every event records the client's OS account and host (``os_user``, ``host``) and, on
+#: PostgreSQL, the authenticated database login (``db_login``); the ``logins`` table maps login roles to workflow
+#: users; on PostgreSQL the team-mode roles, row-level security and guard triggers (see :mod:`pgsecurity`).
+#: Version 6: arbitration panels (``panel_members``, ``opinions``), the reviewer's proposal kept with an escalation,
+#: and the reason a ruling overrides it (``decisions.override_reason``).
+#: Version 7: sealed reads in team mode: the bytes of each read's mask and sidecar in ``read_files`` (PostgreSQL hands a
+#: row out under row-level security; see :mod:`sealedreads`); empty on SQLite, where sealed reads are files.
+SCHEMA_VERSION = 7
 
 
 def utcNow() -> str:
@@ -48,6 +56,7 @@ def _tables(version: int):
         Float,
         ForeignKey,
         Integer,
+        LargeBinary,
         MetaData,
         String,
         Table,
@@ -165,6 +174,7 @@ def _tables(version: int):
         Column("sha256", String(64)),
         timestamp("created_at", nullable=False),
         *since(3, Column("outcome", Text), Column("starting_point", String(16))),
+        *since(6, Column("override_reason", Text)),
     )
     events = Table(
         "events",
@@ -179,6 +189,9 @@ def _tables(version: int):
         Column("revision", Integer),
         Column("note", Text),
         Column("files", Text, nullable=False),
+        *since(4, Column("payload", Text), Column("prev_hash", String(64)), Column("hash", String(64))),
+        *since(5, Column("os_user", String(64)), Column("host", String(255)),
+               Column("db_login", String(63))),
     )
     trainingScores = Table(
         "training_scores",
@@ -194,8 +207,56 @@ def _tables(version: int):
         timestamp("created_at", nullable=False),
         *since(2, Column("hd95_mm", Float), Column("lesion_f1", Float)),
     )
+    # Version 5: which database login role is which workflow user (team mode; empty on SQLite).
+    logins = Table(
+        "logins",
+        metadata,
+        Column("login_role", String(63), primary_key=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False, unique=True),
+        Column("managed", Boolean, nullable=False),
+        timestamp("created_at", nullable=False),
+        Column("created_by", String(63), nullable=False),
+    ) if version >= 5 else None
+    # Version 6: an arbitration panel: who the lead arbiter convened, and what each of them said.
+    panelMembers = Table(
+        "panel_members",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("case_id", String(128), ForeignKey("cases.case_id"), nullable=False, index=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("added_by", String(32), nullable=False),
+        timestamp("added_at", nullable=False),
+        UniqueConstraint("case_id", "user_id", name="uq_panel_person"),
+    ) if version >= 6 else None
+    opinions = Table(
+        "opinions",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("case_id", String(128), ForeignKey("cases.case_id"), nullable=False, index=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False),
+        Column("text", Text, nullable=False),
+        Column("region_decisions", Text, nullable=False),
+        timestamp("created_at", nullable=False),
+    ) if version >= 6 else None
+    # Version 7: the bytes of sealed reads (team mode), keyed by the path the read records. Not a case table of the
+    # hash chain (the payloads would carry the masks): the read row's hashes, which the chain covers, cover them.
+    readFiles = Table(
+        "read_files",
+        metadata,
+        Column("path", Text, primary_key=True),
+        Column("case_id", String(128), ForeignKey("cases.case_id"), nullable=False, index=True),
+        Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False),
+        Column("sha256", String(64), nullable=False),
+        Column("content", LargeBinary, nullable=False),
+        timestamp("created_at", nullable=False),
+    ) if version >= 7 else None
     return types.SimpleNamespace(
         metadata=metadata,
+        readFiles=readFiles,
+        logins=logins,
+        panelMembers=panelMembers,
+        opinions=opinions,
         schemaVersion=schemaVersion,
         settings=settings,
         users=users,
@@ -210,7 +271,8 @@ def _tables(version: int):
 
 
 #: Tables in dependency order (export, snapshots).
-TABLE_NAMES = ("settings", "users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores")
+TABLE_NAMES = ("settings", "users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores", "panel_members",
+               "opinions")
 
 _SQLITE_APPEND_ONLY = (
     "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
@@ -235,16 +297,29 @@ def _createVersion1(connection) -> None:
 
 
 def _addColumns(connection, version: int) -> None:
-    """Add the columns that ``version`` introduced (all nullable) to a database one version older."""
+    """Add the columns that ``version`` introduced (all nullable) to a database one version older (new tables are
+    created by their own step)."""
     from sqlalchemy.schema import CreateColumn
 
     old, new = tables(version - 1), tables(version)
     for table in new.metadata.sorted_tables:
+        if table.name not in old.metadata.tables:
+            continue
         present = set(old.metadata.tables[table.name].columns.keys())
         for column in table.columns:
             if column.name not in present:
                 definition = CreateColumn(column).compile(dialect=connection.dialect)
                 connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
+
+
+def _requireOwner(connection, version: int, what: str) -> None:
+    """:raises SchemaVersionError: a PostgreSQL upgrade step run by a role that does not own the tables (a worker)."""
+    owner, mayUpgrade = connection.exec_driver_sql(
+        "SELECT t.tableowner::text, pg_has_role(current_user, t.tableowner, 'USAGE') FROM pg_tables t "
+        "WHERE t.schemaname = current_schema() AND t.tablename = 'events'").first()
+    if not mayUpgrade:
+        raise SchemaVersionError(f"The workflow database needs schema version {version} ({what}), which only its owner "
+                                 f"'{owner}' can install; open it once as that role.")
 
 
 def _upgradeTo2(connection) -> None:
@@ -257,9 +332,49 @@ def _upgradeTo3(connection) -> None:
     _addColumns(connection, 3)
 
 
+def _upgradeTo4(connection) -> None:
+    # The hash chain; events recorded before it keep empty hashes and are reported as not covered.
+    _addColumns(connection, 4)
+
+
+def _upgradeTo5(connection) -> None:
+    # Identities: OS account, host and database login of each event; login roles; team-mode guards on PostgreSQL.
+    if connection.dialect.name == "postgresql":
+        _requireOwner(connection, 5, "team-mode identities")
+    _addColumns(connection, 5)
+    tables(5).logins.create(connection)
+    if connection.dialect.name == "postgresql":
+        from . import pgsecurity
+
+        pgsecurity.install(connection)
+
+
+def _upgradeTo6(connection) -> None:
+    # Arbitration panels and the reason a ruling overrides the reviewer's proposal.
+    _addColumns(connection, 6)
+    new = tables(6)
+    new.panelMembers.create(connection)
+    new.opinions.create(connection)
+    if connection.dialect.name == "postgresql":
+        from . import pgsecurity
+
+        pgsecurity.install(connection)  # grants and policies for the new tables
+
+
+def _upgradeTo7(connection) -> None:
+    # Sealed reads in the database (team mode); on PostgreSQL only the owner creates the table and its policies.
+    if connection.dialect.name == "postgresql":
+        _requireOwner(connection, 7, "sealed reads kept in the database")
+    tables(7).readFiles.create(connection)
+    if connection.dialect.name == "postgresql":
+        from . import pgsecurity
+
+        pgsecurity.install(connection)  # grants and row-level security of read_files
+
+
 #: version n -> function upgrading a version-n database to n + 1. A new database is created at version 1
 #: and taken through every step, so the upgrade path runs on every store the tests create.
-_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3}
+_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3, 3: _upgradeTo4, 4: _upgradeTo5, 5: _upgradeTo6, 6: _upgradeTo7}
 
 
 def storedVersion(connection) -> int | None:
@@ -305,3 +420,4 @@ def upgradeSchema(connection) -> int:
         version += 1
         connection.execute(insert(tables().schemaVersion).values(version=version, applied_at=utcNow()))
     return before
+

@@ -20,11 +20,14 @@ from .errors import (
 class StaffMixin:
     """People and rules: initialising the workflow, users, roles with the consensus minimums, settings."""
 
-    def initialise(self, datasetRoot, managerId: str, qualification: people.Qualification, concordance=None, training=None) -> bool:
+    def initialise(self, datasetRoot, managerId: str, qualification: people.Qualification, concordance=None, training=None,
+                   login: str | None = None, password: str | None = None) -> bool:
         """Record the dataset root and rules, and register the first manager (only on an empty database).
 
         :param concordance: overrides of the default rule (:meth:`AgreementParameters.ruleDict`).
         :param training: overrides of :data:`people.DEFAULT_TRAINING`.
+        :param login: team mode: the manager's database login role to create (or attach); None for none.
+        :param password: the new login's password (only its SCRAM verifier reaches the server).
         :return: True when initialised now, False when it already was (same root: nothing changes).
         :raises WorkflowError: initialised before for another dataset root.
         """
@@ -58,7 +61,10 @@ class StaffMixin:
                 )
             )
             connection.execute(t.userRoles.insert().values(user_id=managerId, role=states.ROLE_MANAGER, granted_by=managerId, granted_at=now))
-            self._event(connection, managerId, states.ACTION_INITIALISE, note=_dumps({"dataset_root": str(root), "concordance": rules, "training": trainingBar}))
+            if login is not None:
+                self._createLogin(connection, managerId, login, password)
+            self._event(connection, managerId, states.ACTION_INITIALISE, note=_dumps({"dataset_root": str(root), "concordance": rules, "training": trainingBar}),
+                        users=[managerId], settings=True)
             return True
 
         done = self._write(run)
@@ -97,7 +103,8 @@ class StaffMixin:
                         value = AgreementParameters.fromRule(value).ruleDict()
                     connection.execute(t.settings.update().where(t.settings.c.key == key).values(value=_dumps(value)))
                     current[key] = value
-            self._event(connection, userId, states.ACTION_SETTINGS, note=_dumps({"reason": reason, "concordance": concordance, "training": training}))
+            self._event(connection, userId, states.ACTION_SETTINGS, note=_dumps({"reason": reason, "concordance": concordance, "training": training}),
+                        settings=True)
             if training:
                 for traineeId in self._traineeIds(connection):
                     self._qualifyIfBarMet(connection, userId, traineeId)
@@ -105,9 +112,12 @@ class StaffMixin:
 
         return self._write(run)
 
-    def addUser(self, actingUser: str, userId: str, qualification: people.Qualification) -> None:
+    def addUser(self, actingUser: str, userId: str, qualification: people.Qualification, login: str | None = None,
+                password: str | None = None) -> None:
         """Register a person (no role yet). Manager only.
 
+        :param login: team mode: the person's database login role to create (or attach), e.g. ``r01``; None for none.
+        :param password: the new login's password (only its SCRAM verifier reaches the server); None to set none.
         :raises InputError: invalid ID or qualification.
         :raises WorkflowError: the ID exists.
         """
@@ -128,9 +138,11 @@ class StaffMixin:
                     created_at=schema.utcNow(), created_by=actingUser,
                 )
             )
+            if login is not None:
+                self._createLogin(connection, userId, login, password)
             self._event(connection, actingUser, states.ACTION_ADD_USER, note=_dumps({"user": userId, **{
                 "title": qualification.title, "years_imaging": qualification.yearsImaging,
-                "years_neuroimaging": qualification.yearsNeuroimaging}}))
+                "years_neuroimaging": qualification.yearsNeuroimaging}}), users=[userId])
 
         self._write(run)
 
@@ -149,7 +161,7 @@ class StaffMixin:
             from sqlalchemy import select
 
             self._user(connection, actingUser, (states.ROLE_MANAGER,))
-            user = self._user(connection, userId)
+            user = self._user(connection, userId, acting=False)
             if role in user["roles"]:
                 raise WorkflowError(f"User '{userId}' already has the role {role}.")
             shortfalls = people.roleShortfalls(role, people.Qualification(user["title"], user["years_imaging"], user["years_neuroimaging"]))
@@ -168,7 +180,8 @@ class StaffMixin:
                     connection.execute(t.users.update().where(t.users.c.user_id == userId).values(
                         reader_qualified=True, qualified_note="training not required by the workflow settings"))
             self._event(connection, actingUser, states.ACTION_GRANT_ROLE,
-                        note=_dumps({"user": userId, "role": role, "shortfalls": shortfalls, "override_reason": reason if shortfalls else None}))
+                        note=_dumps({"user": userId, "role": role, "shortfalls": shortfalls, "override_reason": reason if shortfalls else None}),
+                        users=[userId])
             return shortfalls
 
         return self._write(run)
@@ -187,7 +200,7 @@ class StaffMixin:
             from sqlalchemy import func, select
 
             self._user(connection, actingUser, (states.ROLE_MANAGER,))
-            user = self._user(connection, userId)
+            user = self._user(connection, userId, acting=False)
             if role not in user["roles"]:
                 raise WorkflowError(f"User '{userId}' does not have the role {role}.")
             if role == states.ROLE_MANAGER:
@@ -195,7 +208,7 @@ class StaffMixin:
                 if managers <= 1:
                     raise PermissionDeniedError("The last manager cannot lose the manager role.")
             connection.execute(t.userRoles.delete().where(t.userRoles.c.user_id == userId, t.userRoles.c.role == role))
-            self._event(connection, actingUser, states.ACTION_REVOKE_ROLE, note=_dumps({"user": userId, "role": role, "reason": reason}))
+            self._event(connection, actingUser, states.ACTION_REVOKE_ROLE, note=_dumps({"user": userId, "role": role, "reason": reason}), users=[userId])
 
         self._write(run)
 

@@ -6,6 +6,7 @@
                                                                      `--> review_adjudicate (discordant)
     review_confirm | review_adjudicate --review--> final
     review_confirm | review_adjudicate --escalate--> arbitration --arbitrate--> final
+    arbitration --convene_panel | opinion--> arbitration   (a panel discusses; the lead arbiter rules)
     any state but final/excluded --exclude--> excluded --reopen--> the state it was excluded from
 
 A case waits in ``awaiting_comparison`` when the second read came from a client without the agreement
@@ -51,6 +52,11 @@ ACTION_REOPEN = "reopen"
 ACTION_TRAINING_SCORE = "training_score"
 ACTION_QUALIFY = "qualify"
 ACTION_TRIAL_LABELS = "trial_labels"
+ACTION_CREATE_LOGIN = "create_login"
+ACTION_DEACTIVATE = "deactivate_user"
+ACTION_REACTIVATE = "reactivate_user"
+ACTION_CONVENE = "convene_panel"
+ACTION_OPINION = "opinion"
 
 #: Work slots: two reads, one review, one arbitration per case.
 SLOT_READ = "read"
@@ -76,6 +82,9 @@ TRANSITIONS = {
     (REVIEW_CONFIRM, ACTION_ESCALATE): (ARBITRATION,),
     (REVIEW_ADJUDICATE, ACTION_ESCALATE): (ARBITRATION,),
     (ARBITRATION, ACTION_ARBITRATE): (FINAL,),
+    # An arbitration panel meets on the case without moving it: the lead arbiter's ruling does.
+    (ARBITRATION, ACTION_CONVENE): (ARBITRATION,),
+    (ARBITRATION, ACTION_OPINION): (ARBITRATION,),
     **{(state, ACTION_EXCLUDE): (EXCLUDED,) for state in EXCLUDABLE_STATES},
     (EXCLUDED, ACTION_REOPEN): EXCLUDABLE_STATES,
 }

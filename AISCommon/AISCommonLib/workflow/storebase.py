@@ -12,6 +12,7 @@ users and roles, slots, recorded paths, audit events, and the agreement engine o
 
 import contextlib
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -21,9 +22,11 @@ from ..core.agreement import AgreementParameters, AgreementResult, compareFiles
 from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
-from . import people, schema, states
-from .database import TRANSIENT_RETRIES, createEngine, dumps, isTransient
+from . import chain, finalfiles, identity, people, pgsecurity, schema, states
+from .database import LOCK_RETRIES, LOCK_WAIT_S, TRANSIENT_RETRIES, createEngine, dumps, isLockWait, isTransient, lockHolders
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
+
+logger = logging.getLogger(__name__)
 
 
 class StoreBase:
@@ -61,18 +64,44 @@ class StoreBase:
         """Run ``function(connection, *args)`` in one transaction, retrying transient lock failures."""
         from sqlalchemy.exc import DBAPIError
 
+        lockWaits = 0
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 with self._engine.begin() as connection:
-                    return function(connection, *args)
+                    connection.info.pop("aisChainHead", None)
+                    result = function(connection, *args)
+                    head = connection.info.pop("aisChainHead", None)
+                if head is not None:
+                    self._anchor(head)
+                return result
             except DBAPIError as error:
                 if isTransient(error) and attempt + 1 < TRANSIENT_RETRIES:
                     time.sleep(0.01 * (attempt + 1))
                     continue
+                refused = pgsecurity.refusal(error)
+                if refused is not None:
+                    raise refused from None
+                if isLockWait(error):
+                    lockWaits += 1
+                    if lockWaits < LOCK_RETRIES:
+                        continue
+                    holders = lockHolders(self._engine)
+                    raise DatabaseError(f"The workflow database stayed locked for {lockWaits * LOCK_WAIT_S:.0f} s"
+                                        f"{' by ' + '; '.join(holders) if holders else ' by another program'}; nothing was changed. "
+                                        "Try again when it is free.") from None
                 message = str(getattr(error, "orig", error)).strip().splitlines()[0] if str(getattr(error, "orig", error)).strip() else type(error).__name__
                 raise DatabaseError(f"The workflow database refused the operation ({message}); nothing was changed.") from None
 
-    _read = _write
+    def _read(self, function, *args):
+        """Run ``function(connection, *args)`` in one transaction that writes nothing (no anchor to keep)."""
+        return self._write(function, *args)
+
+    def _anchor(self, head: tuple[int, str]) -> None:
+        """Keep the new chain head outside the database; a failure to write it is logged, never hides the action."""
+        try:
+            chain.appendAnchor(self.datasetRoot, head)
+        except (OSError, WorkflowError) as error:
+            logger.warning("The audit trail's anchor file could not be written (%s); 'ais workflow verify' will say so.", error)
 
     @property
     def datasetRoot(self) -> Path:
@@ -99,30 +128,42 @@ class StoreBase:
         return path if path.is_absolute() else self.datasetRoot / path
 
     @staticmethod
-    def _event(connection, userId, action, caseId=None, fromState=None, toState=None, revision=None, note=None, files=None):
-        connection.execute(
-            schema.tables().events.insert().values(
-                at=schema.utcNow(),
-                user_id=userId,
-                case_id=caseId,
-                action=action,
-                from_state=fromState,
-                to_state=toState,
-                revision=revision,
-                note=note,
-                files=dumps(files or {}),
-            )
-        )
+    def _event(connection, userId, action, caseId=None, fromState=None, toState=None, revision=None, note=None, files=None,
+               cases=(), users=(), settings: bool = False):
+        """Append one event to the hash chain, with the rows of every record it concerns (see :mod:`chain`).
+
+        :param cases: further cases the action changed (``caseId`` is always included).
+        :param users: people whose records the action changed.
+        :param settings: the action changed the workflow settings.
+        """
+        if connection.dialect.name == "postgresql":
+            # One chain: event inserts take turns (SQLite's write lock already serialises whole transactions).
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({chain.CHAIN_LOCK_KEY})")
+        lastId, lastHash = chain.lastEvent(connection)
+        payload = chain.snapshot(connection, caseIds=[*([caseId] if caseId else []), *cases], userIds=list(users), settings=settings)
+        event = {"id": lastId + 1, "at": schema.utcNow(), "user_id": userId, "case_id": caseId, "action": action, "from_state": fromState,
+                 "to_state": toState, "revision": revision, "note": note, "files": dumps(files or {}), "payload": chain.canonical(payload),
+                 # Where the action came from is hashed too (the database's trigger re-sets db_login; a forged one no longer verifies).
+                 "os_user": identity.clientAccount(), "host": identity.clientHost(),
+                 "db_login": connection.exec_driver_sql("SELECT session_user").scalar() if connection.dialect.name == "postgresql" else None}
+        event["prev_hash"] = lastHash
+        event["hash"] = chain.eventHash(lastHash, event)
+        connection.execute(schema.tables().events.insert().values(**event))
+        connection.info["aisChainHead"] = (event["id"], event["hash"])
 
     @staticmethod
-    def _user(connection, userId, roles=None):
+    def _user(connection, userId, roles=None, acting: bool = True):
         """The active user row with a ``roles`` set; with ``roles``, require one of them.
 
+        :param acting: ``userId`` is the one acting (not a person acted on): in team mode the database session must
+            be that person's login (see :func:`pgsecurity.requireActor`).
         :raises UnknownUserError: not registered or deactivated.
-        :raises PermissionDeniedError: none of ``roles``.
+        :raises PermissionDeniedError: none of ``roles``, or logged in to the database as someone else.
         """
         from sqlalchemy import select
 
+        if acting and connection.dialect.name == "postgresql":
+            pgsecurity.requireActor(connection, str(userId))
         t = schema.tables()
         row = connection.execute(select(t.users).where(t.users.c.user_id == str(userId))).mappings().first()
         if row is None or not row["active"]:
@@ -246,6 +287,14 @@ class StoreBase:
         t = schema.tables()
         stored = connection.execute(select(t.settings.c.value).where(t.settings.c.key == "training")).scalar()
         return {**people.DEFAULT_TRAINING, **(json.loads(stored) if stored else {})}
+
+    def recoverFinalFiles(self) -> list[str]:
+        """Finish finalisations a crash interrupted after their commit; clear staging files of ones that never
+        committed (see :mod:`finalfiles`). Run by every command that opens the store.
+
+        :return: one sentence per file renamed or removed.
+        """
+        return finalfiles.recover(self.datasetRoot, self.recordedFiles, self._relative)
 
     def agreementParameters(self) -> AgreementParameters:
         """The comparison settings of this workflow (its concordance rule and review size limit).

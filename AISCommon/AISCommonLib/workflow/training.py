@@ -128,7 +128,7 @@ class TrainingMixin:
 
     def _qualifyIfBarMet(self, connection, actingUser, traineeId) -> bool:
         """Qualify a reader in training whose scores meet the bar (audit event); True when done now."""
-        user = self._user(connection, traineeId)
+        user = self._user(connection, traineeId, acting=False)
         if not self._inTraining(connection, user):
             return False
         bar = self._trainingBar(connection)
@@ -150,7 +150,8 @@ class TrainingMixin:
         for slot in released:
             self._freeSlot(connection, slot)
         self._event(connection, actingUser, states.ACTION_QUALIFY,
-                    note=_dumps({"user": traineeId, "override_reason": overrideReason, "released_trial_cases": [slot["case_id"] for slot in released], **details}))
+                    note=_dumps({"user": traineeId, "override_reason": overrideReason, "released_trial_cases": [slot["case_id"] for slot in released], **details}),
+                    users=[traineeId], cases=[slot["case_id"] for slot in released])
 
     @staticmethod
     def _openTrialSlots(connection, traineeId) -> list[dict]:
@@ -179,13 +180,13 @@ class TrainingMixin:
             user = self._user(connection, userId)
             if userId != traineeId and states.ROLE_MANAGER not in user["roles"]:
                 raise PermissionDeniedError(f"User '{userId}' may see only their own training report; a manager sees everyone's.")
-            self._user(connection, traineeId)
+            self._user(connection, traineeId, acting=False)
 
         self._read(check)
         t = schema.tables()
 
         def run(connection):
-            trainee = self._user(connection, traineeId)
+            trainee = self._user(connection, traineeId, acting=False)
             bar = self._trainingBar(connection)
             rows = self._scoreRows(connection, traineeId)
             reads = connection.execute(select(t.slots.c.case_id).where(t.slots.c.user_id == traineeId, t.slots.c.kind == states.SLOT_TRIAL)).scalars()
@@ -230,7 +231,7 @@ class TrainingMixin:
 
         def run(connection):
             self._user(connection, userId, (states.ROLE_MANAGER,))
-            trainee = self._user(connection, traineeId)
+            trainee = self._user(connection, traineeId, acting=False)
             if states.ROLE_READER not in trainee["roles"]:
                 raise WorkflowError(f"User '{traineeId}' is not a reader; grant the reader role first.")
             if trainee["reader_qualified"]:

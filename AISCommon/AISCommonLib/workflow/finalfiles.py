@@ -1,0 +1,79 @@
+"""Finishing a case as one recoverable step: the final mask (and the published copies of its reads) are written
+under staging names, the database commits, then the staging files take their final names.
+
+A crash before the commit leaves only staging files, which the next command removes once they are old enough
+to be nobody's work in progress; a crash after the commit leaves a final case whose mask still carries the
+staging name, which the next command renames (the recorded events say which hash it must have). The final name is
+never taken by an unrecorded file, so a case is never stuck behind "Refusing to overwrite".
+"""
+
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+
+from ..core.atomicio import sha256File
+from ..core.derivatives import lesionDerivativesRoot, sidecarPathFor
+from ..core.errors import AISError
+
+logger = logging.getLogger(__name__)
+
+STAGING_MARK = ".staging-"
+#: Staging files of uncommitted finalisations older than this (seconds) belong to no running client.
+STALE_AFTER_S = 600.0
+
+
+def stagingPath(target: Path) -> Path:
+    """A fresh hidden staging name beside the final mask ``target``."""
+    stem = target.name.removesuffix(".nii.gz")
+    return target.with_name(f".{stem}{STAGING_MARK}{secrets.token_hex(4)}.nii.gz")
+
+
+def finalPathOf(staging: Path) -> Path:
+    """The final mask name a staging file stands for."""
+    stem = staging.name.removesuffix(".nii.gz").lstrip(".")
+    return staging.with_name(stem.split(STAGING_MARK)[0] + ".nii.gz")
+
+
+def promote(staging: Path, target: Path) -> None:
+    """Give the staging mask and its sidecar their final names (never over an existing file).
+
+    :raises AISError: the final name is taken or the rename fails.
+    """
+    for source, destination in ((sidecarPathFor(staging), sidecarPathFor(target)), (staging, target)):
+        try:
+            os.link(source, destination)
+            os.unlink(source)
+        except FileExistsError:
+            raise AISError(f"Cannot give the final mask its name: '{destination}' exists already.") from None
+        except OSError as error:
+            raise AISError(f"Cannot give the final mask its name '{destination}': {error.strerror}.") from None
+
+
+def recover(datasetRoot: Path, recordedHashes, relative) -> list[str]:
+    """Finish interrupted finalisations and clear abandoned staging files.
+
+    :param recordedHashes: callable giving dataset-relative path -> the SHA-256s recorded for it (called only
+        when a staging file is found: most commands find none).
+    :param relative: the store's function from an absolute path to its recorded (dataset-relative) form.
+    :return: one sentence per file renamed or removed (also logged).
+    """
+    folder = lesionDerivativesRoot(datasetRoot)
+    if not folder.is_dir():
+        return []
+    done = []
+    recorded = None
+    for staging in sorted(folder.rglob(f".*{STAGING_MARK}*.nii.gz")):
+        target = finalPathOf(staging)
+        recorded = recorded if recorded is not None else recordedHashes()
+        if not target.exists() and sha256File(staging) in recorded.get(relative(target), ()):
+            promote(staging, target)
+            done.append(f"Finished the interrupted finalisation of '{target.name}'.")
+        elif time.time() - staging.stat().st_mtime > STALE_AFTER_S:
+            for path in (staging, sidecarPathFor(staging)):
+                path.unlink(missing_ok=True)
+            done.append(f"Removed '{staging.name}', left by a finalisation that never committed.")
+    for message in done:
+        logger.warning(message)
+    return done

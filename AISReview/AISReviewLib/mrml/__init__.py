@@ -1,0 +1,1 @@
+"""Scene-level code only the review module uses (slicer-core classes, no Qt): the reviewer's session."""
