@@ -12,6 +12,8 @@ as a separate process (e.g. ``qt.QProcess`` with Slicer's ``PythonSlicer``) and 
 exists; the region list stays usable meanwhile.
 """
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,8 @@ from .snapshot import LayoutRenderer
 REGION_FIELD_OF_VIEW_MM = 90.0
 #: Lines of the caption band under each region picture (see :func:`regionCaption`).
 CAPTION_LINES = 4
+#: Pictures that may wait for the PNG writer thread (about 1 MB each at 320-pixel tiles).
+PENDING_PICTURES = 4
 
 
 def showReadsOnly(review, outlineThickness: int = OUTLINE_THICKNESS) -> None:
@@ -199,11 +203,19 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
     regions = []
     pictures = iterRegionPictures(app, review, picturedRegions(review, includeSmall), tileSize=(tileSize, tileSize), progress=progress,
                                   labels=labels)
-    for region, description, pixels in pictures:
-        path = outDir / f"{case.caseId}_region-{region.regionId:02d}.png"
-        writePng(pixels, path)
-        regions.append({**description.toDict(), "title": regionTitle(region), "kind": region.kind, "type": region.regionType,
-                        "centroid_ras": [round(float(value), 2) for value in region.centroidRas],
-                        "caption": regionCaption(review, region, description), "png": str(path)})
+    # PNG encoding runs in one writer thread while the next region renders (VTK releases the GIL in both); a few
+    # pictures at most wait in memory, and a failed write stops the run with its own error.
+    pending = deque()
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        for region, description, pixels in pictures:
+            path = outDir / f"{case.caseId}_region-{region.regionId:02d}.png"
+            pending.append(writer.submit(writePng, pixels, path))
+            while len(pending) > PENDING_PICTURES:
+                pending.popleft().result()
+            regions.append({**description.toDict(), "title": regionTitle(region), "kind": region.kind, "type": region.regionType,
+                            "centroid_ras": [round(float(value), 2) for value in region.centroidRas],
+                            "caption": regionCaption(review, region, description), "png": str(path)})
+        while pending:
+            pending.popleft().result()
     return {"caseId": case.caseId, "readers": list(review.readerIds), "dice": review.result.dice,
             "concordant": review.result.concordant, "regions": regions, "outDir": str(outDir)}
