@@ -41,7 +41,11 @@ def test_review_snapshot_writes_one_picture_per_region(simpleDataset, tmp_path, 
     reader.Update()
     image = reader.GetOutput()
     pixels = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
-    assert image.GetDimensions()[:2] == (2 * 128 + 4, 2 * 128 + 4) and pixels.std() > 10
+    # 2x2 tiles and a gap, then the caption band (4 lines) under a gap.
+    from AISCommonLib.mrml.regionsnapshot import CAPTION_LINES
+
+    width, height = image.GetDimensions()[:2]
+    assert width == 2 * 128 + 4 and height > 2 * 128 + 4 + CAPTION_LINES * 9 and pixels.std() > 10
     assert np.any(np.all(np.abs(pixels[:, :3].astype(int) - [51, 140, 255]) <= 40, axis=1))  # reader A's blue
     assert np.any(np.all(np.abs(pixels[:, :3].astype(int) - [255, 178, 0]) <= 40, axis=1))  # reader B's amber
 

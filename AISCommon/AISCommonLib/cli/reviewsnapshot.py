@@ -1,7 +1,8 @@
-"""``ais review-snapshot``: one picture per discordant region of a case, for the acceptance report.
+"""``ais review-snapshot``: one picture per discordant region of a case, for the review and the acceptance report.
 
 Each picture shows DWI, ADC, eADC and FLAIR centred on the region with both reads outlined in their
-colours (reader A blue, reader B amber). slicer-core is imported only when the command runs.
+colours (reader A blue, reader B amber), and a caption with the region's size, place and author.
+slicer-core is imported only when the command runs.
 """
 
 import json
@@ -12,6 +13,7 @@ from ..core.cases import selectCase
 from ..core.derivatives import selectReads
 from ..core.errors import InputError
 from ..mrml.availability import requireSlicerCore
+from .output import stderrProgress
 
 
 def addReviewSnapshotCommand(subparsers) -> None:
@@ -20,8 +22,10 @@ def addReviewSnapshotCommand(subparsers) -> None:
 
     command = subparsers.add_parser(
         "review-snapshot", help="render each discordant region of a case (4 sequences, both reads outlined) to PNGs (needs slicer-core)",
-        description="Compare two reads of one case and render, for each discordant region, the DWI/ADC/eADC/FLAIR views "
-                    "centred on the region with reader A outlined in blue and reader B in amber; one PNG per region.",
+        description="Compare two reads of one case and render, for each discordant region (the small ones too), the "
+                    "DWI/ADC/eADC/FLAIR views centred on the region with reader A outlined in blue and reader B in amber; one PNG "
+                    "per region, captioned with the region's size, slice and side (and lobe or territory with --location-labels) "
+                    "and which reader drew it.",
     )
     command.add_argument("target", metavar="CASE_OR_BIDS_ROOT", help="a BIDS root, or a sub-<label>[/ses-<label>] folder")
     command.add_argument("--participant-label", metavar="LABEL", help="the subject when the root holds several")
@@ -31,7 +35,12 @@ def addReviewSnapshotCommand(subparsers) -> None:
     command.add_argument("--mask-a", metavar="PATH", help="read A as a NIfTI file instead of the derivatives")
     command.add_argument("--mask-b", metavar="PATH", help="read B as a NIfTI file instead of the derivatives")
     command.add_argument("--min-extent-mm3", type=float, default=DEFAULT_MIN_EXTENT_MM3, metavar="V",
-                         help="hide extent regions smaller than V mm^3 (default %(default)g)")
+                         help="extent regions smaller than V mm^3 are marked small (default %(default)g)")
+    command.add_argument("--skip-small", action="store_true", help="picture only the regions at or above the size limit (small ones are still listed)")
+    command.add_argument("--location-labels", metavar="PATH",
+                         help="a label map on the DWI grid naming lobes or territories (e.g. an atlas the site registered to the case); "
+                              "names from the .tsv beside it (BIDS dseg) or --location-names. Without it no atlas is assumed.")
+    command.add_argument("--location-names", metavar="TSV", help="the label names (tab-separated columns index and name)")
     command.add_argument("--tile-size", type=int, default=320, metavar="PIXELS", help="width and height of each view (default %(default)s)")
     command.add_argument("--adc-unit", help="override ADC unit detection: 1e-6 (also um2/s), 1e-3 or mm2/s")
     command.add_argument("--out-dir", required=True, metavar="DIR", help="folder for the pictures (created)")
@@ -42,6 +51,8 @@ def addReviewSnapshotCommand(subparsers) -> None:
 def runReviewSnapshot(args) -> int:
     if args.tile_size < 64 or args.tile_size > 2048:
         raise InputError(f"--tile-size {args.tile_size} is out of range; use 64 to 2048 pixels.")
+    if args.location_names and not args.location_labels:
+        raise InputError("--location-names needs --location-labels (the label map the names belong to).")
     if bool(args.mask_a) != bool(args.mask_b):
         raise InputError("Give both --mask-a and --mask-b, or neither (then the derivatives are used).")
     requireSlicerCore()
@@ -55,12 +66,18 @@ def runReviewSnapshot(args) -> int:
         (readerA, pathA), (readerB, pathB) = selectReads(root, case, args.reader_a, args.reader_b)
     from ..mrml.regionsnapshot import makeReviewSnapshots
 
-    summary = makeReviewSnapshots(case, args.out_dir, pathA, pathB, (readerA, readerB), args.min_extent_mm3, args.tile_size, args.adc_unit)
+    summary = makeReviewSnapshots(case, args.out_dir, pathA, pathB, (readerA, readerB), args.min_extent_mm3, args.tile_size, args.adc_unit,
+                                  progress=stderrProgress, includeSmall=not args.skip_small, labelMapPath=args.location_labels,
+                                  labelTablePath=args.location_names)
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return 0
+    small = sum(1 for region in summary["regions"] if region["small"])
     sys.stdout.write(f"{case.caseId}: reader A {readerA} (blue), reader B {readerB} (amber), Dice {summary['dice']:.3f}, "
-                     f"{len(summary['regions'])} discordant region(s).\n")
+                     f"{len(summary['regions'])} discordant region(s) pictured ({small} small).\n")
+    names = {"A": f"A ({readerA})", "B": f"B ({readerB})"}
     for region in summary["regions"]:
-        sys.stdout.write(f"  {region['title']} ({region['volume_ml']:.2f} ml): {region['png']}\n")
+        place = f"slice {region['slice']}/{region['slice_count']} {region['side']}" + (f", {region['label']}" if region["label"] else "")
+        sys.stdout.write(f"  {region['title']}{' (small)' if region['small'] else ''}: {region['voxels']} voxels, {region['volume_ml']:.3f} mL, "
+                         f"{place}, drawn by {names[region['drawn_by']]} only: {region['png']}\n")
     return 0

@@ -147,6 +147,17 @@ def findDiscordantRegions(
     return regions, regionLabels
 
 
+def superiorAxisKji(ijkToRas: np.ndarray) -> int:
+    """Index, in ``[k, j, i]`` order, of the grid axis nearest to superior (the axial slice axis of a usual DWI).
+
+    :param ijkToRas: 4x4 IJK-to-RAS matrix (mm).
+    :return: 0, 1 or 2.
+    """
+    matrix = np.asarray(ijkToRas, dtype=np.float64)
+    superiorIjk = int(np.argmax(np.abs(matrix[2, :3]) / np.linalg.norm(matrix[:3, :3], axis=0)))
+    return 2 - superiorIjk
+
+
 def regionLocations(ijkToRas: np.ndarray, centroidsKji: np.ndarray, centroidsRas: np.ndarray, gridShape) -> tuple[np.ndarray, np.ndarray]:
     """Slice number and side of each centroid, as a reader finds a region again without an atlas.
 
@@ -156,8 +167,7 @@ def regionLocations(ijkToRas: np.ndarray, centroidsKji: np.ndarray, centroidsRas
     :return: 1-based slice numbers along the axis nearest to superior, and ``right``/``left``/``midline``.
     """
     matrix = np.asarray(ijkToRas, dtype=np.float64)
-    superiorAxisIjk = int(np.argmax(np.abs(matrix[2, :3]) / np.linalg.norm(matrix[:3, :3], axis=0)))
-    slices = np.rint(np.asarray(centroidsKji, dtype=np.float64).reshape(-1, 3)[:, 2 - superiorAxisIjk]).astype(int) + 1
+    slices = np.rint(np.asarray(centroidsKji, dtype=np.float64).reshape(-1, 3)[:, superiorAxisKji(matrix)]).astype(int) + 1
     middleKji = (np.asarray(gridShape, dtype=np.float64) - 1.0) / 2.0
     middleX = float(voxelToRas(matrix, middleKji[None, :])[0, 0])
     offsets = np.asarray(centroidsRas, dtype=np.float64).reshape(-1, 3)[:, 0] - middleX

@@ -7,6 +7,8 @@ needs an OpenGL context: set ``VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow`` (M
 before the first render window is created.
 """
 
+from pathlib import Path
+
 import numpy as np
 import slicer
 import vtk
@@ -25,47 +27,106 @@ class RenderingError(AISError):
     """Offscreen rendering is not possible on this machine (no OpenGL context)."""
 
 
-class OffscreenSliceView:
-    """One slice view rendered offscreen.
+#: zlib level of the PNG pictures: 1 writes a slice picture several times faster than VTK's default 5 for a
+#: slightly larger file (measured in Testing/benchmarks/bench_review_snapshot.py).
+PNG_COMPRESSION_LEVEL = 1
+#: Pixels between tiles of a multi-view picture, and their grey level.
+TILE_GAP = 4
+GAP_VALUE = 40
 
-    :param sliceLogic: the view's ``vtkMRMLSliceLogic`` (its slice node sets what is shown).
+
+class OffscreenLayout:
+    """Several slice views drawn into one offscreen render window that is reused for every picture.
+
+    Each tile is a renderer in its own viewport of the window, holding the slice image and the slice
+    view's displayable managers; an optional caption band runs under the tiles. Creating the window,
+    its OpenGL context and the displayable managers is the costly part, so build one layout and call
+    :meth:`render` once per picture after moving the slice nodes. Multisampling is off (as in Slicer's
+    slice views): on a software OpenGL it costs more than everything else in the frame.
+
     :param applicationLogic: the application logic the displayable managers observe.
-    :param size: ``(width, height)`` in pixels.
+    :param tiles: ``(slice logic, row, column)`` per view; rows count from the top.
+    :param tileSize: ``(width, height)`` of each view in pixels.
+    :param captionHeight: height of the caption band under the tiles in pixels (0: none).
+    :raises RenderingError: no OpenGL context could be made.
     """
 
-    def __init__(self, sliceLogic, applicationLogic, size=(320, 320)):
-        self.sliceLogic = sliceLogic
-        self.size = (int(size[0]), int(size[1]))
+    def __init__(self, applicationLogic, tiles, tileSize=(320, 320), captionHeight: int = 0, gap: int = TILE_GAP, gapValue: int = GAP_VALUE):
+        self.tileSize = (int(tileSize[0]), int(tileSize[1]))
+        self.gap = int(gap)
+        self.captionHeight = int(captionHeight)
+        rows = max(row for _, row, _ in tiles) + 1
+        columns = max(column for _, _, column in tiles) + 1
+        width = columns * self.tileSize[0] + (columns - 1) * self.gap
+        tilesHeight = rows * self.tileSize[1] + (rows - 1) * self.gap
+        height = tilesHeight + (self.captionHeight + self.gap if self.captionHeight else 0)
+        self.size = (width, height)
         self.renderWindow = vtk.vtkRenderWindow()
         self.renderWindow.SetOffScreenRendering(1)
-        self.renderWindow.SetSize(*self.size)
-        self.renderer = vtk.vtkRenderer()
-        self.renderer.SetBackground(0.0, 0.0, 0.0)
-        self.renderer.GetActiveCamera().ParallelProjectionOn()
-        self.renderWindow.AddRenderer(self.renderer)
+        self.renderWindow.SetMultiSamples(0)
+        self.renderWindow.SetSize(width, height)
+        if not self.renderWindow.SupportsOpenGL():
+            raise RenderingError(f"No OpenGL context for offscreen rendering ({self.renderWindow.GetClassName()}); install Mesa EGL "
+                                 "(libegl1, libegl-mesa0, libgl1-mesa-dri) and set VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow.")
+        # The first renderer covers the whole window: the gaps between tiles show its grey.
+        self.background = vtk.vtkRenderer()
+        self.background.SetBackground(*(gapValue / 255.0,) * 3)
+        self.renderWindow.AddRenderer(self.background)
         # Displayable managers expect an interactor, even when nobody interacts.
         self.interactor = vtk.vtkRenderWindowInteractor()
         self.interactor.SetRenderWindow(self.renderWindow)
-        # The slice logic's output is already windowed RGBA: show it 1:1.
-        self.imageMapper = vtk.vtkImageMapper()
-        self.imageMapper.SetColorWindow(255.0)
-        self.imageMapper.SetColorLevel(127.5)
-        self.imageActor = vtk.vtkActor2D()
-        self.imageActor.SetMapper(self.imageMapper)
-        self.renderer.AddViewProp(self.imageActor)
         factory = slicer.vtkMRMLSliceViewDisplayableManagerFactory.GetInstance()
         factory.SetMRMLApplicationLogic(applicationLogic)
         for name in DISPLAYABLE_MANAGERS:
             if not factory.IsDisplayableManagerRegistered(name):
                 factory.RegisterDisplayableManager(name)
-        self.displayableManagers = slicer.vtkMRMLDisplayableManagerGroup()
-        self.displayableManagers.Initialize(factory, self.renderer)
-        self.displayableManagers.SetMRMLDisplayableNode(sliceLogic.GetSliceNode())
-        sliceLogic.ResizeSliceNode(*self.size)
+        self.views = []
+        for sliceLogic, row, column in tiles:
+            left = column * (self.tileSize[0] + self.gap)
+            bottom = height - (row + 1) * self.tileSize[1] - row * self.gap
+            renderer = self._addRenderer(left, bottom, self.tileSize[0], self.tileSize[1], (0.0, 0.0, 0.0))
+            renderer.GetActiveCamera().ParallelProjectionOn()
+            # The slice logic's output is already windowed RGBA: show it 1:1.
+            imageMapper = vtk.vtkImageMapper()
+            imageMapper.SetColorWindow(255.0)
+            imageMapper.SetColorLevel(127.5)
+            imageActor = vtk.vtkActor2D()
+            imageActor.SetMapper(imageMapper)
+            renderer.AddViewProp(imageActor)
+            displayableManagers = slicer.vtkMRMLDisplayableManagerGroup()
+            displayableManagers.Initialize(factory, renderer)
+            displayableManagers.SetMRMLDisplayableNode(sliceLogic.GetSliceNode())
+            sliceLogic.ResizeSliceNode(*self.tileSize)
+            self.views.append(_TileView(sliceLogic, renderer, imageMapper, displayableManagers))
+        self.captionRenderer = None
+        if self.captionHeight:
+            self.captionRenderer = self._addRenderer(0, 0, width, self.captionHeight, (0.08, 0.08, 0.08))
         self.textActors = []
+        self.pixels = vtk.vtkUnsignedCharArray()
 
-    def addText(self, text: str, position=(6, 6), fontSize: int = 16, color=(1.0, 1.0, 0.4), alignTop: bool = False) -> None:
-        """Draw text in the view (pixels from the bottom-left corner, or from the top-left with ``alignTop``)."""
+    def _addRenderer(self, left: int, bottom: int, width: int, height: int, color):
+        windowWidth, windowHeight = self.size
+        renderer = vtk.vtkRenderer()
+        renderer.SetViewport(left / windowWidth, bottom / windowHeight, (left + width) / windowWidth, (bottom + height) / windowHeight)
+        renderer.SetBackground(*color)
+        self.renderWindow.AddRenderer(renderer)
+        return renderer
+
+    def _rendererAndSize(self, tile: int | None):
+        if tile is None:
+            if self.captionRenderer is None:
+                raise ValueError("This layout has no caption band.")
+            return self.captionRenderer, (self.size[0], self.captionHeight)
+        return self.views[tile].renderer, self.tileSize
+
+    def addText(self, tile: int | None, text: str, position=(6, 6), fontSize: int = 16, color=(1.0, 1.0, 0.4), alignTop: bool = False):
+        """Draw text in a tile (or, with ``tile=None``, in the caption band); change it later with ``SetInput``.
+
+        :param tile: index of the tile (in the order given), or None for the caption band.
+        :param position: pixels from the bottom-left corner, or from the top-left with ``alignTop``.
+        :return: the ``vtkTextActor``.
+        """
+        renderer, (_, height) = self._rendererAndSize(tile)
         actor = vtk.vtkTextActor()
         actor.SetInput(text)
         prop = actor.GetTextProperty()
@@ -76,14 +137,16 @@ class OffscreenSliceView:
         x, y = position
         if alignTop:
             prop.SetVerticalJustificationToTop()
-            y = self.size[1] - y
-        actor.SetDisplayPosition(int(x), int(y))
-        self.renderer.AddViewProp(actor)
+            y = height - y
+        _placeInViewport(actor, x, y)
+        renderer.AddViewProp(actor)
         self.textActors.append(actor)
+        return actor
 
-    def addEdgeLetters(self, letters: dict, fontSize: int = 15, color=(0.55, 0.9, 1.0)) -> None:
-        """Write a letter at the middle of each edge of the view: ``{"left": "R", "right": "L", "top": "A", "bottom": "P"}``."""
-        width, height = self.size
+    def addEdgeLetters(self, tile: int, letters: dict, fontSize: int = 15, color=(0.55, 0.9, 1.0)) -> None:
+        """Write a letter at the middle of each edge of a tile: ``{"left": "R", "right": "L", "top": "A", "bottom": "P"}``."""
+        renderer = self.views[tile].renderer
+        width, height = self.tileSize
         # Beside the middle of each edge, not on it: the crosshair runs through the middle of a centred view. The
         # top letter sits under the sequence label's line.
         aside = 14
@@ -101,53 +164,75 @@ class OffscreenSliceView:
             {"left": prop.SetJustificationToLeft, "right": prop.SetJustificationToRight, "center": prop.SetJustificationToCentered}[horizontal]()
             {"top": prop.SetVerticalJustificationToTop, "bottom": prop.SetVerticalJustificationToBottom,
              "center": prop.SetVerticalJustificationToCentered}[vertical]()
-            actor.SetDisplayPosition(int(x), int(y))
-            self.renderer.AddViewProp(actor)
+            _placeInViewport(actor, x, y)
+            renderer.AddViewProp(actor)
             self.textActors.append(actor)
 
     def render(self) -> np.ndarray:
-        """Render the view.
+        """Render every tile as the slice nodes are now, in one frame.
 
-        :return: RGB pixels, uint8 array ``(height, width, 3)``, first row at the top of the picture.
-        :raises RenderingError: no OpenGL context could be made.
+        :return: RGB pixels, uint8 array ``(height, width, 3)``, first row at the top of the picture (a new array).
         """
-        if not self.renderWindow.SupportsOpenGL():
-            raise RenderingError(f"No OpenGL context for offscreen rendering ({self.renderWindow.GetClassName()}); install Mesa EGL "
-                                 "(libegl1, libegl-mesa0, libgl1-mesa-dri) and set VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow.")
-        self.sliceLogic.Modified()
-        self.imageMapper.SetInputConnection(self.sliceLogic.GetImageDataConnection())
+        for view in self.views:
+            # The connection changes when a layer's volume changes; setting it is cheap.
+            view.imageMapper.SetInputConnection(view.sliceLogic.GetImageDataConnection())
         self.renderWindow.Render()
-        # The second render picks up what displayable managers requested during the first.
-        self.renderWindow.Render()
-        capture = vtk.vtkWindowToImageFilter()
-        capture.SetInput(self.renderWindow)
-        capture.SetInputBufferTypeToRGB()
-        capture.ReadFrontBufferOff()
-        capture.Update()
-        image = capture.GetOutput()
-        width, height, _ = image.GetDimensions()
-        pixels = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)
-        return np.ascontiguousarray(pixels[::-1, :, :3])
+        width, height = self.size
+        # Read the frame just drawn (front buffer after the swap): a window-to-image filter would render it a second time.
+        self.renderWindow.GetPixelData(0, 0, width - 1, height - 1, 1, self.pixels, 0)
+        pixels = numpy_support.vtk_to_numpy(self.pixels).reshape(height, width, 3)
+        return np.ascontiguousarray(pixels[::-1])
 
     def finalize(self) -> None:
-        """Release the render window's OpenGL resources."""
-        self.displayableManagers.SetMRMLDisplayableNode(None)
+        """Detach the displayable managers and release the render window's OpenGL resources."""
+        for view in self.views:
+            view.displayableManagers.SetMRMLDisplayableNode(None)
+        self.views = []
         self.renderWindow.Finalize()
 
+    def __enter__(self):
+        return self
 
-def writePng(pixels: np.ndarray, path) -> None:
-    """Write RGB pixels (uint8 ``(height, width, 3)``, top row first) as a PNG file.
+    def __exit__(self, *exc):
+        self.finalize()
+        return False
 
-    :raises AISError: the file could not be written.
+
+def _placeInViewport(actor, x, y) -> None:
+    """Place a 2D actor in pixels from its renderer's bottom-left corner (display coordinates would be the window's)."""
+    coordinate = actor.GetPositionCoordinate()
+    coordinate.SetCoordinateSystemToViewport()
+    coordinate.SetValue(int(x), int(y))
+
+
+class _TileView:
+    """The objects of one tile of an :class:`OffscreenLayout`."""
+
+    def __init__(self, sliceLogic, renderer, imageMapper, displayableManagers):
+        self.sliceLogic = sliceLogic
+        self.renderer = renderer
+        self.imageMapper = imageMapper
+        self.displayableManagers = displayableManagers
+
+
+def writePng(pixels: np.ndarray, path, compressionLevel: int = PNG_COMPRESSION_LEVEL) -> None:
+    """Write RGB pixels (uint8 ``(height, width, 3)``, top row first) as a PNG file, atomically.
+
+    :param compressionLevel: zlib level 0-9 (see :data:`PNG_COMPRESSION_LEVEL`).
+    :raises AISError: the file could not be written (nothing is left behind).
     """
+    from ..core.atomicio import atomicWritePath
+
     pixels = np.ascontiguousarray(np.asarray(pixels, dtype=np.uint8)[::-1])
     height, width, channels = pixels.shape
     image = vtk.vtkImageData()
     image.SetDimensions(width, height, 1)
-    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(pixels.reshape(-1, channels), deep=True))
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(pixels.reshape(-1, channels), deep=False))
     writer = vtk.vtkPNGWriter()
-    writer.SetFileName(str(path))
+    writer.SetCompressionLevel(int(compressionLevel))
     writer.SetInputData(image)
-    writer.Write()
-    if writer.GetErrorCode():
-        raise AISError(f"Could not write the picture '{path}' (VTK error code {writer.GetErrorCode()}).")
+    with atomicWritePath(Path(path)) as temporaryPath:
+        writer.SetFileName(str(temporaryPath))
+        writer.Write()
+        if writer.GetErrorCode():
+            raise AISError(f"Could not write the picture '{path}' (VTK error code {writer.GetErrorCode()}).")

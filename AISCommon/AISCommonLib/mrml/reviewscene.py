@@ -130,7 +130,7 @@ def _checkReadGrid(mask: np.ndarray, dwiNode, name: str) -> np.ndarray:
 
 
 def loadReview(scene, loaded, maskA: np.ndarray, maskB: np.ndarray, parameters: AgreementParameters | None = None,
-               readerIds=("A", "B"), caseNodes: CaseNodes | None = None, ijkToRasMatrix=None) -> ReviewScene:
+               readerIds=("A", "B"), caseNodes: CaseNodes | None = None, ijkToRasMatrix=None, regionSegments: bool = True) -> ReviewScene:
     """Put a case and its two reads into the scene, compare them and show the discordant regions as segments.
 
     :param scene: the MRML scene (default colour tables present, as in Slicer).
@@ -141,6 +141,8 @@ def loadReview(scene, loaded, maskA: np.ndarray, maskB: np.ndarray, parameters: 
     :param readerIds: pseudonymous IDs of reader A and reader B (segment names).
     :param caseNodes: the case's volume nodes when already in the scene; None adds them.
     :param ijkToRasMatrix: the reads' IJK-to-RAS matrix when they came from files; checked against the DWI's.
+    :param regionSegments: fill the regions and final segmentations (False leaves both empty, for pictures of the
+        reads only: a segment per region is most of the loading time of a case with many regions).
     :return: the review scene; the final segment starts as the agreed voxels.
     :raises InputError: a read off the DWI grid.
     :raises GeometryError: the reads' matrix differs from the DWI's.
@@ -165,7 +167,7 @@ def loadReview(scene, loaded, maskA: np.ndarray, maskB: np.ndarray, parameters: 
 
     regionsNode = reviewSegmentationNode(scene, REGIONS_NODE_NAME, dwiNode, caseId)
     regionMap = result.regionMap
-    for region in result.regions:
+    for region in result.regions if regionSegments else []:
         segmentId = regionSegmentId(region.regionId)
         ensureLesionSegment(regionsNode, segmentId, regionTitle(region), REGION_COLORS.get(region.kind, (1.0, 1.0, 1.0)))
         setSegmentFromMask(regionsNode, regionMap.toFullGrid(regionMap.labels == region.regionId), dwiNode, segmentId)
@@ -184,14 +186,15 @@ def loadReview(scene, loaded, maskA: np.ndarray, maskB: np.ndarray, parameters: 
     finalNode.GetDisplayNode().SetVisibility2DFill(False)
 
     review = ReviewScene(caseNodes, readsNode, regionsNode, finalNode, result, Adjudication(result, readA, readB), (readerA, readerB))
-    from .decisions import updateFinalSegment
+    if regionSegments:
+        from .decisions import updateFinalSegment
 
-    updateFinalSegment(review)
+        updateFinalSegment(review)
     return review
 
 
 def loadReviewFiles(scene, loaded, pathA, pathB, parameters: AgreementParameters | None = None, readerIds=("A", "B"),
-                    caseNodes: CaseNodes | None = None) -> ReviewScene:
+                    caseNodes: CaseNodes | None = None, regionSegments: bool = True) -> ReviewScene:
     """:func:`loadReview` from two binary NIfTI masks on the DWI grid (never resampled).
 
     :raises InputError: unreadable or non-binary masks, or masks off the DWI grid.
@@ -199,7 +202,7 @@ def loadReviewFiles(scene, loaded, pathA, pathB, parameters: AgreementParameters
     from ..core.masks import loadMaskPair
 
     pair = loadMaskPair(pathA, pathB)
-    return loadReview(scene, loaded, pair.maskA, pair.maskB, parameters, readerIds, caseNodes, pair.ijkToRas)
+    return loadReview(scene, loaded, pair.maskA, pair.maskB, parameters, readerIds, caseNodes, pair.ijkToRas, regionSegments)
 
 
 def regionTable(review: ReviewScene) -> list[dict]:

@@ -1,19 +1,17 @@
-"""Pictures of a reading layout: every view rendered offscreen at one RAS point, tiled into one image."""
+"""Pictures of a reading layout: every view rendered offscreen at a RAS point, tiled in one render window."""
 
 from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import InputError
 from .caseloader import SEQUENCE_NAMES
 from .crosshair import jumpToRas, showCrosshair
 from .layouts import layoutSequences, layoutViews, readingViews, showSequences
-from .offscreen import OffscreenSliceView
+from .offscreen import TILE_GAP, OffscreenLayout
 from .segmentation import setFillAndOutlineViews
 
 ORIENTATION_ABBREVIATIONS = {"Axial": "ax", "Coronal": "cor", "Sagittal": "sag"}
-#: Pixels between tiles (dark grey).
-TILE_GAP = 4
-GAP_VALUE = 40
 
 
 def tileLabel(view, caseNodes, multiplanar: bool) -> str:
@@ -48,73 +46,124 @@ def orientationLetters(sliceNode) -> dict:
     return {"left": letter(-right), "right": letter(right), "top": letter(up), "bottom": letter(-up)}
 
 
-def assembleTiles(rows: list[list[np.ndarray]], gap: int = TILE_GAP, gapValue: int = GAP_VALUE) -> np.ndarray:
-    """Tile RGB pictures (uint8 ``(height, width, 3)``, all the same size) row by row with a gap.
+class LayoutRenderer:
+    """Pictures of a reading layout at any number of RAS points, from one offscreen render window.
 
-    :return: one uint8 picture.
-    """
-    height, width, channels = rows[0][0].shape
-    columns = max(len(row) for row in rows)
-    montage = np.full((len(rows) * height + (len(rows) - 1) * gap, columns * width + (columns - 1) * gap, channels), gapValue, dtype=np.uint8)
-    for rowIndex, row in enumerate(rows):
-        for columnIndex, tile in enumerate(row):
-            top, left = rowIndex * (height + gap), columnIndex * (width + gap)
-            montage[top:top + height, left:left + width] = tile
-    return montage
-
-
-def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNode=None, tileSize=(320, 320),
-                 caption: str | None = None, fieldOfViewMm: float | None = None) -> np.ndarray:
-    """Render every view of a reading layout centred on a RAS point, each on its own sequence.
-
-    The layout must be the current one and its views must have slice logics (in Slicer the layout
-    manager provides them; headless, :meth:`~AISCommonLib.mrml.headless.HeadlessApplication.updateSliceLogics`).
-    The segmentation, if given, is filled on DWI views and outlined on the others.
+    Setting up the views (fitting, labels, orientation letters, displayable managers, the OpenGL context)
+    happens once here; :meth:`render` then only moves the linked views and draws one frame, so a case's
+    regions are pictured at the cost of a frame each. The layout must be the current one and its views
+    must have slice logics (in Slicer the layout manager provides them; headless,
+    :meth:`~AISCommonLib.mrml.headless.HeadlessApplication.updateSliceLogics`). The segmentation, if given,
+    is filled on DWI views and outlined on the others. Use it as a context manager, or call :meth:`close`.
 
     :param applicationLogic: the application logic owning the slice logics.
     :param caseNodes: :class:`~AISCommonLib.mrml.caseloader.CaseNodes` of the case.
     :param layoutId: one of the reading layouts.
+    :param segmentationNode: the segmentation to draw, or None (e.g. when the caller set up its display itself).
+    :param tileSize: ``(width, height)`` of each view in pixels.
+    :param fieldOfViewMm: width shown in each view (mm), e.g. to zoom on a small region; None keeps
+        the views fitted to the DWI.
+    :param captionLines: lines of the caption band under the tiles; 0 puts the caption in the bottom-left
+        corner of the first tile instead.
+    :raises RenderingError: no OpenGL context.
+    """
+
+    def __init__(self, applicationLogic, caseNodes, layoutId: int, segmentationNode=None, tileSize=(320, 320),
+                 fieldOfViewMm: float | None = None, captionLines: int = 0):
+        scene = applicationLogic.GetMRMLScene()
+        self.scene = scene
+        tileSize = (int(tileSize[0]), int(tileSize[1]))
+        shown = readingViews(scene, layoutId)
+        self.shown = shown
+        for _, sliceNode in shown:
+            applicationLogic.GetSliceLogic(sliceNode).ResizeSliceNode(*tileSize)
+        showSequences(applicationLogic, layoutId, caseNodes.volumeNodes)
+        showCrosshair(scene)
+        if segmentationNode is not None:
+            dwiViews = [node for view, node in shown if view.sequence == "dwi"]
+            otherViews = [node for view, node in shown if view.sequence != "dwi"]
+            setFillAndOutlineViews(scene, segmentationNode, dwiViews, otherViews)
+        self.offscreen = None
+        self.caption = None
+        if not shown:
+            return
+        multiplanar = len({view.orientation for view, _ in shown}) > 1
+        names = {view.layoutName: node for view, node in shown}
+        tiles, tileViews = [], []
+        for rowIndex, row in enumerate(layoutViews(layoutId, layoutSequences(scene, layoutId))):
+            for columnIndex, view in enumerate(row):
+                if view.layoutName in names:
+                    tiles.append((applicationLogic.GetSliceLogic(names[view.layoutName]), rowIndex, columnIndex))
+                    tileViews.append((view, names[view.layoutName]))
+        # The caption band's font follows the picture's width so a line of ~70 characters fits.
+        width = (max(column for _, _, column in tiles) + 1) * (tileSize[0] + TILE_GAP) - TILE_GAP
+        self.captionFontSize = max(9, min(15, width // 46))
+        captionHeight = captionLines * (self.captionFontSize + 5) + 8 if captionLines else 0
+        self.offscreen = OffscreenLayout(applicationLogic, tiles, tileSize, captionHeight)
+        try:
+            for index, (view, sliceNode) in enumerate(tileViews):
+                self.offscreen.addText(index, tileLabel(view, caseNodes, multiplanar), position=(6, 6), alignTop=True)
+                self.offscreen.addEdgeLetters(index, orientationLetters(sliceNode))
+            if captionLines:
+                self.caption = self.offscreen.addText(None, "", position=(8, 4), fontSize=self.captionFontSize, color=(0.9, 0.9, 0.9),
+                                                      alignTop=True)
+            else:
+                self.caption = self.offscreen.addText(0, "", position=(6, 24), fontSize=12, color=(0.85, 0.85, 0.85))
+            if fieldOfViewMm:
+                for _, sliceNode in shown:
+                    depth = sliceNode.GetFieldOfView()[2]
+                    sliceNode.SetFieldOfView(fieldOfViewMm, fieldOfViewMm * tileSize[1] / tileSize[0], depth)
+        except BaseException:
+            self.close()
+            raise
+
+    def render(self, ras, caption: str | None = None) -> np.ndarray:
+        """Centre every view on a RAS point and draw the picture.
+
+        :param ras: centre ``(r, a, s)`` in mm.
+        :param caption: caption text (lines separated by ``\\n``), or None for none.
+        :return: uint8 RGB picture ``(height, width, 3)``, tiles in layout order, the caption band (if any) below.
+        """
+        if self.offscreen is None:
+            raise InputError("The layout has no slice views to picture; set the layout and create its slice logics first.")
+        self.caption.SetInput(caption or "")
+        # Jump after the views exist: resizing a slice node re-centres it.
+        jumpToRas(self.scene, ras, centered=True)
+        return self.offscreen.render()
+
+    def close(self) -> None:
+        """Release the render window (the views and nodes stay as they are)."""
+        if self.offscreen is not None:
+            self.offscreen.finalize()
+            self.offscreen = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def renderLayout(applicationLogic, caseNodes, layoutId: int, ras, segmentationNode=None, tileSize=(320, 320),
+                 caption: str | None = None, fieldOfViewMm: float | None = None) -> np.ndarray:
+    """Render every view of a reading layout centred on a RAS point, each on its own sequence (one picture).
+
+    For many pictures of one case build a :class:`LayoutRenderer` once instead.
+
+    :param applicationLogic: the application logic owning the slice logics.
+    :param caseNodes: :class:`~AISCommonLib.mrml.caseloader.CaseNodes` of the case.
+    :param layoutId: one of the reading layouts (the current one, its views with slice logics).
     :param ras: centre ``(r, a, s)`` in mm.
     :param segmentationNode: the segmentation to draw, or None.
     :param tileSize: ``(width, height)`` of each view in pixels.
     :param caption: text for the bottom-left corner of the first tile (case, point), or None.
-    :param fieldOfViewMm: width shown in each view (mm), e.g. to zoom on a small region; None keeps
-        the views fitted to the DWI.
+    :param fieldOfViewMm: width shown in each view (mm); None keeps the views fitted to the DWI.
     :return: uint8 RGB picture ``(height, width, 3)``, tiles in layout order.
     :raises RenderingError: no OpenGL context.
     """
-    scene = applicationLogic.GetMRMLScene()
-    shown = readingViews(scene, layoutId)
-    for _, sliceNode in shown:
-        applicationLogic.GetSliceLogic(sliceNode).ResizeSliceNode(*tileSize)
-    showSequences(applicationLogic, layoutId, caseNodes.volumeNodes)
-    showCrosshair(scene)
-    if segmentationNode is not None:
-        dwiViews = [node for view, node in shown if view.sequence == "dwi"]
-        otherViews = [node for view, node in shown if view.sequence != "dwi"]
-        setFillAndOutlineViews(scene, segmentationNode, dwiViews, otherViews)
-    multiplanar = len({view.orientation for view, _ in shown}) > 1
-    offscreenViews = {}
-    try:
-        for view, sliceNode in shown:
-            offscreen = OffscreenSliceView(applicationLogic.GetSliceLogic(sliceNode), applicationLogic, tileSize)
-            offscreen.addText(tileLabel(view, caseNodes, multiplanar), position=(6, 6), alignTop=True)
-            offscreen.addEdgeLetters(orientationLetters(sliceNode))
-            offscreenViews[view.layoutName] = offscreen
-        if caption and shown:
-            offscreenViews[shown[0][0].layoutName].addText(caption, position=(6, 24), fontSize=12, color=(0.85, 0.85, 0.85))
-        if fieldOfViewMm:
-            for _, sliceNode in shown:
-                depth = sliceNode.GetFieldOfView()[2]
-                sliceNode.SetFieldOfView(fieldOfViewMm, fieldOfViewMm * tileSize[1] / tileSize[0], depth)
-        # Jump after the views exist: resizing a slice node re-centres it.
-        jumpToRas(scene, ras, centered=True)
-        tiles = {name: view.render() for name, view in offscreenViews.items()}
-    finally:
-        for offscreen in offscreenViews.values():
-            offscreen.finalize()
-    rows = [[tiles[view.layoutName] for view in row if view.layoutName in tiles] for row in layoutViews(layoutId, layoutSequences(scene, layoutId))]
-    return assembleTiles([row for row in rows if row])
+    with LayoutRenderer(applicationLogic, caseNodes, layoutId, segmentationNode, tileSize, fieldOfViewMm) as renderer:
+        return renderer.render(ras, caption)
 
 
 def renderCaseSnapshot(case, out, maskPath=None, layout: str = "2x2", ras=None, tileSize: int = 320, adcUnit=None) -> dict:
