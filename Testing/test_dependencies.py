@@ -89,7 +89,8 @@ def test_installed_versions_are_checked():
 
 
 def test_requirement_lists_cover_the_runtime_requirements():
-    lists = dependencies.WORKFLOW_REQUIREMENTS + dependencies.POSTGRESQL_REQUIREMENTS + dependencies.NIFTI_REQUIREMENTS
+    lists = (dependencies.WORKFLOW_REQUIREMENTS + dependencies.POSTGRESQL_REQUIREMENTS + dependencies.NIFTI_REQUIREMENTS
+             + dependencies.COMMAND_LINE_REQUIREMENTS)
     assert sorted(lists) == sorted(RUNTIME_REQUIREMENTS)
     assert dependencies.workflowRequirements("/data/workflow.sqlite") == ["SQLAlchemy>=2.0"]
 

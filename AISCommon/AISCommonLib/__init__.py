@@ -17,4 +17,4 @@ PROJECT_URL = "https://github.com/PLACEHOLDER-OWNER/SlicerAISAnnotation"
 #: Packages the library needs that 3D Slicer does not ship; the module widgets install them, after asking,
 #: right before the first action that needs them (:mod:`AISCommonLib.dependencies`, which splits them by
 #: feature). Kept equal to the non-bundled part of pyproject.toml's dependencies by a test.
-RUNTIME_REQUIREMENTS = ["nibabel", "SQLAlchemy>=2.0", "psycopg[binary]>=3.1"]
+RUNTIME_REQUIREMENTS = ["nibabel", "SQLAlchemy>=2.0", "psycopg[binary]>=3.1", "tqdm>=4.66"]

@@ -24,6 +24,9 @@ WORKFLOW_REQUIREMENTS = ["SQLAlchemy>=2.0"]
 POSTGRESQL_REQUIREMENTS = ["psycopg[binary]>=3.1"]
 #: The reference NIfTI reader; without it the library reads NIfTI with SimpleITK.
 NIFTI_REQUIREMENTS = ["nibabel"]
+#: The ``ais`` command's progress bars on a terminal. The modules never ask for it: they run ``ais`` with
+#: machine-readable progress lines (:mod:`AISCommonLib.progresslines`), and without tqdm a bar becomes plain lines.
+COMMAND_LINE_REQUIREMENTS = ["tqdm>=4.66"]
 
 
 class DependencyError(Exception):

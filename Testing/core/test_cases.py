@@ -116,3 +116,36 @@ def test_malformed_sidecar_b_value_is_a_clear_error(tmp_path):
     writeJson(info["paths"]["dwi"].with_name("sub-01_ses-01_dwi.json"), {"DiffusionBValue": "high"})
     with pytest.raises(InputError, match="not a number"):
         loadCase(discoverCases(tmp_path)[0])
+
+
+def test_asking_for_subjects_finds_exactly_what_the_full_scan_finds(tmp_path):
+    writeSimpleCase(tmp_path, "01", None)
+    writeSimpleCase(tmp_path, "02", "a")
+    writeSimpleCase(tmp_path, "02", "b")
+    writeSimpleCase(tmp_path, "10", "a")
+    everything = {case.caseId: case for case in discoverCases(tmp_path)}
+    for labels in (["02"], ["sub-10", "01"], ["02", "99"]):
+        asked = discoverCases(tmp_path, labels)
+        assert [(case.caseId, case.files) for case in asked] == [
+            (case.caseId, case.files) for case in everything.values() if case.subject in {label.removeprefix("sub-") for label in labels}]
+    for pattern in (["0*"], ["../02"], ["99"]):  # labels are names, never patterns or paths
+        with pytest.raises(InputError, match="No cases"):
+            discoverCases(tmp_path, pattern)
+
+
+def test_a_dataset_level_sidecar_added_later_is_seen_in_a_large_dataset(tmp_path):
+    import os
+    import time
+
+    from AISCommonLib.core.bidsnames import companionFiles
+
+    writeSimpleCase(tmp_path, "01", None)
+    for index in range(600):  # a root with many entries: its listing is kept while it does not change
+        (tmp_path / f"sub-x{index:03d}").mkdir()
+    dwi = next((tmp_path / "sub-01" / "dwi").glob("*_dwi.nii.gz"))
+    settled = time.time() - 60
+    os.utime(tmp_path, (settled, settled))
+    before = companionFiles(dwi, ".json", tmp_path)
+    assert before == companionFiles(dwi, ".json", tmp_path) and tmp_path / "dwi.json" not in before
+    writeJson(tmp_path / "dwi.json", {"MagneticFieldStrength": 3})
+    assert companionFiles(dwi, ".json", tmp_path) == [tmp_path / "dwi.json", *before]

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import AISError
-from .output import emitJson, formatTable
+from .output import emitJson, finishProgress, formatTable, notice, stderrProgress
 from .regiontable import regionTable
 
 
@@ -105,15 +105,6 @@ def _compareDatasetCommand(args, parameters) -> int:
     from ..core.errors import InputError
     from ..core.referencemasks import compareWithReferences
 
-    lastShown = [-1]
-
-    def progress(fraction: float, message: str) -> None:
-        # A line per tenth of the run keeps long runs visible without flooding the terminal.
-        step = int(fraction * 10)
-        if step != lastShown[0] or args.verbose:
-            lastShown[0] = step
-            print(f"ais: compare: {fraction:.0%} {message}", file=sys.stderr)
-
     root = Path(args.inputs[0])
     try:
         references = compareWithReferences(root, parameters, args.label)
@@ -121,9 +112,10 @@ def _compareDatasetCommand(args, parameters) -> int:
         references = []  # a folder of masks without images: no case, so no shipped reference either
     if references and not (root / "derivatives" / PIPELINE_NAME).is_dir():
         rows = []
-        print(f"ais: compare: '{root}' has no derivatives/{PIPELINE_NAME} folder yet: no reads to compare with each other.", file=sys.stderr)
+        notice(f"ais: compare: '{root}' has no derivatives/{PIPELINE_NAME} folder yet: no reads to compare with each other.")
     else:
-        rows = compareDataset(root, parameters, args.label, args.workers, progress)
+        rows = compareDataset(root, parameters, args.label, args.workers, stderrProgress)
+        finishProgress()
     if args.csv:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=ROW_COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -141,10 +133,10 @@ def _compareDatasetCommand(args, parameters) -> int:
     failed = [row for row in rows if row["status"] == "error"]
     compared = sum(1 for row in rows if row["status"] == "compared")
     incomplete = sum(1 for row in rows if row["status"] == "incomplete")
-    print(f"ais: compare: {compared} pairs compared, {incomplete} cases with fewer than two reads, {len(failed)} failed.", file=sys.stderr)
+    notice(f"ais: compare: {compared} pairs compared, {incomplete} cases with fewer than two reads, {len(failed)} failed.")
     if references:
         againstReference = sum(1 for row in references if row["status"] == "compared")
-        print(f"ais: compare: {againstReference} read(s) compared with the dataset's reference masks.", file=sys.stderr)
+        notice(f"ais: compare: {againstReference} read(s) compared with the dataset's reference masks.")
     for row in references:
         if row["status"] in ("grid-mismatch", "error"):
             print(f"ais: warning: {row['error']}", file=sys.stderr)

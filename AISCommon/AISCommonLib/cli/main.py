@@ -14,6 +14,7 @@ from .clinical import addClinicalCommand
 from .compare import addCompareCommand
 from .demo import addDemoCommand
 from .importdicom import addImportCommand
+from .output import configureProgress, finishProgress
 from .quality import addQualityCommand
 from .report import addReportCommand
 from .reviewsnapshot import addReviewSnapshotCommand
@@ -25,6 +26,7 @@ from .workflow import addWorkflowCommand
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+QUIET_HELP = "show no progress and no informational notes on stderr (warnings and errors still show)"
 
 
 def buildParser() -> argparse.ArgumentParser:
@@ -35,6 +37,7 @@ def buildParser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ais {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     addValidateCommand(subparsers)
     addScanQcCommand(subparsers)
@@ -48,24 +51,50 @@ def buildParser() -> argparse.ArgumentParser:
     addReviewSnapshotCommand(subparsers)
     addReportCommand(subparsers)
     addDemoCommand(subparsers)
+    _acceptQuietEverywhere(parser)
     return parser
+
+
+def _acceptQuietEverywhere(parser: argparse.ArgumentParser) -> None:
+    """Let ``--quiet`` follow any (sub)command as well: ``ais seed ... --quiet`` means ``ais --quiet seed ...``.
+
+    SUPPRESS keeps a subcommand that was not given ``--quiet`` from resetting one given before it.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                if "--quiet" not in subparser._option_string_actions:
+                    subparser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+                _acceptQuietEverywhere(subparser)
+
+
+def _commandLabel(args) -> str:
+    """``ais seed``, ``ais workflow verify``, ``ais workflow training report``: what progress lines start with."""
+    words = [getattr(args, name, None) for name in ("command", "workflowCommand", "trainingCommand")]
+    return " ".join(["ais", *(word for word in words if word)])
 
 
 def main(argv=None) -> int:
     """Run one ``ais`` command; returns the process exit status."""
     args = buildParser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    configureProgress(quiet=args.quiet, label=_commandLabel(args), verbose=args.verbose)
     try:
         return args.handler(args) or 0
     except OperationCancelled:
+        finishProgress()
         print("ais: cancelled; nothing was written.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
+        finishProgress()
         print("ais: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except AISError as error:
+        finishProgress()
         print(f"ais: error: {error}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        finishProgress()
 
 
 if __name__ == "__main__":

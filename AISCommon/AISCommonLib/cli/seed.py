@@ -4,7 +4,7 @@ import dataclasses
 import sys
 
 from ..core.errors import AISError
-from .output import emitJson, formatTable, stderrProgress
+from .output import emitJson, formatTable, stderrLine, stderrProgress
 
 
 def addSeedCommand(subparsers) -> None:
@@ -99,7 +99,7 @@ def runSeed(args) -> int:
         try:
             summary = seedAndWriteCase(args.bidsRoot, case, args.reader, parameters, args.adc_unit, force=args.force)
             for warning in summary["warnings"]:
-                print(f"ais: warning: {case.caseId}: {warning}", file=sys.stderr)
+                stderrLine(f"ais: warning: {case.caseId}: {warning}")
             summaries.append(summary)
         except AISError as error:
             failures.append({"caseId": case.caseId, "error": str(error)})

@@ -331,7 +331,7 @@ def _runSetupPostgres(args) -> int:
 
 def _runRegister(args) -> int:
     with _store(args) as store:
-        registered = store.registerCases(args.user, participantLabels=args.participant_label)
+        registered = store.registerCases(args.user, participantLabels=args.participant_label, progress=stderrProgress)
     _emit(args, {"registered": registered}, text=f"Registered {len(registered)} case(s): {', '.join(registered) or 'none new'}.")
     return 0
 
@@ -481,7 +481,7 @@ def _runKeygen(args) -> int:
 
 def _runExport(args) -> int:
     with _store(args) as store:
-        written = store.export(args.user, args.out)
+        written = store.export(args.user, args.out, progress=stderrProgress)
     _emit(args, {"written": [str(path) for path in written]}, text=f"Wrote {len(written)} files into {args.out}.")
     return 0
 

@@ -8,7 +8,9 @@ and lesion masks ``_msk``, ``_desc-lesion_mask``, ``_label-L_desc-T1lesion_mask`
 
 import dataclasses
 import json
+import os
 import re
+import time
 from pathlib import Path
 
 NIFTI_PATTERN = re.compile(r"^(?P<stem>.+)\.nii(\.gz)?$", re.IGNORECASE)
@@ -183,12 +185,43 @@ def companionFiles(niftiPath: Path, extension: str, root: Path | None) -> list[P
                 break
             folder = folder.parent
         for level in reversed(levels):
-            for candidate in sorted(level.glob(f"*{extension}")):
+            for candidate in _filesEndingWith(level, extension):
                 if candidate != exact and candidate.is_file() and _inheritanceApplies(candidate, name):
                     found.append(candidate)
     if exact.is_file():
         found.append(exact)
     return found
+
+
+#: (folder, extension) -> (modification time in ns, sorted names with that ending) of large folders: a dataset root
+#: with thousands of ``sub-*`` folders is otherwise listed for every image's sidecars (quadratic in the cases).
+_LISTINGS: dict[tuple[str, str], tuple[int, list[str]]] = {}
+_CACHED_LISTING_MIN_ENTRIES = 500
+#: A folder changed this recently may change again within the same timestamp tick: its listing is not kept.
+_SETTLED_NS = 2_000_000_000
+
+
+def _filesEndingWith(folder: Path, extension: str) -> list[Path]:
+    """The entries of ``folder`` whose names end with ``extension``, sorted (what ``sorted(folder.glob("*" + extension))`` gives).
+
+    The listing of a large folder is kept while the folder's modification time stays the same.
+    """
+    try:
+        stamp = os.stat(folder).st_mtime_ns
+    except OSError:
+        return []
+    key = (str(folder), extension)
+    cached = _LISTINGS.get(key)
+    if cached is not None and cached[0] == stamp:
+        return [folder / name for name in cached[1]]
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    matching = sorted(name for name in names if name.endswith(extension))
+    if len(names) >= _CACHED_LISTING_MIN_ENTRIES and time.time_ns() - stamp > _SETTLED_NS:
+        _LISTINGS[key] = (stamp, matching)
+    return [folder / name for name in matching]
 
 
 def readSidecar(niftiPath: Path, root: Path | None = None) -> tuple[dict, list[Path]]:

@@ -10,6 +10,8 @@ masks the dataset ships (outside our own ``derivatives/lesions``) are listed as 
 """
 
 import dataclasses
+import fnmatch
+import os
 import re
 from pathlib import Path
 
@@ -25,6 +27,8 @@ SEQUENCE_FOLDERS = ("", "dwi", "anat")
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9]+$")
 #: Our own pipeline folder under ``derivatives/`` (its masks are reads, not references).
 OWN_PIPELINE = "lesions"
+#: A label that names exactly one folder (no glob characters, no path separators).
+_PLAIN_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclasses.dataclass
@@ -109,7 +113,7 @@ def _companion(niftiPath: Path | None, extension: str) -> Path | None:
 
 def imageRoot(datasetRoot: Path) -> Path:
     """Folder holding the ``sub-*`` folders: the root itself, or its ``rawdata/`` (ISLES 2022)."""
-    if not any(datasetRoot.glob("sub-*")) and (datasetRoot / "rawdata").is_dir():
+    if (datasetRoot / "rawdata").is_dir() and not any(datasetRoot.glob("sub-*")):  # the cheap test first: globbing lists the folder
         return datasetRoot / "rawdata"
     return datasetRoot
 
@@ -243,13 +247,14 @@ def _referenceMaskFiles(datasetRoot: Path, images: Path) -> list[Path]:
     for folder in sorted(derivativeFolders):
         if not folder.is_dir():
             continue
-        own = folder / OWN_PIPELINE
-        for path in folder.rglob("sub-*.nii*"):
-            if own in path.parents or not path.is_file():
-                continue
-            name = parseName(path.name)
-            if name is not None and isMaskName(name):
-                found.add(path)
+        # Our own pipeline's folder is left out without being walked: it grows by several files per read.
+        for directory, subfolders, files in os.walk(folder):
+            if Path(directory) == folder:
+                subfolders[:] = [name for name in subfolders if name != OWN_PIPELINE]
+            for fileName in fnmatch.filter(files, "sub-*.nii*"):
+                name = parseName(fileName)
+                if name is not None and isMaskName(name):
+                    found.add(Path(directory) / fileName)
     return sorted(found)
 
 
@@ -279,7 +284,12 @@ def discoverCases(datasetRoot, participantLabels=None, sessionLabels=None) -> li
     wantedSessions = {label.removeprefix("ses-") for label in sessionLabels} if sessionLabels else None
     cases = []
     images = imageRoot(datasetRoot)
-    for subjectFolder in sorted(images.glob("sub-*")):
+    if wantedSubjects is not None and all(_PLAIN_LABEL.fullmatch(label) for label in wantedSubjects):
+        # Straight to the wanted folders: listing and sorting every subject costs ~0.5 s on a 10,000-case dataset.
+        subjectFolders = sorted(images / f"sub-{label}" for label in wantedSubjects)
+    else:
+        subjectFolders = sorted(images.glob("sub-*"))
+    for subjectFolder in subjectFolders:
         subject = subjectFolder.name.removeprefix("sub-")
         if not subjectFolder.is_dir() or (wantedSubjects is not None and subject not in wantedSubjects):
             continue

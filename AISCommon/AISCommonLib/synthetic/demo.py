@@ -127,11 +127,13 @@ def _read(store, root: Path, phantoms: dict, parameters: SeedParameters, progres
     """Both simulated readers take their cases from the store, seed, refine and submit (or exclude)."""
     cases = {case.caseId: case for case in discoverCases(root)}
     seeds = {}
+    claimed = 0
     for readerIndex, (reader, generous) in enumerate(((READER_GENEROUS, True), (READER_CONSERVATIVE, False))):
         while (claim := store.claimNext(reader, "reader")) is not None:
             caseId = claim["case_id"]
             if progress:
-                progress(len(seeds) / (2 * len(cases)), f"{reader} reads {caseId}")
+                progress(claimed / (2 * len(cases)), f"{reader} reads {caseId}")
+            claimed += 1
             phantom = phantoms[caseId]
             if phantom.expectInvalid:  # the screening step of the consensus: severe motion takes it out
                 store.exclude(reader, caseId, "motion_artifact", "Ghosting and blur on DWI; DWI misregistered to b0.")
@@ -190,6 +192,13 @@ def _reviewAndArbitrate(store, phantoms: dict) -> None:
                         note="Ruling: every region that is DWI-bright and ADC-dark is lesion.")
 
 
+def _phase(progress, start: float, end: float):
+    """``progress`` for one step of the demo: the step's 0..1 mapped onto ``start..end`` of the whole run (None stays None)."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * min(max(fraction, 0.0), 1.0), message)
+
+
 def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None, regionPictures: bool = False) -> dict:
     """Run the whole demo into ``outDir``; returns the summary it also writes as ``demo-summary.json``.
 
@@ -203,14 +212,16 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None,
     started = time.perf_counter()
     outDir = prepareOutputFolder(Path(outDir))
     root = outDir / "bids"
-    phantoms = {phantom.caseId: phantom for phantom in makeDemoDataset(root, progress=progress)}
-    findings = validateDataset(root)
+    phantoms = {phantom.caseId: phantom for phantom in makeDemoDataset(root, progress=_phase(progress, 0.0, 0.25))}
+    findings = validateDataset(root, progress=_phase(progress, 0.25, 0.3))
     parameters = seedParameters or SeedParameters()
     store = _openWorkflow(root)
     try:
-        seeds = _read(store, root, phantoms, parameters, progress)
+        seeds = _read(store, root, phantoms, parameters, _phase(progress, 0.3, 0.75))
+        if progress:
+            progress(0.75, "Review and arbitration")
         _reviewAndArbitrate(store, phantoms)
-        verified = store.verify(userId=MANAGER)
+        verified = store.verify(userId=MANAGER, progress=_phase(progress, 0.8, 0.85))
         problems = [row for row in verified["files"] if row["status"] != "ok"] + verified["chain"]
         exported = store.export(MANAGER, outDir / "workflow-export")
         rows = [_caseRow(store, store.case(case["case_id"]), phantoms[case["case_id"]], seeds.get(case["case_id"])) for case in store.cases()]
@@ -232,9 +243,7 @@ def runDemo(outDir, seedParameters: SeedParameters | None = None, progress=None,
         "meanFinalDice": round(float(np.mean(finalDice)), 3) if finalDice else None,
         "cases": rows,
     }
-    if progress:
-        progress(0.95, "Writing the acceptance report")
-    report = writeReport(root, outDir / "report.html", snapshots=regionPictures)
+    report = writeReport(root, outDir / "report.html", snapshots=regionPictures, progress=_phase(progress, 0.85, 1.0))
     summary["report"] = {"html": str(report["html"]), "accepted": report["accepted"], "notes": report["notes"],
                          "failedSections": report["summary"]["failed_sections"]}
     summary["seconds"] = round(time.perf_counter() - started, 1)

@@ -153,6 +153,8 @@ class AuditMixin:
                 problems += [chain.ChainProblem(None, "guard-missing", sentence) for sentence in pgsecurity.guardProblems(connection)]
             return problems, head
 
+        if progress:
+            progress(0.0, "Checking the audit trail's hash chain")
         problems, head = self._read(check)
         if publicKeyPath is not None:
             from .signing import checkSignatures
@@ -199,18 +201,26 @@ class AuditMixin:
 
         return self._read(run)
 
-    def export(self, userId: str, outDir) -> list[Path]:
+    def export(self, userId: str, outDir, progress=None) -> list[Path]:
         """Write the whole state as ``workflow.json`` and one CSV per table into ``outDir`` (atomic writes), and the
         sealed reads (mask and sidecar) under their recorded file names in ``outDir/sealed-reads/``. Managers only.
 
         A manager who is also a reader of a case still waiting for its reads gets that case without the other
         read and without the event payloads that would show it (blinding holds for everyone who reads).
 
+        :param progress: optional ``(fraction, message)`` callable.
         :return: the files written.
         :raises PermissionDeniedError: not a manager.
         """
+
+        def step(fraction, message):
+            if progress:
+                progress(fraction, message)
+
         self._read(lambda connection: self._user(connection, userId, (states.ROLE_MANAGER,)))
+        step(0.0, "Reading every table")
         data = self.snapshot()
+        step(0.4, "Applying the blinding of reads in progress")
         blinded = self._read(lambda connection: {caseId for caseId in self._otherReaders(connection, userId)
                                                  if len(self._visibleReads(connection, self._user(connection, userId), caseId))
                                                  < len(self._readRows(connection, caseId))})
@@ -226,11 +236,18 @@ class AuditMixin:
         document = {"schema_version": schema.SCHEMA_VERSION, "exported_at": schema.utcNow(), "backend": self.backend,
                     "chain_head": {"event": headId, "hash": headHash}, "tables": data}
         written = [outDir / "workflow.json"]
+        step(0.6, "Writing workflow.json")
         writeTextAtomic(written[0], json.dumps(document, indent=2, default=str) + "\n")
         for name, rows in data.items():
+            step(0.8, f"Writing {name}.csv")
             columns = [column.name for column in next(table for table in schema.tables().metadata.sorted_tables if table.name == name).columns]
             written.append(_writeCsv(outDir / f"{name}.csv", rows, columns))
-        return written + self._exportReadRecords(userId, data["reads"], outDir) + self._exportSealedReads(data["reads"], outDir)
+        step(0.85, "Writing the readers' records")
+        written += self._exportReadRecords(userId, data["reads"], outDir)
+        step(0.9, "Writing the sealed reads")
+        written += self._exportSealedReads(data["reads"], outDir)
+        step(1.0, f"Exported {len(written)} files")
+        return written
 
     def _exportReadRecords(self, userId: str, reads: list[dict], outDir: Path) -> list[Path]:
         """The readers' records (quality, notes, hints) beside the tables; of a case the manager read, only their own."""

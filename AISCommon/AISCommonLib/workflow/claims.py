@@ -55,7 +55,14 @@ class ClaimsMixin:
         raise DatabaseError("Could not claim a slot after many attempts under heavy contention; try again.")
 
     def _candidateSlots(self, connection, userId, kind, tried):
-        from sqlalchemy import and_, func, not_, or_, select
+        """Open slots of ``kind`` the user may take, best first: fewest taken slots of that kind on the case, then
+        oldest case, then slot order; the first ``len(tried) + 1`` of them minus ``tried``.
+
+        Asked one load level at a time (no taken slot, then one, ...), each in case order with a limit, so the
+        database walks the queue from its front and stops early instead of counting the slots of every case of the
+        dataset on every claim (tens of ms at 10,000 cases).
+        """
+        from sqlalchemy import and_, exists, func, not_, select
 
         t = schema.tables()
         other = t.slots.alias("other")
@@ -67,7 +74,7 @@ class ClaimsMixin:
         )
         conflictKinds = {states.SLOT_READ: (states.SLOT_READ,), states.SLOT_REVIEW: (states.SLOT_READ,),
                          states.SLOT_ARBITRATION: (states.SLOT_READ, states.SLOT_REVIEW)}[kind]
-        mine = select(t.slots.c.case_id).where(t.slots.c.user_id == userId, or_(*(t.slots.c.kind == k for k in conflictKinds + (kind,))))
+        mine = t.slots.alias("mine")
         query = (
             select(t.slots.c.id, t.slots.c.case_id)
             .join(t.cases, t.cases.c.case_id == t.slots.c.case_id)
@@ -76,12 +83,20 @@ class ClaimsMixin:
                 t.slots.c.status == states.SLOT_OPEN,
                 t.cases.c.state.in_(states.SLOT_STATES[kind]),
                 t.cases.c.training.is_(False),
-                not_(t.slots.c.case_id.in_(mine)),
+                not_(exists().where(mine.c.case_id == t.slots.c.case_id, mine.c.user_id == userId, mine.c.kind.in_(conflictKinds + (kind,)))),
             )
-            .order_by(taken, t.cases.c.id, t.slots.c.slot_index)
             .limit(len(tried) + 1)  # tried and busy slots are passed in one set
         )
-        return [row for row in connection.execute(query).all() if row.id not in tried]
+        noneTaken = not_(exists().where(other.c.case_id == t.slots.c.case_id, other.c.kind == kind, other.c.status != states.SLOT_OPEN))
+        levels = [query.where(noneTaken)]
+        levels += [query.where(taken == level) for level in range(1, states.READS_PER_CASE if kind == states.SLOT_READ else 1)]
+        # Whatever else may exist (more taken slots than any rule makes today), in the full order.
+        levels.append(query.where(taken >= len(levels)).order_by(None).order_by(taken, t.cases.c.id, t.slots.c.slot_index))
+        for levelQuery in levels[:-1]:
+            rows = [row for row in connection.execute(levelQuery.order_by(t.cases.c.id, t.slots.c.slot_index)).all() if row.id not in tried]
+            if rows:
+                return rows
+        return [row for row in connection.execute(levels[-1]).all() if row.id not in tried]
 
     def _claimOnce(self, connection, userId, role, kind, tried, busy):
         from sqlalchemy import select

@@ -21,6 +21,8 @@ SQLITE_BUSY_TIMEOUT_S = LOCK_WAIT_S
 LOCK_RETRIES = 2
 #: Attempts for a transaction that hit a deadlock, serialization failure or lock timeout.
 TRANSIENT_RETRIES = 8
+#: Execution option of the engine for transactions that write nothing (SQLite: no write lock).
+READ_ONLY_OPTION = "ais_read_only"
 
 
 def defaultDatabasePath(datasetRoot) -> Path:
@@ -74,8 +76,10 @@ def createEngine(url: str):
 
         @event.listens_for(engine, "begin")
         def _onBegin(connection):
-            # Take the write lock at the start: the checks and the change of one action see one state.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Take the write lock at the start: the checks and the change of one action see one state. A transaction
+            # that only reads (READ_ONLY_OPTION) reads one snapshot without it (WAL), so it neither waits for writers
+            # nor makes them wait.
+            connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE")
 
         return engine
     if backend == "postgresql":

@@ -39,16 +39,35 @@ def finalPathOf(staging: Path) -> Path:
 def promote(staging: Path, target: Path) -> None:
     """Give the staging mask and its sidecar their final names (never over an existing file).
 
-    :raises AISError: the final name is taken or the rename fails.
+    Another client's recovery (:func:`recover`) may promote the same files at the same moment; whichever comes
+    second finds the work done and succeeds too.
+
+    :raises AISError: the final name is taken by another file or the rename fails.
     """
     for source, destination in ((sidecarPathFor(staging), sidecarPathFor(target)), (staging, target)):
         try:
             os.link(source, destination)
-            os.unlink(source)
         except FileExistsError:
-            raise AISError(f"Cannot give the final mask its name: '{destination}' exists already.") from None
+            if not _sameFile(source, destination):
+                raise AISError(f"Cannot give the final mask its name: '{destination}' exists already.") from None
+        except FileNotFoundError:
+            if destination.exists():
+                continue  # promoted meanwhile by another client
+            raise AISError(f"Cannot give the final mask its name '{destination}': its staging file '{source.name}' is gone.") from None
         except OSError as error:
             raise AISError(f"Cannot give the final mask its name '{destination}': {error.strerror}.") from None
+        try:
+            os.unlink(source)
+        except FileNotFoundError:
+            pass  # removed meanwhile by another client promoting it
+
+
+def _sameFile(first: Path, second: Path) -> bool:
+    """Both names are links to one file (a promotion another client made meanwhile); False if one vanished."""
+    try:
+        return os.path.samefile(first, second)
+    except FileNotFoundError:
+        return second.exists() and not first.exists()
 
 
 def recover(datasetRoot: Path, recordedHashes, relative) -> list[str]:
@@ -67,13 +86,16 @@ def recover(datasetRoot: Path, recordedHashes, relative) -> list[str]:
     for staging in sorted(folder.rglob(f".*{STAGING_MARK}*.nii.gz")):
         target = finalPathOf(staging)
         recorded = recorded if recorded is not None else recordedHashes()
-        if not target.exists() and sha256File(staging) in recorded.get(relative(target), ()):
-            promote(staging, target)
-            done.append(f"Finished the interrupted finalisation of '{target.name}'.")
-        elif time.time() - staging.stat().st_mtime > STALE_AFTER_S:
-            for path in (staging, sidecarPathFor(staging)):
-                path.unlink(missing_ok=True)
-            done.append(f"Removed '{staging.name}', left by a finalisation that never committed.")
+        try:
+            if not target.exists() and sha256File(staging) in recorded.get(relative(target), ()):
+                promote(staging, target)
+                done.append(f"Finished the interrupted finalisation of '{target.name}'.")
+            elif time.time() - staging.stat().st_mtime > STALE_AFTER_S:
+                for path in (staging, sidecarPathFor(staging)):
+                    path.unlink(missing_ok=True)
+                done.append(f"Removed '{staging.name}', left by a finalisation that never committed.")
+        except FileNotFoundError:
+            continue  # the client finalising it promoted or discarded it meanwhile
     for message in done:
         logger.warning(message)
     return done

@@ -44,7 +44,7 @@ class RegistrationMixin:
     """Registering a dataset's cases (real and trial) and reading case records."""
 
     def registerCases(self, userId: str, participantLabels=None, training: bool = False, referenceMasks: Mapping[str, object] | None = None,
-                      sizeClasses: Mapping[str, str] | None = None, locations: Mapping[str, str] | None = None) -> list[str]:
+                      sizeClasses: Mapping[str, str] | None = None, locations: Mapping[str, str] | None = None, progress=None) -> list[str]:
         """Register the dataset's cases (those not yet registered); each real case gets two open read slots.
 
         Trial cases (``training=True``) are exactly the cases given a reference mask. Each gets a lesion
@@ -58,6 +58,7 @@ class RegistrationMixin:
             empty); required for trial cases.
         :param sizeClasses: caseId -> ``small``, ``medium`` or ``large`` for trial cases (default: derived).
         :param locations: caseId -> a location label such as ``left_mca`` for trial cases (default: derived).
+        :param progress: optional ``(fraction, message)`` callable (hashing every image takes most of the time).
         :return: the case IDs registered now.
         :raises PermissionDeniedError: not a manager.
         :raises InputError: a missing, empty or off-grid reference mask, a reference or label for a case
@@ -84,7 +85,9 @@ class RegistrationMixin:
         if stray:
             raise InputError(f"Size classes or locations were given for {', '.join(stray)}, which have no reference mask.")
         hashes = {}
-        for case in cases:
+        for index, case in enumerate(cases):
+            if progress:
+                progress(0.9 * index / len(cases), f"Hashing the images of {case.caseId}")
             hashes[case.caseId] = {self._relative(path): sha256File(path) for path in sorted(case.files.values())}
             if case.caseId in references:
                 reference = references[case.caseId]
@@ -130,7 +133,12 @@ class RegistrationMixin:
                 registered.append(case.caseId)
             return registered
 
-        return self._write(run)
+        if progress:
+            progress(0.9, f"Recording {len(cases)} case(s)")
+        registered = self._write(run)
+        if progress:
+            progress(1.0, f"Registered {len(registered)} case(s)")
+        return registered
 
     def _describeReference(self, case: Case, reference: Path, sizeClass: str | None = None, location: str | None = None) -> dict:
         """Size class, location and volume of a trial case's reference mask (given labels win over derived ones).

@@ -23,7 +23,17 @@ from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
 from . import chain, finalfiles, identity, people, pgsecurity, schema, states
-from .database import LOCK_RETRIES, LOCK_WAIT_S, TRANSIENT_RETRIES, createEngine, dumps, isLockWait, isTransient, lockHolders
+from .database import (
+    LOCK_RETRIES,
+    LOCK_WAIT_S,
+    READ_ONLY_OPTION,
+    TRANSIENT_RETRIES,
+    createEngine,
+    dumps,
+    isLockWait,
+    isTransient,
+    lockHolders,
+)
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
 
 logger = logging.getLogger(__name__)
@@ -42,6 +52,7 @@ class StoreBase:
     def __init__(self, url: str, datasetRoot=None):
         self.url = url
         self._engine = createEngine(url)
+        self._readEngine = self._engine.execution_options(**{READ_ONLY_OPTION: True})
         self._datasetRoot = Path(datasetRoot).resolve() if datasetRoot is not None else None
         self._write(schema.upgradeSchema)
 
@@ -62,12 +73,15 @@ class StoreBase:
 
     def _write(self, function, *args):
         """Run ``function(connection, *args)`` in one transaction, retrying transient lock failures."""
+        return self._transaction(self._engine, function, args)
+
+    def _transaction(self, engine, function, args):
         from sqlalchemy.exc import DBAPIError
 
         lockWaits = 0
         for attempt in range(TRANSIENT_RETRIES):
             try:
-                with self._engine.begin() as connection:
+                with engine.begin() as connection:
                     connection.info.pop("aisChainHead", None)
                     result = function(connection, *args)
                     head = connection.info.pop("aisChainHead", None)
@@ -93,8 +107,11 @@ class StoreBase:
                 raise DatabaseError(f"The workflow database refused the operation ({message}); nothing was changed.") from None
 
     def _read(self, function, *args):
-        """Run ``function(connection, *args)`` in one transaction that writes nothing (no anchor to keep)."""
-        return self._write(function, *args)
+        """Run ``function(connection, *args)`` in one transaction that writes nothing (no anchor to keep).
+
+        On SQLite it reads a snapshot without taking the write lock, so reads never queue behind writers.
+        """
+        return self._transaction(self._readEngine, function, args)
 
     def _anchor(self, head: tuple[int, str]) -> None:
         """Keep the new chain head outside the database; a failure to write it is logged, never hides the action."""
