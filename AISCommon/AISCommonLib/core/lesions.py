@@ -288,20 +288,31 @@ def matchingTable(componentsA: Components, componentsB: Components, overlap: Les
 
 
 def _lesionRows(own: Components, other: Components, ownIds, otherIds, sharedVoxels, toMl: float, centroidsRas) -> list[dict]:
-    rows = []
-    for lesionId in range(1, own.count + 1):
-        selected = ownIds == lesionId
-        touched = otherIds[selected]
-        shared = int(sharedVoxels[selected].sum())
-        union = int(other.voxels[touched].sum())
-        rows.append(
-            {
-                "id": lesionId,
-                "voxels": int(own.voxels[lesionId]),
-                "volume_ml": float(own.voxels[lesionId] * toMl),
-                "centroid_ras": [float(value) for value in centroidsRas[lesionId]],
-                "matched": [int(value) for value in sorted(touched)],
-                "dice": float(2 * shared / (own.voxels[lesionId] + union)),
-            }
-        )
-    return rows
+    # One pass over the overlapping pairs (grouped by own lesion) instead of one scan of them per lesion:
+    # a threshold-drawn read can have hundreds of lesions. Integer sums, so every value is unchanged.
+    count = own.count + 1
+    ownIds, otherIds = np.asarray(ownIds, dtype=np.int64), np.asarray(otherIds, dtype=np.int64)
+    order = np.lexsort((otherIds, ownIds))
+    perLesion = np.bincount(ownIds, minlength=count)
+    matched = np.split(otherIds[order], np.cumsum(perLesion)[:-1])
+    shared = np.zeros(count, dtype=np.int64)
+    np.add.at(shared, ownIds, np.asarray(sharedVoxels, dtype=np.int64))
+    union = np.zeros(count, dtype=np.int64)
+    np.add.at(union, ownIds, other.voxels[otherIds].astype(np.int64))
+    voxels = own.voxels.astype(np.int64)
+    volumes = (own.voxels * toMl).tolist()
+    with np.errstate(invalid="ignore", divide="ignore"):  # row 0 (background) is never reported
+        dice = (2 * shared / (voxels + union)).tolist()
+    centroids = np.asarray(centroidsRas, dtype=np.float64).tolist()
+    voxelList, matchedLists = voxels.tolist(), [ids.tolist() for ids in matched]
+    return [
+        {
+            "id": lesionId,
+            "voxels": voxelList[lesionId],
+            "volume_ml": volumes[lesionId],
+            "centroid_ras": centroids[lesionId],
+            "matched": matchedLists[lesionId],
+            "dice": dice[lesionId],
+        }
+        for lesionId in range(1, count)
+    ]
