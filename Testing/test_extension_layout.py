@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("AISAnnotator", "AISReview")
 #: Every scripted module of the extension, the hidden library module included.
 ALL_MODULES = ("AISCommon",) + MODULES
-#: Packages 3D Slicer ships; everything else the library needs goes through ``pip_ensure``.
-SLICER_BUNDLED = {"numpy", "simpleitk"}
+#: Packages 3D Slicer ships (scipy: Slicer SuperBuild python-scipy); everything else the library needs goes through ``pip_ensure``.
+SLICER_BUNDLED = {"numpy", "scipy", "simpleitk"}
 TEMPLATE_LEFTOVERS = (
     "TemplateKey",
     "Edit this",

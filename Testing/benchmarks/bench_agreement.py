@@ -12,6 +12,11 @@ missed by B, one small lesion only B drew) and times, best of ``--repeats``:
   + ``compute_dice`` (tensors prepared outside the timing);
 - medpy: ``hd95`` + ``assd`` + ``dc``.
 
+Then the same on the real cases in ``../shared/data/real`` (read-only, see its README), every case:
+``isles22-0001`` (A = the expert mask, B = the expert mask dilated by one voxel in-plane on every other
+slice, the way a second reader draws a slightly wider outline) and ``isles22-challenge-case`` (no expert
+mask: A = ADC < 620e-6 mm^2/s inside the brain, B = the same at 660e-6, two readers' thresholds).
+
 A peer that is not installed is skipped with a note. Then it times ``compareDataset`` on a generated
 BIDS dataset of ``--dataset-cases`` cases (2 mm grid, two reads each; files written before timing).
 """
@@ -22,6 +27,7 @@ import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -103,11 +109,41 @@ def medpyRunner(maskA, maskB, spacingKji):
     return run
 
 
+def surfaceDistanceRunner(maskA, maskB, spacingKji):
+    try:
+        import surface_distance
+    except ImportError:
+        return None
+    spacing = [float(value) for value in spacingKji]
+
+    def run():
+        distances = surface_distance.compute_surface_distances(maskA, maskB, spacing)
+        surface_distance.compute_robust_hausdorff(distances, 95)
+        surface_distance.compute_average_surface_distance(distances)
+        surface_distance.compute_dice_coefficient(maskA, maskB)
+
+    return run
+
+
+def segMetricsRunner(maskA, maskB, spacingKji):
+    try:
+        from seg_metrics import seg_metrics
+    except ImportError:
+        return None
+    arrayA, arrayB = (mask.astype(np.uint8) for mask in (maskA, maskB))
+    spacing = [float(value) for value in spacingKji]
+
+    def run():
+        seg_metrics.write_metrics(labels=[1], gdth_img=arrayA, pred_img=arrayB, spacing=spacing, metrics=["dice", "hd95", "msd"])
+
+    return run
+
+
 def versions() -> str:
     import SimpleITK
 
     parts = [f"Python {platform.python_version()}", f"numpy {np.__version__}", f"SimpleITK {SimpleITK.Version.VersionString()}"]
-    for name in ("monai", "torch", "medpy", "scipy"):
+    for name in ("monai", "torch", "surface_distance", "seg_metrics", "medpy", "scipy"):
         try:
             module = __import__(name)
             parts.append(f"{name} {getattr(module, '__version__', '?')}")
@@ -116,14 +152,53 @@ def versions() -> str:
     return ", ".join(parts)
 
 
+PEERS = (
+    ("MONAI (hd95+assd+dice)", monaiRunner),
+    ("surface-distance (hd95+asd+dice)", surfaceDistanceRunner),
+    ("seg-metrics (hd95+msd+dice)", segMetricsRunner),
+    ("medpy (hd95+assd+dc)", medpyRunner),
+)
+
+
+REAL_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
+
+
+def realPairs() -> list:
+    """``(title, maskA, maskB, spacingKji)`` of every real case found (none when the folder is absent)."""
+    import nibabel
+    from scipy import ndimage
+
+    def load(path):
+        image = nibabel.load(str(path))
+        return np.asarray(image.dataobj).transpose(2, 1, 0), tuple(float(value) for value in image.header.get_zooms()[:3][::-1])
+
+    pairs = []
+    expert = sorted(REAL_ROOT.glob("isles22-0001/derivatives/*/*/*_msk.nii.gz"))
+    if expert:
+        mask, spacing = load(expert[0])
+        maskA = mask > 0
+        maskB = maskA.copy()
+        inPlane = np.zeros((1, 3, 3), dtype=bool)
+        inPlane[0, 1, :] = inPlane[0, :, 1] = True
+        maskB[::2] = ndimage.binary_dilation(maskA, inPlane)[::2]
+        pairs.append((f"real isles22-0001 {'x'.join(str(size) for size in maskA.shape[::-1])}", maskA, maskB, spacing))
+    adcPaths = sorted(REAL_ROOT.glob("isles22-challenge-case/*/*/dwi/*_adc.nii.gz"))
+    if adcPaths:
+        adc, spacing = load(adcPaths[0])
+        brain = ndimage.binary_erosion(adc > 200, iterations=2)
+        maskA, maskB = (brain & (adc < threshold) & (adc > 200) for threshold in (620, 660))
+        pairs.append((f"real isles22-challenge-case {'x'.join(str(size) for size in maskA.shape[::-1])}", maskA, maskB, spacing))
+    return pairs
+
+
 def benchmarkGrids(repeats: int) -> None:
-    for title, shape, spacingKji in GRIDS:
-        maskA, maskB = lesionPair(shape, spacingKji)
+    cases = [(title, *lesionPair(shape, spacingKji), spacingKji) for title, shape, spacingKji in GRIDS] + realPairs()
+    for title, maskA, maskB, spacingKji in cases:
         matrix = np.diag(list(spacingKji[::-1]) + [1.0])
         summary = compareMasks(maskA, maskB, matrix).toDict()
         timings = {"ours (full set)": bestSeconds(lambda a=maskA, b=maskB, m=matrix: compareMasks(a, b, m), repeats)}
         notes = []
-        for name, factory in (("MONAI (hd95+assd+dice)", monaiRunner), ("medpy (hd95+assd+dc)", medpyRunner)):
+        for name, factory in PEERS:
             runner = factory(maskA, maskB, spacingKji)
             if runner is None:
                 notes.append(f"{name.split()[0]} skipped: not installed")

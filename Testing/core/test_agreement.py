@@ -11,7 +11,7 @@ from AISCommonLib.core.agreement import AgreementParameters, compareMasks
 from AISCommonLib.core.errors import GeometryError, InputError
 from AISCommonLib.core.image import writeNifti
 from AISCommonLib.core.lesions import labelComponentsMany, labelReads
-from AISCommonLib.core.surface import surfaceMetrics
+from AISCommonLib.core.surface import maskEdges, surfaceMetrics
 
 SHAPE = (8, 10, 12)
 
@@ -333,16 +333,19 @@ def test_labelling_by_site_equals_labelling_whole_arrays(seed):
         assert np.array_equal(siteResult.voxels, wholeResult.voxels)
 
 
-def test_distance_search_by_site_equals_global_search():
+def test_distances_equal_brute_force_over_every_boundary_pair():
     rng = np.random.default_rng(7)
     maskA = np.zeros((20, 40, 40), dtype=bool)
     maskA[3:9, 5:15, 5:15] = True
-    maskA[12:15, 30:34, 30:36] = True  # B misses it: its distances come from the global fallback
+    maskA[12:15, 30:34, 30:36] = True  # a lesion B misses: its distances reach across the box
     maskB = np.roll(maskA, 3, axis=2) & (rng.random(maskA.shape) < 0.9)
     maskB[15:18, 2:5, 30:33] = True
-    spacing = (3.0, 0.8, 1.1)
-    sites = labelReads(maskA, maskB)[4]
-    bySite = surfaceMetrics(maskA, maskB, spacing, 95, sites)
-    globally = surfaceMetrics(maskA, maskB, spacing, 95)
-    assert bySite.hausdorffMm == pytest.approx(globally.hausdorffMm, rel=1e-6)
-    assert bySite.averageSurfaceMm == pytest.approx(globally.averageSurfaceMm, rel=1e-6)
+    spacing = np.array([3.0, 0.8, 1.1])
+    pointsA, pointsB = (np.argwhere(maskEdges(mask)) * spacing for mask in (maskA, maskB))
+    pairwise = np.sqrt(((pointsA[:, None, :] - pointsB[None, :, :]) ** 2).sum(axis=2))
+    fromA, fromB = pairwise.min(axis=1), pairwise.min(axis=0)
+    result = surfaceMetrics(maskA, maskB, spacing, 95)
+    assert result.hausdorffMm == pytest.approx(max(np.percentile(fromA, 95), np.percentile(fromB, 95)), rel=1e-12)
+    assert result.averageSurfaceMm == pytest.approx((fromA.sum() + fromB.sum()) / (fromA.size + fromB.size), rel=1e-12)
+    compared = compareMasks(maskA, maskB, np.diag(list(spacing[::-1]) + [1.0]))
+    assert (compared.hausdorffMm, compared.assdMm) == (result.hausdorffMm, result.averageSurfaceMm)

@@ -339,32 +339,58 @@ def test_demo_report_matches_the_workflow(demoReport):
     assert "not pure noise" in quality[excluded[0]]["problems"]  # the motion case's ghosts
 
 
+def test_demo_readers_identity_and_overrides_come_from_the_workflow(demoReport):
+    from AISCommonLib.workflow.store import openStore
+
+    data = demoReport["out"].parent / "report_data"
+    with openStore(None, demoReport["root"]) as store:
+        statement = store.identityReport()["statement"]
+        readers = {read["user_id"] for read in store.snapshot()["reads"]}
+    # The demo also leaves each reader's seed in derivatives/lesions: only the workflow's reads count.
+    assert {row["reader_a"] for row in readCsv(data / "agreement_pairs.csv")} | {row["reader_b"] for row in readCsv(data / "agreement_pairs.csv")} == readers
+    assert any(note.startswith("Readers are the workflow's") for note in demoReport["result"]["notes"])
+    html = demoReport["out"].read_text(encoding="utf-8")
+    assert statement in html and 'data-identity="declared"' in html
+    overrides = readCsv(data / "overrides.csv")
+    assert [row["action"] for row in overrides if row["action"] == "exclude"] == ["exclude"]
+    assert 'data-override="exclude"' in html
+    assert {row["rule"] for row in readCsv(data / "rules.csv")} == {"concordance", "image quality", "training bar"}
+
+
 def test_the_report_uses_the_workflows_concordance_rule():
     import json
 
-    from AISCommonLib.report.report import _concordanceRule
+    from AISCommonLib.report.workflowinfo import concordanceRule
 
     tables = {"settings": [{"key": "concordance", "value": json.dumps({"min_dice": 0.55, "max_missed_lesions": 1, "min_extent_mm3": 10.0})}]}
-    assert _concordanceRule(tables).ruleDict() == {"min_dice": 0.55, "max_missed_lesions": 1, "min_extent_mm3": 10.0}
-    assert _concordanceRule(None).ruleDict() == _concordanceRule({"settings": []}).ruleDict() == {"min_dice": 0.7, "max_missed_lesions": 0, "min_extent_mm3": 50.0}
+    assert concordanceRule(tables).ruleDict() == {"min_dice": 0.55, "max_missed_lesions": 1, "min_extent_mm3": 10.0}
+    assert concordanceRule(None).ruleDict() == concordanceRule({"settings": []}).ruleDict() == {"min_dice": 0.7, "max_missed_lesions": 0, "min_extent_mm3": 50.0}
 
 
 def test_the_report_compares_reads_with_the_masks_the_dataset_ships(tmp_path):
-    """The ISLES sample ships an expert mask: a read of the case is compared with it in the report and its CSV."""
-    import csv
-
+    """The ISLES sample ships an expert mask: a read of the case is compared with it in the report and its CSV; the seed
+    the reader started from is not a read and is never compared."""
     from realdata import copyRealCase
 
-    from AISCommonLib.core.cases import discoverCases
+    from AISCommonLib.core.readrecord import METHOD_SEEDED
     from AISCommonLib.core.seeding import SeedParameters
     from AISCommonLib.core.seedmask import seedAndWriteCase
-    from AISCommonLib.report.report import writeReport
 
     root = copyRealCase("isles22-0001", tmp_path)
-    seedAndWriteCase(root, discoverCases(root)[0], "R01", SeedParameters())
+    case = discoverCases(root)[0]
+    seeded = seedAndWriteCase(root, case, "R01", SeedParameters())
+    result = writeReport(root, tmp_path / "seed-only", snapshots=False)
+    rows = readCsv(Path(result["html"]).parent / "report_data" / "reads_vs_reference.csv")
+    assert [(row["reader"], row["status"]) for row in rows] == [("", "no-reads")]
+    # The reader edits the seed (here: keeps it) and submits it as their read.
+    seed = loadVolume(seeded["mask"])
+    writeReaderMask(root, case, seed.array > 0, loadVolume(case.files["dwi"]), "R01", METHOD_SEEDED, {"quality": {"likert": {"dwi": 4}}})
     result = writeReport(root, tmp_path / "out" / "report.html", snapshots=False)
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "Reads against the masks the dataset ships" in html and "sub-strokecase0001_ses-0001_msk.nii.gz" in html
     path = next(Path(name) for name in result["csv"] if name.endswith("reads_vs_reference.csv"))
-    rows = list(csv.DictReader(path.open()))
-    assert rows[0]["reader"] == "R01" and rows[0]["status"] == "compared" and 0.0 < float(rows[0]["dice"]) < 1.0
+    rows = readCsv(path)
+    assert len(rows) == 1 and rows[0]["reader"] == "R01" and rows[0]["version"] == "2" and rows[0]["status"] == "compared"
+    assert 0.0 < float(rows[0]["dice"]) < 1.0
+    masks = {row["file"]: row for row in readCsv(path.parent / "masks.csv")}
+    assert masks[Path(seeded["mask"]).name]["kind"] == "seed" and masks[Path(seeded["mask"]).name]["status"] == "ok"

@@ -12,10 +12,11 @@ import numpy as np
 
 from .errors import GeometryError, InputError
 from .image import voxelToRas
-from .lesions import LesionDetection, labelReads, lesionDetection, lesionOverlap, matchingTable
+from .lesions import LesionDetection, labelReadVoxels, lesionDetection, lesionOverlap, matchingTable
 from .masks import boundingBox, loadMaskPair, spacingKjiMm, voxelVolumeMm3
+from .readvoxels import BIT_A, BIT_B, ReadVoxels
 from .regions import TYPE_MISSED_LESION, DiscordantRegion, RegionMap, findDiscordantRegions, reviewableRegions
-from .surface import HAUSDORFF_PERCENTILE, surfaceMetrics
+from .surface import HAUSDORFF_PERCENTILE, surfaceMetricsFromBoundaries
 
 #: Extent regions smaller than this (mm^3) are grouped as small for review (listed, decided in bulk): about a 4.6 mm sphere, i.e. 2-3
 #: voxels of a typical 1.8 x 1.8 x 5 mm DWI, the size of boundary disagreements readers make on any case.
@@ -225,12 +226,13 @@ def compareMasks(
     cropA, cropB = maskA[box], maskB[box]
     offset = np.array([part.start for part in box])
 
-    shared = cropA & cropB
-    componentsA, componentsB, piecesA, piecesB, sites = labelReads(cropA, cropB)
+    voxels = ReadVoxels.fromMasks(cropA, cropB)
+    componentsA, componentsB, piecesA, piecesB, _ = labelReadVoxels(voxels)
     overlap = lesionOverlap(componentsA, componentsB)
     distances = None
     if componentsA.count and componentsB.count:
-        distances = surfaceMetrics(cropA, cropB, spacing, parameters.hausdorffPercentile, sites)
+        boundaryA, boundaryB = voxels.boundary(BIT_A), voxels.boundary(BIT_B)
+        distances = surfaceMetricsFromBoundaries(voxels.kji, boundaryA, boundaryB, spacing, parameters.hausdorffPercentile)
     allRegions, regionLabels = findDiscordantRegions(
         piecesA, piecesB, componentsA, componentsB, overlap.detectedA, overlap.detectedB, ijkToRas, offset, voxelVolume, maskA.shape
     )
@@ -242,7 +244,7 @@ def compareMasks(
         voxelVolumeMm3=voxelVolume,
         voxelsA=int(componentsA.voxels.sum()),
         voxelsB=int(componentsB.voxels.sum()),
-        sharedVoxels=int(np.count_nonzero(shared)),
+        sharedVoxels=int(np.count_nonzero(voxels.codes == (BIT_A | BIT_B))),
         hausdorffMm=distances.hausdorffMm if distances else None,
         assdMm=distances.averageSurfaceMm if distances else None,
         lesionsA=componentsA.count,
@@ -252,7 +254,7 @@ def compareMasks(
         lesionTable=matchingTable(componentsA, componentsB, overlap, voxelVolume, centroidsRas),
         allRegions=allRegions,
         regions=reviewableRegions(allRegions, parameters.minExtentMm3),
-        regionMap=RegionMap(tuple(maskA.shape), box, regionLabels, shared),
+        regionMap=RegionMap(tuple(maskA.shape), box, regionLabels, cropA & cropB),
     )
 
 

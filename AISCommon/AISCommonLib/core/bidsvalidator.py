@@ -44,7 +44,8 @@ def runOfficialValidator(datasetRoot) -> dict | None:
     """Run the official BIDS validator on a dataset.
 
     :return: None when the validator is not installed; else ``{"version", "errors": [issue], "warnings":
-        {code: count}}`` where an issue is ``{"code", "location", "message"}``.
+        {code: count}, "warningExamples": {code: its first issue}}`` where an issue is ``{"code", "location", "message",
+        "subCode"}`` (``subCode``: the field a sidecar lacks, or "").
     :raises AISError: the validator crashed or printed something that is not its JSON report.
     """
     executable = findValidator()
@@ -59,11 +60,13 @@ def runOfficialValidator(datasetRoot) -> dict | None:
     except (OSError, ValueError) as error:
         detail = completed.stderr.strip().splitlines()[-1] if "completed" in locals() and completed.stderr.strip() else error
         raise AISError(f"The BIDS validator could not check '{datasetRoot}' ({detail}).") from None
-    errors, warnings = [], {}
+    errors, warnings, examples = [], {}, {}
     for issue in report.get("issues", {}).get("issues", []):
+        found = {"code": issue.get("code", ""), "location": issue.get("location", ""), "message": (issue.get("issueMessage") or "").strip(),
+                 "subCode": issue.get("subCode") or ""}
         if issue.get("severity") == "error":
-            errors.append({"code": issue.get("code", ""), "location": issue.get("location", ""),
-                           "message": (issue.get("issueMessage") or "").strip()})
+            errors.append(found)
         elif issue.get("severity") == "warning":
-            warnings[issue.get("code", "")] = warnings.get(issue.get("code", ""), 0) + 1
-    return {"version": report.get("summary", {}).get("schemaVersion", ""), "errors": errors, "warnings": warnings}
+            warnings[found["code"]] = warnings.get(found["code"], 0) + 1
+            examples.setdefault(found["code"], found)
+    return {"version": report.get("summary", {}).get("schemaVersion", ""), "errors": errors, "warnings": warnings, "warningExamples": examples}

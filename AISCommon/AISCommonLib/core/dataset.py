@@ -98,6 +98,12 @@ def comparePair(pair: ReadPair, parameters: AgreementParameters, label: int | No
 
     :return: a dict with the keys of :data:`ROW_COLUMNS`.
     """
+    return comparePairResult(pair, parameters, label)[0]
+
+
+def comparePairResult(pair: ReadPair, parameters: AgreementParameters, label: int | None = None) -> tuple[dict, object]:
+    """:func:`comparePair` and the :class:`~AISCommonLib.core.agreement.AgreementResult` behind its row (None when the
+    pair could not be compared), for callers that also place notes in the discordant regions."""
     row = {
         "case": pair.case.caseId,
         "subject": pair.case.subject,
@@ -110,11 +116,11 @@ def comparePair(pair: ReadPair, parameters: AgreementParameters, label: int | No
     try:
         result = compareFiles(pair.pathA, pair.pathB, parameters, label)
     except AISError as error:
-        return {**row, "status": "error", "error": str(error)}
+        return {**row, "status": "error", "error": str(error)}, None
     summary = result.toDict()
     row.update({column: summary[column] for column in ROW_COLUMNS if column in summary})
     row.update({"status": "compared", "discordant_regions": len(summary["discordant_regions"]), "error": ""})
-    return row
+    return row, result
 
 
 def _initWorker() -> None:

@@ -12,13 +12,14 @@ with ``reference`` in the role of their ground truth:
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 
-from .masks import limitThreads
+from .readvoxels import BIT_A, BIT_B, ReadVoxels
 
-#: Above this many lesion sites, labelling whole arrays is cheaper than one box per site.
-_MAX_SITE_BOXES = 40
+#: 26-connectivity: voxels touching by a face, an edge or a corner belong to one component.
+_CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
 
 
 @dataclasses.dataclass
@@ -28,7 +29,7 @@ class Components:
     Numbering: larger first, ties by the raster position (k, then j, then i) of the first voxel, so the
     same mask always gives the same ids.
 
-    :param labels: int32 ``[k, j, i]``, 0 outside, ``1..count`` inside.
+    :param shape: shape ``(k, j, i)`` of the array the components lie on.
     :param voxels: voxel count per id, index 0 unused.
     :param centroidsKji: mean voxel index ``(k, j, i)`` per id, row 0 unused.
     :param firstVoxels: flat (raster) index of the first voxel of each id, index 0 unused.
@@ -36,13 +37,28 @@ class Components:
     :param foregroundLabels: the id at each of those voxels.
     """
 
-    labels: np.ndarray
+    shape: tuple[int, int, int]
     count: int
     voxels: np.ndarray
     centroidsKji: np.ndarray
     firstVoxels: np.ndarray
     foreground: np.ndarray
     foregroundLabels: np.ndarray
+
+    @functools.cached_property
+    def labels(self) -> np.ndarray:
+        """int32 ``[k, j, i]`` array: 0 outside, the id of its component inside."""
+        labels = np.zeros(self.shape, dtype=np.int32)
+        labels.ravel()[self.foreground] = self.foregroundLabels
+        return labels
+
+    def labelsAt(self, flatIndices: np.ndarray) -> np.ndarray:
+        """The component id (0 outside every component) at some flat (raster) indices of the array."""
+        flatIndices = np.asarray(flatIndices, dtype=np.int64)
+        if self.foreground.size == 0:
+            return np.zeros(flatIndices.shape, dtype=np.int32)
+        position = np.minimum(np.searchsorted(self.foreground, flatIndices), self.foreground.size - 1)
+        return np.where(self.foreground[position] == flatIndices, self.foregroundLabels[position], 0).astype(np.int32)
 
 
 def labelComponents(mask: np.ndarray) -> Components:
@@ -64,80 +80,79 @@ def labelComponentsMany(masks: list[np.ndarray]) -> list[Components]:
 
 
 def _labelStacked(masks: list[np.ndarray]) -> list[np.ndarray]:
-    """Provisional 26-connected labels of several masks, unique across all of them, from one SimpleITK call.
+    """Provisional 26-connected labels of several masks, unique across all of them, from one labelling call.
 
     The masks are stacked along k with an empty slice between them, so no component can join two
-    masks; one call instead of several saves SimpleITK's fixed cost per filter run.
+    masks; one call instead of several saves the fixed cost of each call (``scipy.ndimage.label``).
     """
-    import SimpleITK as sitk
+    from scipy import ndimage
 
     if not any(mask.any() for mask in masks):
         return [np.zeros(mask.shape, dtype=np.int32) for mask in masks]
+    if len(masks) == 1:
+        return [ndimage.label(masks[0], _CONNECTIVITY_26, output=np.int32)[0]]
     starts = np.concatenate(([0], np.cumsum([mask.shape[0] + 1 for mask in masks])))
-    stacked = np.zeros((int(starts[-1]) - 1, max(mask.shape[1] for mask in masks), max(mask.shape[2] for mask in masks)), dtype=np.uint8)
+    stacked = np.zeros((int(starts[-1]) - 1, max(mask.shape[1] for mask in masks), max(mask.shape[2] for mask in masks)), dtype=bool)
     for start, mask in zip(starts, masks):
         stacked[start : start + mask.shape[0], : mask.shape[1], : mask.shape[2]] = mask
-    labelFilter = sitk.ConnectedComponentImageFilter()
-    labelFilter.SetFullyConnected(True)
-    limitThreads(labelFilter, stacked.size)
-    labels = sitk.GetArrayFromImage(labelFilter.Execute(sitk.GetImageFromArray(stacked)))
+    labels = ndimage.label(stacked, _CONNECTIVITY_26, output=np.int32)[0]
     return [labels[start : start + mask.shape[0], : mask.shape[1], : mask.shape[2]] for start, mask in zip(starts, masks)]
 
 
 def labelReads(maskA: np.ndarray, maskB: np.ndarray) -> tuple[Components, Components, Components, Components, Components]:
-    """Everything connected-component analysis gives for a pair of reads.
-
-    The lesion sites (components of A or B) are found first; the lesions of A and B and the pieces of
-    (A and not B) and (B and not A) are then labelled inside each site's box only, all boxes in one
-    SimpleITK call. A lesion, or a piece, never leaves its site, so the result equals labelling whole
-    arrays; it just touches far fewer voxels when lesions are scattered over the brain.
+    """Everything connected-component analysis gives for a pair of reads (see :func:`labelReadVoxels`).
 
     :param maskA: bool ``[k, j, i]``; ``maskB`` the same shape.
     :return: components of A, of B, of (A and not B), of (B and not A), and of (A or B).
     """
-    onlyA, onlyB = maskA & ~maskB, maskB & ~maskA
-    masks = (maskA, maskB, onlyA, onlyB)
-    sites = labelComponentsMany([maskA | maskB])[0]
-    if sites.count == 0:
-        return (*(_noComponents(maskA.shape) for _ in masks), sites)
-    coordinates = np.unravel_index(sites.foreground, maskA.shape)
-    low = np.full((sites.count + 1, 3), np.iinfo(np.int64).max)
-    high = np.full((sites.count + 1, 3), -1)
-    for axis in range(3):
-        np.minimum.at(low[:, axis], sites.foregroundLabels, coordinates[axis])
-        np.maximum.at(high[:, axis], sites.foregroundLabels, coordinates[axis])
-    boxes = [tuple(slice(first, last + 1) for first, last in zip(low[site], high[site])) for site in range(1, sites.count + 1)]
-    if sites.count > _MAX_SITE_BOXES or 2 * int(np.prod(high[1:] - low[1:] + 1, axis=1).sum()) > maskA.size:
-        return (*labelComponentsMany(list(masks)), sites)
-    blocks = []
-    for site, box in enumerate(boxes, start=1):
-        inSite = sites.labels[box] == site
-        blocks.extend(mask[box] & inSite for mask in masks)
-    blockLabels = _labelStacked(blocks)
+    return labelReadVoxels(ReadVoxels.fromMasks(maskA, maskB))
+
+
+def labelReadVoxels(voxels: ReadVoxels) -> tuple[Components, Components, Components, Components, Components]:
+    """The 26-connected components of A, B, (A and not B), (B and not A) and (A or B), from one graph.
+
+    Each set is split into runs along i (consecutive voxels of one row, connected by definition); two
+    runs of a set are joined when they touch in a neighbouring row. The runs of all five sets are the
+    nodes of one graph whose connected components (``scipy.sparse.csgraph.connected_components``) are
+    exactly the components of each set: the result equals labelling each whole array with the 3x3x3
+    structure (``scipy.ndimage.label``), at a cost set by the number of runs, not of voxels.
+
+    :return: components of A, of B, of (A and not B), of (B and not A), and of (A or B), on ``voxels.shape``.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    codes = voxels.codes
+    members = (codes & BIT_A > 0, codes & BIT_B > 0, codes == BIT_A, codes == BIT_B, np.ones(voxels.count, dtype=bool))
+    runLengths, rows, columns = [], [], []
+    runCount = 0
+    for member in members:
+        starts, ends = voxels.runs(member)
+        first, second = voxels.touchingRuns(starts, ends)
+        rows.append(first + runCount)
+        columns.append(second + runCount)
+        runLengths.append(ends - starts + 1)
+        runCount += starts.size
+    if runCount == 0:
+        return tuple(_noComponents(voxels.shape) for _ in members)
+    rows, columns = np.concatenate(rows), np.concatenate(columns)
+    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, columns)), shape=(runCount, runCount)).tocsr()
+    provisional = np.repeat(connected_components(graph, directed=False)[1] + 1, np.concatenate(runLengths))
     results = []
-    cropStrides = np.array([maskA.shape[1] * maskA.shape[2], maskA.shape[2], 1])
-    for index in range(len(masks)):
-        # Provisional labels are unique across the stack, so the pieces of all sites can be pooled.
-        indices, values = [], []
-        for site, box in enumerate(boxes):
-            labels = blockLabels[site * len(masks) + index]
-            local = np.flatnonzero(labels)
-            if local.size:
-                kji = np.stack(np.unravel_index(local, labels.shape), axis=1) + [part.start for part in box]
-                indices.append(kji @ cropStrides)
-                values.append(labels.ravel()[local])
-        if indices:
-            results.append(_componentsFromVoxels(maskA.shape, np.concatenate(indices), np.concatenate(values)))
+    used = 0
+    for member in members:
+        size = int(np.count_nonzero(member))
+        if size:
+            results.append(_componentsFromVoxels(voxels.shape, voxels.flat[member], provisional[used : used + size], voxels.kji[member]))
         else:
-            results.append(_noComponents(maskA.shape))
-    return (*results, sites)
+            results.append(_noComponents(voxels.shape))
+        used += size
+    return tuple(results)
 
 
 def _noComponents(shape) -> Components:
     empty = np.zeros(1, dtype=np.int64)
-    return Components(
-        np.zeros(shape, dtype=np.int32), 0, empty, np.zeros((1, 3)), empty.copy(), np.zeros(0, np.int64), np.zeros(0, np.int32)
-    )
+    return Components(tuple(shape), 0, empty, np.zeros((1, 3)), empty.copy(), np.zeros(0, np.int64), np.zeros(0, np.int32))
 
 
 def _numberComponents(provisional: np.ndarray) -> Components:
@@ -146,8 +161,11 @@ def _numberComponents(provisional: np.ndarray) -> Components:
     return _componentsFromVoxels(provisional.shape, foreground, provisional.ravel()[foreground])
 
 
-def _componentsFromVoxels(shape, foreground: np.ndarray, provisionalLabels: np.ndarray) -> Components:
-    """Components from their voxels (flat indices, any order) and arbitrary positive provisional labels."""
+def _componentsFromVoxels(shape, foreground: np.ndarray, provisionalLabels: np.ndarray, kji: np.ndarray | None = None) -> Components:
+    """Components from their voxels (flat indices, ascending) and arbitrary positive provisional labels.
+
+    :param kji: ``(n, 3)`` index of each voxel when the caller has it (else computed from ``foreground``).
+    """
     present = np.zeros(int(provisionalLabels.max()) + 1, dtype=bool)
     present[provisionalLabels] = True
     consecutive = np.cumsum(present)
@@ -157,18 +175,17 @@ def _componentsFromVoxels(shape, foreground: np.ndarray, provisionalLabels: np.n
     firstVoxels = np.full(count + 1, np.iinfo(np.int64).max)
     np.minimum.at(firstVoxels, labelOfVoxel, foreground)
     firstVoxels[0] = 0
-    coordinates = np.unravel_index(foreground, shape)
+    coordinates = np.unravel_index(foreground, shape) if kji is None else kji.T
     centroids = np.zeros((count + 1, 3))
     for axis in range(3):
         centroids[1:, axis] = np.bincount(labelOfVoxel, weights=coordinates[axis], minlength=count + 1)[1:] / voxels[1:]
     ranking = np.lexsort((firstVoxels[1:], -voxels[1:])) + 1
     newLabel = np.zeros(count + 1, dtype=np.int32)
     newLabel[ranking] = np.arange(1, count + 1, dtype=np.int32)
-    labels = np.zeros(shape, dtype=np.int32)
-    foregroundLabels = newLabel[labelOfVoxel]
-    labels.ravel()[foreground] = foregroundLabels
     permutation = np.concatenate(([0], ranking))
-    return Components(labels, count, voxels[permutation], centroids[permutation], firstVoxels[permutation], foreground, foregroundLabels)
+    return Components(
+        tuple(shape), count, voxels[permutation], centroids[permutation], firstVoxels[permutation], foreground, newLabel[labelOfVoxel]
+    )
 
 
 @dataclasses.dataclass
@@ -187,7 +204,7 @@ class LesionOverlap:
 
 def lesionOverlap(componentsA: Components, componentsB: Components) -> LesionOverlap:
     """Overlapping lesion pairs of two reads on the same grid (or the same crop)."""
-    labelsBOnA = componentsB.labels.ravel()[componentsA.foreground]
+    labelsBOnA = componentsB.labelsAt(componentsA.foreground)
     shared = labelsBOnA > 0
     labelsA = componentsA.foregroundLabels[shared].astype(np.int64)
     labelsB = labelsBOnA[shared].astype(np.int64)

@@ -36,6 +36,8 @@ ARTIFACT_FLAGS = ("motion", "susceptibility", "deformation", "signal_inhomogenei
 METHOD_SEEDED = "adc-threshold-seed+manual"
 METHOD_PREDICTION = "ai-prediction+manual"
 METHOD_MANUAL = "manual"
+#: The ADC-threshold seed as written by ``ais seed`` (and the demo): a starting point, not a reader's read.
+METHOD_SEED = "adc-threshold-seed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,26 @@ class ReadNote:
 
     def toDict(self) -> dict:
         return {"label": self.label, "text": self.text, "ras": None if self.ras is None else [round(float(value), 3) for value in self.ras]}
+
+
+def isSeedMethod(method) -> bool:
+    """Whether a mask made by ``method`` is a seed (a starting point) rather than a reader's read.
+
+    A method is a chain of steps joined by ``+`` (``adc-threshold-seed+manual``: seeded, then edited by hand);
+    the mask is a seed when its last step is one (``adc-threshold-seed``, or any step ending in ``seed``), so a
+    seed nobody edited never counts as a read. An empty or missing method is not a seed (see :func:`isReaderRead`).
+    """
+    steps = str(method or "").strip().lower().split("+")
+    return steps[-1].strip().endswith("seed")
+
+
+def isReaderRead(sidecar: dict) -> bool:
+    """Whether a reader mask's sidecar says it is a reader's read: it names a ``Reader`` and a ``Method`` that is
+    not a seed (:func:`isSeedMethod`). A sidecar without a method does not say how the mask was made, so it is no
+    read either (the acceptance report names such masks).
+    """
+    method = sidecar.get("Method") if isinstance(sidecar, dict) else None
+    return bool(sidecar.get("Reader")) and isinstance(method, str) and bool(method.strip()) and not isSeedMethod(method)
 
 
 def likertOrNone(score) -> int | None:

@@ -113,7 +113,7 @@ def findDiscordantRegions(
     :param gridShape: the full grid ``(k, j, i)``, for the side (default: the crop's end).
     :return: the regions in id order, and an int32 crop holding each region's id on its voxels.
     """
-    regionLabels = np.zeros(piecesA.labels.shape, dtype=np.int32)
+    regionLabels = np.zeros(piecesA.shape, dtype=np.int32)
     regions: list[DiscordantRegion] = []
     offset = np.asarray(offsetKji, dtype=np.float64)
     for kind, pieces, ownLesions, detected in (
@@ -126,8 +126,8 @@ def findDiscordantRegions(
         regionLabels.ravel()[pieces.foreground] = pieces.foregroundLabels + (firstId - 1)
         centroidsKji = pieces.centroidsKji[1:] + offset
         centroidsRas = voxelToRas(ijkToRas, centroidsKji)
-        slices, sides = regionLocations(ijkToRas, centroidsKji, centroidsRas, gridShape or tuple(offset + piecesA.labels.shape))
-        lesionIds = ownLesions.labels.ravel()[pieces.firstVoxels[1:]]
+        slices, sides = regionLocations(ijkToRas, centroidsKji, centroidsRas, gridShape or tuple(offset + piecesA.shape))
+        lesionIds = ownLesions.labelsAt(pieces.firstVoxels[1:])
         for index in range(pieces.count):
             lesionId = int(lesionIds[index])
             voxels = int(pieces.voxels[index + 1])
