@@ -663,7 +663,7 @@ class AISAnnotatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 
 
-class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
+class AISAnnotatorLogic(ScriptedLoadableModuleLogic, connection.WorkflowConnectionMixin):
     """Adapter between the parameter node, the application and the libraries.
 
     Holds what is not saved with the scene: the case on screen (:class:`ReadingCase`), the views that show it,
@@ -704,19 +704,6 @@ class AISAnnotatorLogic(ScriptedLoadableModuleLogic):
         return segmentation.segmentEditorNode(slicer.mrmlScene, SEGMENT_EDITOR_NODE_TAG)
 
     # Workflow ---------------------------------------------------------------------------------
-
-    def rememberDatabase(self, text: str) -> str:
-        """Keep the database choice (URL in the settings, password in the keyring); :return: a sentence saying where."""
-        return connection.rememberDatabase(self.database, text, self.installer)
-
-    def ensureWorkflowPackages(self) -> None:
-        """SQLAlchemy (and psycopg for PostgreSQL) asked for and installed at first use; nibabel offered once."""
-        self.installer.ensure(dependencies.workflowRequirements(self.database.url()), _("The workflow database"))
-        self.ensureNiftiPackages()
-
-    def ensureNiftiPackages(self) -> None:
-        """nibabel, the reference NIfTI reader (optional: SimpleITK reads NIfTI without it), offered once."""
-        self.installer.ensure(dependencies.NIFTI_REQUIREMENTS, _("Reading NIfTI images"), optional=True)
 
     @property
     def claim(self):

@@ -585,7 +585,7 @@ class AISReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 
 
-class AISReviewLogic(ScriptedLoadableModuleLogic):
+class AISReviewLogic(ScriptedLoadableModuleLogic, connection.WorkflowConnectionMixin):
     """Adapter between the widget and the library: the review work (store, session, decisions) in Slicer's scene,
     the database choice, the packages to install, the background tasks and the agreement of two files.
 
@@ -612,18 +612,6 @@ class AISReviewLogic(ScriptedLoadableModuleLogic):
         """The module's own Segment Editor parameter node (a scene singleton)."""
         return segmentation.segmentEditorNode(slicer.mrmlScene, SEGMENT_EDITOR_NODE_TAG)
 
-    def rememberDatabase(self, text: str) -> str:
-        """Keep the database choice (URL in the settings, password in the keyring); :return: a sentence saying where."""
-        return connection.rememberDatabase(self.database, text, self.installer)
-
-    def ensureWorkflowPackages(self) -> None:
-        """SQLAlchemy (and psycopg for PostgreSQL), asked for and installed at first use."""
-        self.installer.ensure(dependencies.workflowRequirements(self.database.url()), _("The workflow database"))
-        self.ensureNiftiPackages()
-
-    def ensureNiftiPackages(self) -> None:
-        """nibabel (optional: NIfTI is read with SimpleITK without it), asked for once."""
-        self.installer.ensure(dependencies.NIFTI_REQUIREMENTS, _("Reading NIfTI masks"), optional=True)
 
     def claimAndLoad(self, datasetRoot, userId: str, role: str, discardUnsaved: bool = False):
         """Claim the user's next case (or keep the held one on screen); :return: the session or None."""

@@ -213,3 +213,28 @@ def rememberDatabase(database: DatabaseSettings, text: str, installer=None) -> s
     if where == PASSWORD_IN_SESSION:
         return f"Database {url} remembered in your settings; its password is kept for this Slicer session only. {why}"
     return f"Database {url} remembered in your settings." if url else "The dataset's own workflow database is used."
+
+
+class WorkflowConnectionMixin:
+    """What both module logics do with the database choice: keep it, and ask for the packages it needs at first use.
+
+    The logic provides ``database`` (:class:`DatabaseSettings`) and ``installer``
+    (:class:`~AISCommonLib.dependencies.DependencyInstaller`).
+    """
+
+    def rememberDatabase(self, text: str) -> str:
+        """Keep the database choice (URL in the settings, password in the keyring); :return: a sentence saying where."""
+        return rememberDatabase(self.database, text, self.installer)
+
+    def ensureWorkflowPackages(self) -> None:
+        """SQLAlchemy (and psycopg for PostgreSQL) asked for and installed at first use; nibabel offered once."""
+        from . import dependencies
+
+        self.installer.ensure(dependencies.workflowRequirements(self.database.url()), "The workflow database")
+        self.ensureNiftiPackages()
+
+    def ensureNiftiPackages(self) -> None:
+        """nibabel, the reference NIfTI reader (optional: SimpleITK reads NIfTI without it), offered once."""
+        from . import dependencies
+
+        self.installer.ensure(dependencies.NIFTI_REQUIREMENTS, "Reading NIfTI files", optional=True)

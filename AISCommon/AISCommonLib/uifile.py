@@ -33,3 +33,27 @@ def checkParameterBindings(testCase, uiPath, parameterNode, values: dict) -> Non
             testCase.assertEqual(widget.text if isinstance(value, str) else widget.value, value)
     finally:
         parameterNode.disconnectGui(tag)
+
+
+def checkSceneHoldsNoPassword(testCase, widget, secretUrl: str, secret: str) -> None:
+    """In-Slicer self-test (issue 14 A8): a database URL with a password typed in ``widget``'s panel leaves the field,
+    the password reaches the settings' keyring or session, and a saved scene holds neither the password nor the host.
+
+    :param widget: a module widget with ``ui.databaseUrlLineEdit``, ``onDatabaseEdited`` and ``logic.database``.
+    """
+    import tempfile
+    import urllib.parse
+    from pathlib import Path
+
+    import slicer
+
+    widget.ui.databaseUrlLineEdit.text = secretUrl
+    widget.onDatabaseEdited()
+    testCase.assertNotIn(secret, widget.ui.databaseUrlLineEdit.text)
+    testCase.assertEqual(widget.logic.database.password(), secret)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "scene.mrml"
+        testCase.assertTrue(slicer.util.saveScene(str(path)))
+        text = path.read_text(encoding="utf-8", errors="replace")
+    testCase.assertNotIn(secret, text)
+    testCase.assertNotIn(urllib.parse.urlsplit(secretUrl).hostname, text)
