@@ -94,21 +94,30 @@ class AuditMixin:
                 others.setdefault(caseId, set()).add(other)
         return others
 
-    def recordedFiles(self) -> dict[str, set]:
-        """Every file path the store recorded, with every SHA-256 recorded for it."""
+    def recordedFiles(self, caseId: str | None = None) -> dict[str, set]:
+        """Every file path the store recorded, with every SHA-256 recorded for it.
+
+        :param caseId: only what the events, reads and row of this case record (an index lookup instead of reading the
+            whole event log).
+        """
         from sqlalchemy import select
 
         t = schema.tables()
 
         def run(connection):
             recorded: dict[str, set] = {}
-            for files in connection.execute(select(t.events.c.files)).scalars():
+            events, reads, cases = select(t.events.c.files), select(t.reads), select(
+                t.cases.c.final_mask_path, t.cases.c.final_sha256, t.cases.c.reference_mask_path, t.cases.c.reference_sha256)
+            if caseId is not None:
+                events, reads, cases = (events.where(t.events.c.case_id == caseId), reads.where(t.reads.c.case_id == caseId),
+                                        cases.where(t.cases.c.case_id == caseId))
+            for files in connection.execute(events).scalars():
                 for path, digest in json.loads(files).items():
                     recorded.setdefault(path, set()).add(digest)
-            for row in connection.execute(select(t.reads)).mappings():
+            for row in connection.execute(reads).mappings():
                 recorded.setdefault(row["mask_path"], set()).add(row["sha256"])
                 recorded.setdefault(row["sidecar_path"], set()).add(row["sidecar_sha256"])
-            for row in connection.execute(select(t.cases.c.final_mask_path, t.cases.c.final_sha256, t.cases.c.reference_mask_path, t.cases.c.reference_sha256)):
+            for row in connection.execute(cases):
                 for path, digest in ((row[0], row[1]), (row[2], row[3])):
                     if path:
                         recorded.setdefault(path, set()).add(digest)

@@ -110,7 +110,7 @@ class DecisionsMixin:
             raise InputError(f"The ruling on case {caseId} differs from the reviewer's proposal on regions {overridden}; "
                              "say why (--override-reason).")
         target = consensusMaskPath(self.datasetRoot, case)
-        self.recoverFinalFiles()
+        self.recoverFinalFiles(case)
         # The reads leave the sealed folder with the final mask: staged now, renamed after the commit.
         publications = sealedreads.stagePublication(self.datasetRoot, case, reads, self.localReadFile)
         publishedPath = {publication.read["id"]: self._relative(publication.target) for publication in publications}

@@ -70,15 +70,20 @@ def _sameFile(first: Path, second: Path) -> bool:
         return second.exists() and not first.exists()
 
 
-def recover(datasetRoot: Path, recordedHashes, relative) -> list[str]:
+def recover(datasetRoot: Path, recordedHashes, relative, caseFolder: Path | None = None) -> list[str]:
     """Finish interrupted finalisations and clear abandoned staging files.
 
     :param recordedHashes: callable giving dataset-relative path -> the SHA-256s recorded for it (called only
         when a staging file is found: most commands find none).
     :param relative: the store's function from an absolute path to its recorded (dataset-relative) form.
+    :param caseFolder: only this case's folder under the derivatives (``sub-01/ses-01``), where its final mask and
+        published reads are staged: finishing one case then costs the same at 40 cases as at 10,000 (the whole tree
+        holds every case's masks and every sealed read). Default: the whole derivatives tree.
     :return: one sentence per file renamed or removed (also logged).
     """
     folder = lesionDerivativesRoot(datasetRoot)
+    if caseFolder is not None:
+        folder = folder / caseFolder
     if not folder.is_dir():
         return []
     done = []

@@ -305,13 +305,18 @@ class StoreBase:
         stored = connection.execute(select(t.settings.c.value).where(t.settings.c.key == "training")).scalar()
         return {**people.DEFAULT_TRAINING, **(json.loads(stored) if stored else {})}
 
-    def recoverFinalFiles(self) -> list[str]:
+    def recoverFinalFiles(self, case: Case | None = None) -> list[str]:
         """Finish finalisations a crash interrupted after their commit; clear staging files of ones that never
-        committed (see :mod:`finalfiles`). Run by every command that opens the store.
+        committed (see :mod:`finalfiles`). Run by every command that opens the store, and for its own case by every
+        finalisation.
 
+        :param case: only this case's folder, checked against the files recorded by its own events and rows (every
+            file staged there is the case's final mask, a published read of it, or their sidecars); default: every case.
         :return: one sentence per file renamed or removed.
         """
-        return finalfiles.recover(self.datasetRoot, self.recordedFiles, self._relative)
+        if case is None:
+            return finalfiles.recover(self.datasetRoot, self.recordedFiles, self._relative)
+        return finalfiles.recover(self.datasetRoot, lambda: self.recordedFiles(case.caseId), self._relative, case.relativeFolder)
 
     def agreementParameters(self) -> AgreementParameters:
         """The comparison settings of this workflow (its concordance rule and review size limit).
