@@ -26,7 +26,12 @@ from .errors import SchemaVersionError
 #: and the reason a ruling overrides it (``decisions.override_reason``).
 #: Version 7: sealed reads in team mode: the bytes of each read's mask and sidecar in ``read_files`` (PostgreSQL hands a
 #: row out under row-level security; see :mod:`sealedreads`); empty on SQLite, where sealed reads are files.
-SCHEMA_VERSION = 7
+#: Version 8: indexes only, nothing else changes: the slots a person holds (``ix_slots_user``: every claim asks for the
+#: slot its user already holds, which scanned every case waiting for reads), a case's training scores
+#: (``ix_training_scores_case_id``: every audit event snapshots them) and the cases of one state in queue order
+#: (``ix_cases_state_id``: a claim walks the queue from its front and stops at the first free slot, whatever the
+#: planner's statistics say right after a large registration).
+SCHEMA_VERSION = 8
 
 
 def utcNow() -> str:
@@ -55,6 +60,7 @@ def _tables(version: int):
         Column,
         Float,
         ForeignKey,
+        Index,
         Integer,
         LargeBinary,
         MetaData,
@@ -251,6 +257,10 @@ def _tables(version: int):
         Column("content", LargeBinary, nullable=False),
         timestamp("created_at", nullable=False),
     ) if version >= 7 else None
+    if version >= 8:
+        Index("ix_slots_user", slots.c.user_id, slots.c.kind, slots.c.status)
+        Index("ix_training_scores_case_id", trainingScores.c.case_id)
+        Index("ix_cases_state_id", cases.c.state, cases.c.id)
     return types.SimpleNamespace(
         metadata=metadata,
         readFiles=readFiles,
@@ -372,9 +382,21 @@ def _upgradeTo7(connection) -> None:
         pgsecurity.install(connection)  # grants and row-level security of read_files
 
 
+def _upgradeTo8(connection) -> None:
+    # Indexes for the work queue and the audit snapshots; on PostgreSQL only the owner may create them.
+    if connection.dialect.name == "postgresql":
+        _requireOwner(connection, 8, "indexes of the work queue")
+    old, new = tables(7), tables(8)
+    for table in new.metadata.sorted_tables:
+        present = {index.name for index in old.metadata.tables[table.name].indexes} if table.name in old.metadata.tables else set()
+        for index in sorted(table.indexes, key=lambda index: index.name):
+            if index.name not in present:
+                index.create(connection, checkfirst=True)
+
+
 #: version n -> function upgrading a version-n database to n + 1. A new database is created at version 1
 #: and taken through every step, so the upgrade path runs on every store the tests create.
-_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3, 3: _upgradeTo4, 4: _upgradeTo5, 5: _upgradeTo6, 6: _upgradeTo7}
+_UPGRADES: dict = {1: _upgradeTo2, 2: _upgradeTo3, 3: _upgradeTo4, 4: _upgradeTo5, 5: _upgradeTo6, 6: _upgradeTo7, 7: _upgradeTo8}
 
 
 def storedVersion(connection) -> int | None:

@@ -42,16 +42,11 @@ class TrainingMixin:
         t = schema.tables()
         # One trainee's clients claim one after another (NO KEY UPDATE: slot inserts of others still pass).
         connection.execute(select(t.users.c.user_id).where(t.users.c.user_id == userId).with_for_update(key_share=True)).first()
-        held = connection.execute(
-            select(t.slots.c.case_id, t.slots.c.slot_index, t.cases.c.revision, t.cases.c.state)
-            .join(t.cases, t.cases.c.case_id == t.slots.c.case_id)
-            .where(t.slots.c.user_id == userId, t.slots.c.kind == states.SLOT_TRIAL, t.slots.c.status == states.SLOT_CLAIMED,
-                   t.cases.c.state.in_(states.SLOT_STATES[states.SLOT_TRIAL]))
-            .order_by(t.cases.c.id)
-        ).first()
+        held = self._resumableSlot(connection, userId, states.SLOT_TRIAL, training=True)
         if held is not None:
-            return {"case_id": held.case_id, "kind": states.SLOT_TRIAL, "slot_index": held.slot_index, "revision": held.revision,
-                    "state": held.state, "resumed": True, "training": True}
+            caseId, slotIndex, revision, state = held
+            return {"case_id": caseId, "kind": states.SLOT_TRIAL, "slot_index": slotIndex, "revision": revision,
+                    "state": state, "resumed": True, "training": True}
         mine = connection.execute(
             select(t.cases.c.case_id, t.cases.c.lesion_size_class, t.cases.c.lesion_location)
             .join(t.slots, t.slots.c.case_id == t.cases.c.case_id)
