@@ -34,6 +34,7 @@ from .sealedreads import SealedReadsMixin
 from .staff import StaffMixin
 from .storebase import StoreBase
 from .training import TrainingMixin
+from .writequeue import LOCK_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def createWorkflow(database, datasetRoot, managerId: str, qualification, concord
         if store is not None:
             store.close()
         if newFile:
-            for path in (sqlitePath, Path(f"{sqlitePath}-wal"), Path(f"{sqlitePath}-shm"), sqlitePath.with_name(sqlitePath.name + "-journal")):
+            for path in (sqlitePath, Path(f"{sqlitePath}-wal"), Path(f"{sqlitePath}-shm"), sqlitePath.with_name(sqlitePath.name + "-journal"),
+                         Path(f"{sqlitePath}{LOCK_SUFFIX}")):
                 path.unlink(missing_ok=True)
         raise

@@ -35,6 +35,7 @@ from .database import (
     lockHolders,
 )
 from .errors import DatabaseError, PermissionDeniedError, StaleRevisionError, UnknownCaseError, UnknownUserError, WorkflowError
+from .writequeue import WriteQueue, WriteQueueTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class StoreBase:
         self.url = url
         self._engine = createEngine(url)
         self._readEngine = self._engine.execution_options(**{READ_ONLY_OPTION: True})
+        # SQLite: our writers queue on an OS lock beside the database instead of SQLite's sleeping retries.
+        self._writeQueue = WriteQueue(self._engine.url.database) if self._engine.dialect.name == "sqlite" else None
         self._datasetRoot = Path(datasetRoot).resolve() if datasetRoot is not None else None
         self._write(schema.upgradeSchema)
 
@@ -79,15 +82,22 @@ class StoreBase:
         from sqlalchemy.exc import DBAPIError
 
         lockWaits = 0
+        queue = self._writeQueue if engine is self._engine else None
         for attempt in range(TRANSIENT_RETRIES):
             try:
-                with engine.begin() as connection:
-                    connection.info.pop("aisChainHead", None)
-                    result = function(connection, *args)
-                    head = connection.info.pop("aisChainHead", None)
+                with queue.turn(LOCK_WAIT_S * LOCK_RETRIES) if queue is not None else contextlib.nullcontext():
+                    with engine.begin() as connection:
+                        connection.info.pop("aisChainHead", None)
+                        result = function(connection, *args)
+                        head = connection.info.pop("aisChainHead", None)
                 if head is not None:
                     self._anchor(head)
                 return result
+            except WriteQueueTimeout:
+                holders = lockHolders(self._engine)
+                raise DatabaseError(f"The workflow database stayed locked for {LOCK_WAIT_S * LOCK_RETRIES:.0f} s"
+                                    f"{' by ' + '; '.join(holders) if holders else ' by another program'}; nothing was changed. "
+                                    "Try again when it is free.") from None
             except DBAPIError as error:
                 if isTransient(error) and attempt + 1 < TRANSIENT_RETRIES:
                     time.sleep(0.01 * (attempt + 1))
