@@ -264,3 +264,20 @@ def test_clients_asking_at_once_spread_over_the_front_of_the_queue(backend, tmp_
     assert cases == [f"sub-0{index}_ses-01" for index in range(1, 7)]
     assert store.verify()["ok"]
     store.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_queue_read_before_another_claim_never_puts_a_second_reader_on_a_case_while_fresh_ones_wait(backend, tmp_path, monkeypatch):
+    """The claim takes candidates from a queue read a moment earlier; one that another client half-took meanwhile is
+    passed over (it is no longer at the load level it was found at), as a new look at the queue would."""
+    root = makeDataset(tmp_path / "bids", 3)
+    store = openStore(databaseUrl(backend, tmp_path), root)
+    staff(store, root)
+    store.registerCases(MANAGER)
+    stale = store._read(lambda connection: store._candidateSlots(connection, "R02", states.SLOT_READ, set(), 8))
+    assert stale[1] == 0 and [row.case_id for row in stale[0][:3]] == [CASES[0], CASES[0], CASES[1]]
+    assert store.claimNext("R01", "reader")["case_id"] == CASES[0]
+    monkeypatch.setattr(store, "_candidateSlots", lambda *arguments: stale)
+    assert store.claimNext("R02", "reader")["case_id"] == CASES[1]
+    assert store.verify()["ok"]
+    store.close()

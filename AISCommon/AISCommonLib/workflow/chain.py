@@ -117,10 +117,9 @@ def snapshot(connection, caseIds=(), userIds=(), settings: bool = False) -> dict
 
 def lastEvent(connection) -> tuple[int, str]:
     """``(id, hash)`` of the newest event, ``(0, GENESIS_HASH)`` on an empty log (a chain of legacy events: their last id)."""
-    from sqlalchemy import select
+    from . import queries
 
-    t = schema.tables()
-    row = connection.execute(select(t.events.c.id, t.events.c.hash).order_by(t.events.c.id.desc()).limit(1)).first()
+    row = connection.execute(queries.lastEvent()).first()
     if row is None:
         return 0, GENESIS_HASH
     return int(row.id), row.hash or GENESIS_HASH

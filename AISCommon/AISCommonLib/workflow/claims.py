@@ -6,7 +6,7 @@ A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the 
 
 import time
 
-from . import people, schema, states
+from . import people, queries, schema, states
 from .database import dumps as _dumps
 from .errors import (
     ConflictOfInterestError,
@@ -63,46 +63,19 @@ class ClaimsMixin:
 
         Asked one load level at a time (no taken slot, then one, ...), each in case order with a limit, so the
         database walks the queue from its front and stops early instead of counting the slots of every case of the
-        dataset on every claim (tens of ms at 10,000 cases).
+        dataset on every claim (tens of ms at 10,000 cases). The statements are :func:`queries.candidateSlots`.
 
         :param excluded: slot ids already tried or found locked by another client.
-        :return: rows ``(id, case_id, slot_index)``.
+        :return: ``(rows (id, case_id, slot_index), level)``: the level is how many slots of the kind each of those cases
+            had taken (None for the catch-all of higher levels).
         """
-        from sqlalchemy import and_, exists, func, not_, select
-
-        t = schema.tables()
-        other = t.slots.alias("other")
-        taken = (
-            select(func.count())
-            .select_from(other)
-            .where(and_(other.c.case_id == t.slots.c.case_id, other.c.kind == kind, other.c.status != states.SLOT_OPEN))
-            .scalar_subquery()
-        )
-        conflictKinds = {states.SLOT_READ: (states.SLOT_READ,), states.SLOT_REVIEW: (states.SLOT_READ,),
-                         states.SLOT_ARBITRATION: (states.SLOT_READ, states.SLOT_REVIEW)}[kind]
-        mine = t.slots.alias("mine")
-        query = (
-            select(t.slots.c.id, t.slots.c.case_id, t.slots.c.slot_index)
-            .join(t.cases, t.cases.c.case_id == t.slots.c.case_id)
-            .where(
-                t.slots.c.kind == kind,
-                t.slots.c.status == states.SLOT_OPEN,
-                t.cases.c.state.in_(states.SLOT_STATES[kind]),
-                t.cases.c.training.is_(False),
-                not_(exists().where(mine.c.case_id == t.slots.c.case_id, mine.c.user_id == userId, mine.c.kind.in_(conflictKinds + (kind,)))),
-            )
-            .limit(len(excluded) + count)
-        )
-        noneTaken = not_(exists().where(other.c.case_id == t.slots.c.case_id, other.c.kind == kind, other.c.status != states.SLOT_OPEN))
-        levels = [query.where(noneTaken)]
-        levels += [query.where(taken == level) for level in range(1, states.READS_PER_CASE if kind == states.SLOT_READ else 1)]
-        # Whatever else may exist (more taken slots than any rule makes today), in the full order.
-        levels.append(query.where(taken >= len(levels)).order_by(None).order_by(taken, t.cases.c.id, t.slots.c.slot_index))
-        for levelQuery in levels[:-1]:
-            rows = [row for row in connection.execute(levelQuery.order_by(t.cases.c.id, t.slots.c.slot_index)).all() if row.id not in excluded]
+        parameters = {"user_id": userId, "limit": len(excluded) + count}
+        *levels, catchAll = queries.candidateSlots(kind)
+        for level, levelQuery in enumerate(levels):
+            rows = [row for row in connection.execute(levelQuery, parameters).all() if row.id not in excluded]
             if rows:
-                return rows
-        return [row for row in connection.execute(levels[-1]).all() if row.id not in excluded]
+                return rows, level
+        return [row for row in connection.execute(catchAll, parameters).all() if row.id not in excluded], None
 
     @staticmethod
     def _resumableSlot(connection, userId, kind, training: bool):
@@ -112,18 +85,10 @@ class ClaimsMixin:
         Asked from the person's slots first (``ix_slots_user``, a handful of rows), then their cases: joined in one
         query, SQLite walks every case waiting for reads instead (milliseconds per claim at 10,000 cases).
         """
-        from sqlalchemy import select
-
-        t = schema.tables()
-        held = dict(connection.execute(select(t.slots.c.case_id, t.slots.c.slot_index)
-                                       .where(t.slots.c.user_id == userId, t.slots.c.kind == kind, t.slots.c.status == states.SLOT_CLAIMED)).all())
+        held = dict(connection.execute(queries.heldSlots(), {"user_id": userId, "kind": kind}).all())
         if not held:
             return None
-        row = connection.execute(
-            select(t.cases.c.case_id, t.cases.c.revision, t.cases.c.state)
-            .where(t.cases.c.case_id.in_(sorted(held)), t.cases.c.state.in_(states.SLOT_STATES[kind]), t.cases.c.training.is_(training))
-            .order_by(t.cases.c.id)
-        ).first()
+        row = connection.execute(queries.resumableCase(kind, training), {"case_ids": sorted(held)}).first()
         return None if row is None else (row.case_id, held[row.case_id], row.revision, row.state)
 
     def _claimOnce(self, connection, userId, role, kind, tried, busy):
@@ -135,9 +100,6 @@ class ClaimsMixin:
 
         :return: the claim, None when nothing is open, or ``"retry"`` when every candidate of the batch was taken meanwhile.
         """
-        from sqlalchemy import select
-
-        t = schema.tables()
         user = self._user(connection, userId, (role,))
         if role == states.ROLE_READER and self._inTraining(connection, user):
             return self._claimTrial(connection, userId)
@@ -145,13 +107,13 @@ class ClaimsMixin:
         if held is not None:
             caseId, slotIndex, revision, state = held
             return {"case_id": caseId, "kind": kind, "slot_index": slotIndex, "revision": revision, "state": state, "resumed": True, "training": False}
-        candidates = self._candidateSlots(connection, userId, kind, tried | busy, CANDIDATE_BATCH)
+        candidates, level = self._candidateSlots(connection, userId, kind, tried | busy, CANDIDATE_BATCH)
         if not candidates:
             return None
         for slotId, caseId, slotIndex in candidates:
             # PostgreSQL: skip a case another client holds locked and try the next one instead of queueing
             # behind it (SQLite serialises writers with BEGIN IMMEDIATE, where nothing is ever skipped).
-            row = connection.execute(select(t.cases).where(t.cases.c.case_id == caseId).with_for_update(skip_locked=True)).mappings().first()
+            row = connection.execute(queries.lockedCase(skipLocked=True), {"case_id": caseId}).mappings().first()
             if row is None:
                 busy.add(slotId)
                 continue
@@ -160,14 +122,14 @@ class ClaimsMixin:
             # Re-check under the case lock: every slot change of a case happens while holding it.
             if case["state"] not in states.SLOT_STATES[kind]:
                 continue
+            slots = self._slots(connection, caseId)
+            if level is not None and sum(slot["kind"] == kind and slot["status"] != states.SLOT_OPEN for slot in slots) != level:
+                continue  # another client took a slot of this case since the queue was read: no longer this load level
             try:
-                self._checkConflicts(connection, case, userId, kind)
+                self._checkConflicts(connection, case, userId, kind, slots)
             except ConflictOfInterestError:
                 continue  # the same person claimed from another client meanwhile; look further
-            result = connection.execute(
-                t.slots.update().where(t.slots.c.id == slotId, t.slots.c.status == states.SLOT_OPEN, t.slots.c.user_id.is_(None))
-                .values(user_id=userId, status=states.SLOT_CLAIMED, claimed_at=schema.utcNow())
-            )
+            result = connection.execute(queries.claimSlot(), {"slot_id": slotId, "user_id": userId, "claimed_at": schema.utcNow()})
             if result.rowcount != 1:
                 continue
             self._event(connection, userId, states.ACTION_CLAIM, caseId, case["state"], case["state"], case["revision"], note=f"{kind} slot {slotIndex}")
@@ -175,9 +137,10 @@ class ClaimsMixin:
                     "resumed": False, "training": False}
         return "retry"
 
-    def _checkConflicts(self, connection, case, userId, kind):
-        """:raises ConflictOfInterestError: the person read this case (or reviewed it, for arbitration)."""
-        for slot in self._slots(connection, case["case_id"]):
+    def _checkConflicts(self, connection, case, userId, kind, slots=None):
+        """:param slots: the case's slots when already read under the case lock.
+        :raises ConflictOfInterestError: the person read this case (or reviewed it, for arbitration)."""
+        for slot in self._slots(connection, case["case_id"]) if slots is None else slots:
             if slot["user_id"] != userId:
                 continue
             if slot["kind"] == states.SLOT_READ:

@@ -630,6 +630,16 @@ def sessionIdentity(connection) -> dict:
     return session
 
 
+def sessionLogin(connection) -> str:
+    """``session_user`` of this database session, asked once per connection (a login cannot change within a session;
+    the events' trigger sets ``db_login`` from the server's own value, and an event hashed with another one would no
+    longer verify)."""
+    login = connection.info.get("aisSessionLogin")
+    if login is None:
+        login = connection.info["aisSessionLogin"] = connection.exec_driver_sql("SELECT session_user").scalar()
+    return login
+
+
 def requireActor(connection, userId: str) -> None:
     """Refuse to act as ``userId`` unless the session is that person's login (or the trusted owner).
 

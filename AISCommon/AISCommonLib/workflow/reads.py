@@ -10,7 +10,7 @@ from pathlib import Path
 from ..core.atomicio import sha256File
 from ..core.derivatives import sidecarPathFor, writeReaderMask
 from ..core.errors import AISError, OutputExistsError
-from . import schema, states
+from . import queries, schema, states
 from .database import dumps as _dumps
 from .database import secondsBetween as _secondsBetween
 from .errors import (
@@ -91,7 +91,7 @@ class ReadsMixin:
             states.requireTransition(caseId, case["state"], states.ACTION_SUBMIT)
             slot = self._heldSlot(connection, case, userId, states.SLOT_TRIAL if trial else states.SLOT_READ)
             now = schema.utcNow()
-            connection.execute(t.slots.update().where(t.slots.c.id == slot["id"]).values(status=states.SLOT_DONE, done_at=now))
+            connection.execute(queries.finishSlot(), {"slot_id": slot["id"], "done_at": now})
             duration = _secondsBetween(slot["claimed_at"], now)
             readId = connection.execute(
                 t.reads.insert().values(

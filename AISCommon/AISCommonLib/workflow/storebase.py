@@ -22,7 +22,7 @@ from ..core.agreement import AgreementParameters, AgreementResult, compareFiles
 from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import Volume, loadVolume, requireSameGrid
-from . import chain, finalfiles, identity, people, pgsecurity, schema, states
+from . import chain, finalfiles, identity, people, pgsecurity, queries, schema, states
 from .database import (
     LOCK_RETRIES,
     LOCK_WAIT_S,
@@ -172,10 +172,10 @@ class StoreBase:
                  "to_state": toState, "revision": revision, "note": note, "files": dumps(files or {}), "payload": chain.canonical(payload),
                  # Where the action came from is hashed too (the database's trigger re-sets db_login; a forged one no longer verifies).
                  "os_user": identity.clientAccount(), "host": identity.clientHost(),
-                 "db_login": connection.exec_driver_sql("SELECT session_user").scalar() if connection.dialect.name == "postgresql" else None}
+                 "db_login": pgsecurity.sessionLogin(connection) if connection.dialect.name == "postgresql" else None}
         event["prev_hash"] = lastHash
         event["hash"] = chain.eventHash(lastHash, event)
-        connection.execute(schema.tables().events.insert().values(**event))
+        connection.execute(queries.insertEvent(), event)
         connection.info["aisChainHead"] = (event["id"], event["hash"])
 
     @staticmethod
@@ -187,16 +187,14 @@ class StoreBase:
         :raises UnknownUserError: not registered or deactivated.
         :raises PermissionDeniedError: none of ``roles``, or logged in to the database as someone else.
         """
-        from sqlalchemy import select
-
         if acting and connection.dialect.name == "postgresql":
             pgsecurity.requireActor(connection, str(userId))
-        t = schema.tables()
-        row = connection.execute(select(t.users).where(t.users.c.user_id == str(userId))).mappings().first()
-        if row is None or not row["active"]:
+        rows = connection.execute(queries.userWithRoles(), {"user_id": str(userId)}).mappings().all()
+        if not rows or not rows[0]["active"]:
             raise UnknownUserError(f"User '{userId}' is not registered in the workflow database.")
-        held = set(connection.execute(select(t.userRoles.c.role).where(t.userRoles.c.user_id == userId)).scalars())
-        user = dict(row, roles=held)
+        held = {row["held_role"] for row in rows if row["held_role"] is not None}
+        user = {name: value for name, value in rows[0].items() if name != "held_role"}
+        user["roles"] = held
         if roles is not None and not held & set(roles):
             raise PermissionDeniedError(f"User '{userId}' needs the role {' or '.join(roles)} for this action but has {', '.join(sorted(held)) or 'no role'}.")
         return user
@@ -208,10 +206,7 @@ class StoreBase:
         :raises UnknownCaseError: not registered.
         :raises StaleRevisionError: ``expectedRevision`` differs from the stored revision.
         """
-        from sqlalchemy import select
-
-        t = schema.tables()
-        row = connection.execute(select(t.cases).where(t.cases.c.case_id == str(caseId)).with_for_update()).mappings().first()
+        row = connection.execute(queries.lockedCase(), {"case_id": str(caseId)}).mappings().first()
         if row is None:
             raise UnknownCaseError(f"Case '{caseId}' is not registered in the workflow.")
         if expectedRevision is not None and int(expectedRevision) != row["revision"]:
@@ -234,13 +229,8 @@ class StoreBase:
 
     @staticmethod
     def _slots(connection, caseId, kind=None):
-        from sqlalchemy import select
-
-        t = schema.tables()
-        query = select(t.slots).where(t.slots.c.case_id == caseId).order_by(t.slots.c.kind, t.slots.c.slot_index)
-        if kind is not None:
-            query = query.where(t.slots.c.kind == kind)
-        return [dict(row) for row in connection.execute(query).mappings()]
+        parameters = {"case_id": caseId} if kind is None else {"case_id": caseId, "kind": kind}
+        return [dict(row) for row in connection.execute(queries.caseSlots(kind is not None), parameters).mappings()]
 
     def _heldSlot(self, connection, case, userId, kind):
         for slot in self._slots(connection, case["case_id"], kind):
@@ -249,10 +239,7 @@ class StoreBase:
         raise PermissionDeniedError(f"User '{userId}' holds no open {kind} assignment on case {case['case_id']}; take it with 'next' first.")
 
     def _readRows(self, connection, caseId):
-        from sqlalchemy import select
-
-        t = schema.tables()
-        return [dict(row) for row in connection.execute(select(t.reads).where(t.reads.c.case_id == caseId).order_by(t.reads.c.slot_id)).mappings()]
+        return [dict(row) for row in connection.execute(queries.caseReads(), {"case_id": caseId}).mappings()]
 
     def settings(self) -> dict:
         """Every setting (JSON values): ``dataset_root``, ``concordance``, ``training``."""
@@ -309,10 +296,7 @@ class StoreBase:
 
     @staticmethod
     def _trainingBar(connection) -> dict:
-        from sqlalchemy import select
-
-        t = schema.tables()
-        stored = connection.execute(select(t.settings.c.value).where(t.settings.c.key == "training")).scalar()
+        stored = connection.execute(queries.setting(), {"key": "training"}).scalar()
         return {**people.DEFAULT_TRAINING, **(json.loads(stored) if stored else {})}
 
     def recoverFinalFiles(self, case: Case | None = None) -> list[str]:
