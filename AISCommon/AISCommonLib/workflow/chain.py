@@ -103,7 +103,7 @@ def snapshot(connection, caseIds=(), userIds=(), settings: bool = False) -> dict
     from sqlalchemy import select
 
     t = schema.tables()
-    byName = {table.name: table for table in t.metadata.sorted_tables}
+    byName = t.metadata.tables  # by name (sorted_tables would sort them again on every event)
     payload = {}
     if caseIds:
         payload["cases"] = {caseId: _caseRows(connection, caseId) for caseId in sorted(set(caseIds))}

@@ -157,3 +157,9 @@ def candidateSlots(kind: str):
     ordered = [level.order_by(t.cases.c.id, t.slots.c.slot_index) for level in levels]
     # Whatever else may exist (more taken slots than any rule makes today), in the full order.
     return (*ordered, query.where(taken >= len(levels)).order_by(taken, t.cases.c.id, t.slots.c.slot_index))
+
+
+@functools.cache
+def insertRead():
+    """The reads insert; parameters: its columns (the id is generated)."""
+    return schema.tables().reads.insert()

@@ -76,7 +76,6 @@ class ReadsMixin:
         sidecar = sidecarPathFor(record.path)
         recordedSidecar = sidecarPathFor(Path(recordedMask)).as_posix()
         files = {recordedMask: sha256File(record.path), recordedSidecar: sha256File(sidecar)}
-        t = schema.tables()
         summary = None
         if trial:
             try:
@@ -94,12 +93,11 @@ class ReadsMixin:
             connection.execute(queries.finishSlot(), {"slot_id": slot["id"], "done_at": now})
             duration = _secondsBetween(slot["claimed_at"], now)
             readId = connection.execute(
-                t.reads.insert().values(
-                    case_id=caseId, slot_id=slot["id"], user_id=userId, mask_path=recordedMask,
-                    sha256=files[recordedMask], sidecar_path=recordedSidecar,
-                    sidecar_sha256=files[recordedSidecar], version=record.version, method=method,
-                    duration_seconds=duration, submitted_at=now,
-                )
+                queries.insertRead(),
+                {"case_id": caseId, "slot_id": slot["id"], "user_id": userId, "mask_path": recordedMask,
+                 "sha256": files[recordedMask], "sidecar_path": recordedSidecar,
+                 "sidecar_sha256": files[recordedSidecar], "version": record.version, "method": method,
+                 "duration_seconds": duration, "submitted_at": now},
             ).inserted_primary_key[0]
             self._keepReadFiles(connection, caseId, userId, {recordedMask: record.path, recordedSidecar: sidecar})
             if trial:
