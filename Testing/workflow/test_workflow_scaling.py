@@ -92,6 +92,11 @@ def test_one_statement_gives_every_case_table_row_as_one_select_per_table_did(bu
             for name, table in rows.items():
                 counts[name] += len(table)
     assert all(counts.values()), counts  # every case table was exercised
+    with busyStore._engine.connect() as connection:  # the chain head read by the same statement as the first case's rows
+        for caseIds, userIds, settings in (((CASES[0],), (), False), ((TRIAL, CASES[1], CASES[2]), ("R09",), True), ((), ("M01",), True)):
+            assert chain.headAndSnapshot(connection, caseIds, userIds, settings) == \
+                   (chain.lastEvent(connection), chain.snapshot(connection, caseIds, userIds, settings))
+        assert chain.lastEvent(connection)[0] == len(busyStore.events(MANAGER))
 
 
 def test_a_case_s_recorded_files_are_the_whole_store_s_records_of_that_case(busyStore):
@@ -279,5 +284,28 @@ def test_a_queue_read_before_another_claim_never_puts_a_second_reader_on_a_case_
     assert store.claimNext("R01", "reader")["case_id"] == CASES[0]
     monkeypatch.setattr(store, "_candidateSlots", lambda *arguments: stale)
     assert store.claimNext("R02", "reader")["case_id"] == CASES[1]
+    assert store.verify()["ok"]
+    store.close()
+
+
+def test_a_postgresql_connection_dropped_while_idle_is_replaced_before_use(tmp_path, monkeypatch):
+    """Pooled connections are checked only after sitting idle (not on every transaction); one the server dropped in
+    the meantime is replaced, and the action goes through."""
+    import psycopg
+    from workflow_fixtures import postgresServer
+
+    from AISCommonLib.workflow import database
+
+    root = makeDataset(tmp_path / "bids", 1)
+    store = openStore(databaseUrl("postgresql", tmp_path), root)
+    staff(store, root)
+    store.registerCases(MANAGER)
+    with store._engine.connect() as connection:
+        backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    server = postgresServer()
+    with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (backend,)).fetchone()[0]
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 0.0)
+    assert store.claimNext("R01", "reader")["case_id"] == CASES[0]
     assert store.verify()["ok"]
     store.close()

@@ -61,52 +61,85 @@ def _rows(connection, table, column, key) -> list[dict]:
 
 
 @functools.cache
-def _caseRowsQuery():
+def _caseRowsQuery(withHead: bool = False):
     """One statement for the rows of every case table of one case (bound parameter ``case_id``): a UNION ALL with one
     branch per table, each table's columns in their own result positions (NULL cast to the same type in the other
-    branches), ordered by table and primary key.
+    branches), ordered by table and primary key. With ``withHead``, one more branch gives the newest event's id and hash.
 
     It gives exactly the rows and values of one ``SELECT`` per table (:func:`_rows`): the result positions carry each
-    column's own type, so the driver and SQLAlchemy convert them alike. One statement instead of seven matters where
+    column's own type, so the driver and SQLAlchemy convert them alike. One statement instead of eight matters where
     every statement is a round trip to the server, inside the chain's lock (PostgreSQL).
 
-    :return: ``(statement, layout)``; ``layout`` lists per table the ``(column name, result position)`` pairs.
+    :return: ``(statement, layout)``; ``layout`` lists per table the ``(column name, result position)`` pairs, and for
+        ``events`` the positions of the head's id and hash.
     """
-    from sqlalchemy import bindparam, cast, literal_column, null, select, union_all
+    from sqlalchemy import bindparam, cast, func, literal_column, null, select, union_all
 
     t = schema.tables()
-    byName = {table.name: table for table in t.metadata.sorted_tables}
+    byName = t.metadata.tables
     positions = [(name, column) for name in CASE_TABLES for column in byName[name].columns]
-    layout = {name: [(column.name, 2 + index) for index, (owner, column) in enumerate(positions) if owner == name] for name in CASE_TABLES}
+    if withHead:
+        positions += [("events", t.events.c.id), ("events", t.events.c.hash)]
+    layout = {name: [(column.name, 2 + index) for index, (owner, column) in enumerate(positions) if owner == name]
+              for name in (*CASE_TABLES, *(("events",) if withHead else ()))}
     branches = []
-    for tableIndex, name in enumerate(CASE_TABLES):
+    for tableIndex, name in enumerate(layout):
         table = byName[name]
         (key,) = table.primary_key.columns
         columns = [literal_column(str(tableIndex)).label("t"), key.label("k")]
         columns += [(column if owner == name else cast(null(), column.type)).label(f"c{index}") for index, (owner, column) in enumerate(positions)]
-        branches.append(select(*columns).where(table.c.case_id == bindparam("case_id")))
+        if name == "events":  # the chain head: the newest event (primary key lookup)
+            branches.append(select(*columns).where(table.c.id == select(func.max(table.c.id)).scalar_subquery()))
+        else:
+            branches.append(select(*columns).where(table.c.case_id == bindparam("case_id")))
     return union_all(*branches).order_by(literal_column("t"), literal_column("k")), layout
 
 
-def _caseRows(connection, caseId: str) -> dict[str, list[dict]]:
-    """The rows of every case table of one case (as :func:`_rows` gives them), in one statement."""
-    statement, layout = _caseRowsQuery()
+def _caseRows(connection, caseId: str, withHead: bool = False):
+    """The rows of every case table of one case (as :func:`_rows` gives them), in one statement.
+
+    :param withHead: also the chain head, read by the same statement.
+    :return: the tables by name; with ``withHead``, ``(tables, (id, hash) of the newest event or None)``.
+    """
+    statement, layout = _caseRowsQuery(withHead)
     tables: dict[str, list[dict]] = {name: [] for name in CASE_TABLES}
+    head = None
     for row in connection.execute(statement, {"case_id": caseId}):
-        name = CASE_TABLES[int(row[0])]
-        tables[name].append({column: row[position] for column, position in layout[name]})
-    return tables
+        name = (*CASE_TABLES, "events")[int(row[0])]
+        if name == "events":
+            (_, idPosition), (_, hashPosition) = layout["events"]
+            head = (row[idPosition], row[hashPosition])
+        else:
+            tables[name].append({column: row[position] for column, position in layout[name]})
+    return (tables, head) if withHead else tables
 
 
-def snapshot(connection, caseIds=(), userIds=(), settings: bool = False) -> dict:
-    """The current rows of the records an event concerns, as the payload stores them."""
+def headAndSnapshot(connection, caseIds=(), userIds=(), settings: bool = False) -> tuple[tuple[int, str], dict]:
+    """:func:`lastEvent` and :func:`snapshot` together; for the first case the head comes with its rows in one statement.
+
+    Call it holding the chain's lock: both must be read after the previous event's transaction committed.
+    """
+    if not caseIds:
+        return lastEvent(connection), snapshot(connection, caseIds, userIds, settings)
+    first, *others = sorted(set(caseIds))
+    rows, head = _caseRows(connection, first, withHead=True)
+    payload = snapshot(connection, others, userIds, settings, knownCases={first: rows})
+    return _headOf(head), payload
+
+
+def snapshot(connection, caseIds=(), userIds=(), settings: bool = False, knownCases: dict | None = None) -> dict:
+    """The current rows of the records an event concerns, as the payload stores them.
+
+    :param knownCases: case ID -> its tables already read in this transaction (included as they are).
+    """
     from sqlalchemy import select
 
     t = schema.tables()
     byName = t.metadata.tables  # by name (sorted_tables would sort them again on every event)
     payload = {}
-    if caseIds:
-        payload["cases"] = {caseId: _caseRows(connection, caseId) for caseId in sorted(set(caseIds))}
+    cases = {**{caseId: _caseRows(connection, caseId) for caseId in set(caseIds)}, **(knownCases or {})}
+    if cases:
+        payload["cases"] = {caseId: cases[caseId] for caseId in sorted(cases)}
     if userIds:
         payload["users"] = {userId: {name: _rows(connection, byName[name], "user_id", userId) for name in USER_TABLES} for userId in sorted(set(userIds))}
     if settings:
@@ -120,9 +153,14 @@ def lastEvent(connection) -> tuple[int, str]:
     from . import queries
 
     row = connection.execute(queries.lastEvent()).first()
+    return _headOf(None if row is None else (row.id, row.hash))
+
+
+def _headOf(row) -> tuple[int, str]:
+    """``(id, hash)`` of the newest event from its row ``(id, hash)`` or None."""
     if row is None:
         return 0, GENESIS_HASH
-    return int(row.id), row.hash or GENESIS_HASH
+    return int(row[0]), row[1] or GENESIS_HASH
 
 
 @dataclasses.dataclass

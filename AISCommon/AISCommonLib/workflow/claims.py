@@ -14,8 +14,9 @@ from .errors import (
     PermissionDeniedError,
 )
 
-#: Candidate slots one claim transaction tries before looking again (about the number of clients asking at once).
-CANDIDATE_BATCH = 8
+#: Candidate slots one claim transaction reads before looking again: about two per case (a case's open read slots) for
+#: the number of clients asking at once.
+CANDIDATE_BATCH = 16
 
 
 class ClaimsMixin:
@@ -100,8 +101,8 @@ class ClaimsMixin:
 
         :return: the claim, None when nothing is open, or ``"retry"`` when every candidate of the batch was taken meanwhile.
         """
-        user = self._user(connection, userId, (role,))
-        if role == states.ROLE_READER and self._inTraining(connection, user):
+        user, bar = self._user(connection, userId, (role,), withTrainingBar=True)
+        if role == states.ROLE_READER and self._inTraining(connection, user, bar):
             return self._claimTrial(connection, userId)
         held = self._resumableSlot(connection, userId, kind, training=False)
         if held is not None:
@@ -110,14 +111,17 @@ class ClaimsMixin:
         candidates, level = self._candidateSlots(connection, userId, kind, tried | busy, CANDIDATE_BATCH)
         if not candidates:
             return None
-        for slotId, caseId, slotIndex in candidates:
+        byCase: dict[str, list] = {}
+        for row in candidates:  # in queue order; a case's slots in slot order
+            byCase.setdefault(row.case_id, []).append(row)
+        for caseId, rows in byCase.items():
             # PostgreSQL: skip a case another client holds locked and try the next one instead of queueing
             # behind it (SQLite serialises writers with BEGIN IMMEDIATE, where nothing is ever skipped).
             row = connection.execute(queries.lockedCase(skipLocked=True), {"case_id": caseId}).mappings().first()
             if row is None:
-                busy.add(slotId)
+                busy.update(candidate.id for candidate in rows)
                 continue
-            tried.add(slotId)
+            tried.update(candidate.id for candidate in rows)
             case = dict(row)
             # Re-check under the case lock: every slot change of a case happens while holding it.
             if case["state"] not in states.SLOT_STATES[kind]:
@@ -129,12 +133,13 @@ class ClaimsMixin:
                 self._checkConflicts(connection, case, userId, kind, slots)
             except ConflictOfInterestError:
                 continue  # the same person claimed from another client meanwhile; look further
-            result = connection.execute(queries.claimSlot(), {"slot_id": slotId, "user_id": userId, "claimed_at": schema.utcNow()})
-            if result.rowcount != 1:
-                continue
-            self._event(connection, userId, states.ACTION_CLAIM, caseId, case["state"], case["state"], case["revision"], note=f"{kind} slot {slotIndex}")
-            return {"case_id": caseId, "kind": kind, "slot_index": slotIndex, "revision": case["revision"], "state": case["state"],
-                    "resumed": False, "training": False}
+            for slotId, _, slotIndex in rows:
+                result = connection.execute(queries.claimSlot(), {"slot_id": slotId, "user_id": userId, "claimed_at": schema.utcNow()})
+                if result.rowcount == 1:
+                    self._event(connection, userId, states.ACTION_CLAIM, caseId, case["state"], case["state"], case["revision"],
+                                note=f"{kind} slot {slotIndex}")
+                    return {"case_id": caseId, "kind": kind, "slot_index": slotIndex, "revision": case["revision"], "state": case["state"],
+                            "resumed": False, "training": False}
         return "retry"
 
     def _checkConflicts(self, connection, case, userId, kind, slots=None):

@@ -7,6 +7,7 @@ write transactions, busy timeout) or PostgreSQL by URL; one code path and schema
 import datetime
 import json
 import os
+import time
 from pathlib import Path
 
 from ..core.derivatives import PIPELINE_NAME
@@ -23,6 +24,8 @@ LOCK_RETRIES = 2
 TRANSIENT_RETRIES = 8
 #: Execution option of the engine for transactions that write nothing (SQLite: no write lock).
 READ_ONLY_OPTION = "ais_read_only"
+#: A pooled PostgreSQL connection idle this long (seconds) is checked before use (see ``_pingAfterIdle``).
+PING_AFTER_IDLE_S = 2.0
 
 
 def defaultDatabasePath(datasetRoot) -> Path:
@@ -86,10 +89,39 @@ def createEngine(url: str):
         try:
             # Keep the URL's own server options (e.g. a search_path) and add the lock wait.
             options = " ".join(filter(None, [parsed.query.get("options", ""), f"-c lock_timeout={int(LOCK_WAIT_S * 1000)}"]))
-            return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+            engine = create_engine(url, connect_args={"options": options})
         except NoSuchModuleError:
             raise InputError("PostgreSQL needs the psycopg driver: install 'psycopg[binary]' and use postgresql+psycopg:// URLs.") from None
+        _pingAfterIdle(engine)
+        return engine
     raise InputError(f"Database backend '{backend}' is not supported; use a SQLite file or a postgresql+psycopg:// URL.")
+
+
+def _pingAfterIdle(engine) -> None:
+    """Check a pooled PostgreSQL connection before use when it sat idle for :data:`PING_AFTER_IDLE_S` or longer.
+
+    A connection left idle may have been dropped (server restart, network timeout); SQLAlchemy's ``pool_pre_ping``
+    checks every checkout, which costs every transaction one more round trip to the server (one of about a dozen of a
+    claim). Connections handed back moments ago, within one action, are used as they are; one idle since the last
+    action is pinged and replaced by a new connection when it is dead.
+    """
+    from sqlalchemy import event, exc
+
+    @event.listens_for(engine, "checkin")
+    def _onCheckin(_dbapiConnection, record):
+        record.info["aisIdleSince"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _onCheckout(dbapiConnection, record, _proxy):
+        idleSince = record.info.get("aisIdleSince")
+        if idleSince is None or time.monotonic() - idleSince < PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapiConnection)
+        except engine.dialect.loaded_dbapi.Error:
+            alive = False
+        if not alive:  # the pool replaces it with a new connection
+            raise exc.DisconnectionError("The pooled database connection was closed by the server.")
 
 
 def isTransient(error) -> bool:

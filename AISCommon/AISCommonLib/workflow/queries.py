@@ -15,11 +15,13 @@ from . import schema, states
 
 @functools.cache
 def userWithRoles():
-    """The user row joined with each of its roles (one row per role; ``role`` None without any). Parameter ``user_id``."""
+    """The user row joined with each of its roles (one row per role; ``held_role`` None without any), and the training
+    setting's JSON text (``training_setting``, what a claim asks next). Parameter ``user_id``."""
     from sqlalchemy import bindparam, select
 
     t = schema.tables()
-    return (select(t.users, t.userRoles.c.role.label("held_role"))
+    training = select(t.settings.c.value).where(t.settings.c.key == "training").scalar_subquery()
+    return (select(t.users, t.userRoles.c.role.label("held_role"), training.label("training_setting"))
             .select_from(t.users.outerjoin(t.userRoles, t.userRoles.c.user_id == t.users.c.user_id))
             .where(t.users.c.user_id == bindparam("user_id")))
 

@@ -88,7 +88,8 @@ class ReadsMixin:
             self._user(connection, userId, (states.ROLE_READER,))
             case = self._lockCase(connection, caseId, expectedRevision)
             states.requireTransition(caseId, case["state"], states.ACTION_SUBMIT)
-            slot = self._heldSlot(connection, case, userId, states.SLOT_TRIAL if trial else states.SLOT_READ)
+            kindSlots = self._slots(connection, caseId, states.SLOT_TRIAL if trial else states.SLOT_READ)
+            slot = self._heldSlot(connection, case, userId, states.SLOT_TRIAL if trial else states.SLOT_READ, kindSlots)
             now = schema.utcNow()
             connection.execute(queries.finishSlot(), {"slot_id": slot["id"], "done_at": now})
             duration = _secondsBetween(slot["claimed_at"], now)
@@ -107,7 +108,7 @@ class ReadsMixin:
                 score = self._recordScore(connection, userId, case, read, summary) if summary is not None else None
                 return {"case_id": caseId, "read_id": readId, "mask_path": read["mask_path"], "sha256": read["sha256"], "state": case["state"],
                         "revision": case["revision"], "training": True, "score": score, "qualified": bool(score and score["qualified"])}
-            done = sum(s["status"] == states.SLOT_DONE or s["id"] == slot["id"] for s in self._slots(connection, caseId, states.SLOT_READ))
+            done = sum(s["status"] == states.SLOT_DONE or s["id"] == slot["id"] for s in kindSlots)  # read under the case lock
             toState = states.AWAITING_COMPARISON if done >= states.READS_PER_CASE else states.AWAITING_READS
             revision = self._setState(connection, case, toState) if toState != case["state"] else case["revision"]
             self._event(connection, userId, states.ACTION_SUBMIT, caseId, case["state"], toState, revision,
@@ -120,6 +121,9 @@ class ReadsMixin:
         except BaseException:
             self._removeWritten([record.path, sidecar])
             raise
+        if self.backend == "postgresql":  # the bytes just stored are the ones written here: no need to take them back out
+            for recorded in (recordedMask, recordedSidecar):
+                self._keepCopy(recorded, files[recorded])
         if result["state"] == states.AWAITING_COMPARISON:
             try:
                 self.settleComparisons(userId, [caseId])

@@ -5,6 +5,7 @@ A part of :class:`~AISCommonLib.workflow.store.WorkflowStore`; it relies on the 
 """
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +21,12 @@ from .errors import (
     UnknownCaseError,
     WorkflowError,
 )
+
+logger = logging.getLogger(__name__)
+
+
+#: A registration of at least this many cases refreshes PostgreSQL's planner statistics (see ``_refreshStatistics``).
+ANALYZE_AFTER_CASES = 200
 
 
 def _checkLabels(cases) -> None:
@@ -136,9 +143,24 @@ class RegistrationMixin:
         if progress:
             progress(0.9, f"Recording {len(cases)} case(s)")
         registered = self._write(run)
+        if len(registered) >= ANALYZE_AFTER_CASES and self.backend == "postgresql":
+            self._refreshStatistics()
         if progress:
             progress(1.0, f"Registered {len(registered)} case(s)")
         return registered
+
+    def _refreshStatistics(self) -> None:
+        """PostgreSQL: have the planner count the new cases now (``ANALYZE``) rather than at autovacuum's next round.
+
+        Until then it believes the queue of cases waiting for reads holds a row or two and plans the claim query as a
+        full evaluation and sort of all of them (98 ms a claim at 10,000 cases) instead of a walk from its front that
+        stops at the first free slot (0.2 ms). Only the tables' owner may analyse them; for anyone else the server skips
+        it with a warning, and autovacuum catches up within a minute or so.
+        """
+        try:
+            self._write(lambda connection: connection.exec_driver_sql("ANALYZE cases, slots"))
+        except WorkflowError as error:  # statistics are an optimisation: never fail a registration for them
+            logger.info("The planner statistics were not refreshed after the registration (%s).", error)
 
     def _describeReference(self, case: Case, reference: Path, sizeClass: str | None = None, location: str | None = None) -> dict:
         """Size class, location and volume of a trial case's reference mask (given labels win over derived ones).

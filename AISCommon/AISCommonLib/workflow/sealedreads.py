@@ -139,6 +139,8 @@ class SealedReadsMixin:
 
     _privateFolderPath: Path | None = None
     _privateFolderCleanup = None
+    #: recorded path -> SHA-256 of the copy of that read file in the private folder (see ``_keptCopy``).
+    _localCopies: dict | None = None
 
     def _newSealedRead(self) -> tuple[Path, str]:
         """Where a new read is written on this machine, and the (dataset-relative) path it is recorded under.
@@ -162,10 +164,12 @@ class SealedReadsMixin:
             return
         t = schema.tables()
         now = schema.utcNow()
+        rows = []
         for recorded, local in files.items():
             content = Path(local).read_bytes()
-            connection.execute(t.readFiles.insert().values(path=recorded, case_id=caseId, user_id=userId, sha256=hashlib.sha256(content).hexdigest(),
-                                                           content=content, created_at=now))
+            rows.append({"path": recorded, "case_id": caseId, "user_id": userId, "sha256": hashlib.sha256(content).hexdigest(), "content": content,
+                         "created_at": now})
+        connection.execute(t.readFiles.insert(), rows)  # one round trip for both files (psycopg pipelines an executemany)
 
     def localReadFile(self, recorded: str) -> Path:
         """A read's file (mask or sidecar, by its recorded path) as a file on this machine, for loading.
@@ -182,6 +186,9 @@ class SealedReadsMixin:
         """
         if self.backend != "postgresql" or not isSealed(recorded):
             return self.absolutePath(recorded)
+        kept = self._keptCopy(recorded)
+        if kept is not None:
+            return kept
         copy = self._read(lambda connection: _databaseCopy(connection, recorded))
         if copy is None:
             legacy = self.absolutePath(recorded)
@@ -196,7 +203,31 @@ class SealedReadsMixin:
         target = self._privateFolder() / PurePosixPath(recorded).name
         with atomicWritePath(target, mode=0o600) as temporary:
             temporary.write_bytes(content)
+        self._keepCopy(recorded, expected)
         return target
+
+    def _keepCopy(self, recorded: str, digest: str) -> None:
+        """Remember that this client's private folder holds the bytes of a read file that hash to ``digest``: the read it
+        wrote itself, or one the database handed out and that hashed to what its read records."""
+        if self._localCopies is None:
+            self._localCopies = {}
+        self._localCopies[recorded] = digest
+
+    def _keptCopy(self, recorded: str) -> Path | None:
+        """The private copy of a read file this client already holds, while it still hashes to what the read records.
+
+        Read rows never change (workers have no UPDATE on them), so neither does the hash a recorded path must have: a
+        review that compares the two reads and then publishes them takes each file out of the database once, not twice,
+        and the reader who submitted the second read compares it without taking their own bytes back.
+        """
+        digest = (self._localCopies or {}).get(recorded)
+        if digest is None or self._privateFolderPath is None:
+            return None
+        path = self._privateFolderPath / PurePosixPath(recorded).name
+        try:
+            return path if sha256File(path) == digest else None
+        except OSError:
+            return None
 
     def _databaseCopyDigests(self) -> dict[str, str]:
         """Team mode, for ``verify``: recorded path -> SHA-256 of each database copy; empty on SQLite.
@@ -252,7 +283,7 @@ class SealedReadsMixin:
         """Remove the private folder of reads taken out of the database, and release the database connections."""
         if self._privateFolderCleanup is not None:
             self._privateFolderCleanup()
-        self._privateFolderPath = self._privateFolderCleanup = None
+        self._privateFolderPath = self._privateFolderCleanup = self._localCopies = None
         super().close()
 
 

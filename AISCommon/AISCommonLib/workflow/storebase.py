@@ -166,8 +166,8 @@ class StoreBase:
         if connection.dialect.name == "postgresql":
             # One chain: event inserts take turns (SQLite's write lock already serialises whole transactions).
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({chain.CHAIN_LOCK_KEY})")
-        lastId, lastHash = chain.lastEvent(connection)
-        payload = chain.snapshot(connection, caseIds=[*([caseId] if caseId else []), *cases], userIds=list(users), settings=settings)
+        (lastId, lastHash), payload = chain.headAndSnapshot(connection, caseIds=[*([caseId] if caseId else []), *cases], userIds=list(users),
+                                                            settings=settings)
         event = {"id": lastId + 1, "at": schema.utcNow(), "user_id": userId, "case_id": caseId, "action": action, "from_state": fromState,
                  "to_state": toState, "revision": revision, "note": note, "files": dumps(files or {}), "payload": chain.canonical(payload),
                  # Where the action came from is hashed too (the database's trigger re-sets db_login; a forged one no longer verifies).
@@ -179,11 +179,12 @@ class StoreBase:
         connection.info["aisChainHead"] = (event["id"], event["hash"])
 
     @staticmethod
-    def _user(connection, userId, roles=None, acting: bool = True):
+    def _user(connection, userId, roles=None, acting: bool = True, withTrainingBar: bool = False):
         """The active user row with a ``roles`` set; with ``roles``, require one of them.
 
         :param acting: ``userId`` is the one acting (not a person acted on): in team mode the database session must
             be that person's login (see :func:`pgsecurity.requireActor`).
+        :param withTrainingBar: return ``(user, the training bar as :meth:`_trainingBar` gives it)``.
         :raises UnknownUserError: not registered or deactivated.
         :raises PermissionDeniedError: none of ``roles``, or logged in to the database as someone else.
         """
@@ -193,10 +194,13 @@ class StoreBase:
         if not rows or not rows[0]["active"]:
             raise UnknownUserError(f"User '{userId}' is not registered in the workflow database.")
         held = {row["held_role"] for row in rows if row["held_role"] is not None}
-        user = {name: value for name, value in rows[0].items() if name != "held_role"}
+        user = {name: value for name, value in rows[0].items() if name not in ("held_role", "training_setting")}
         user["roles"] = held
         if roles is not None and not held & set(roles):
             raise PermissionDeniedError(f"User '{userId}' needs the role {' or '.join(roles)} for this action but has {', '.join(sorted(held)) or 'no role'}.")
+        if withTrainingBar:  # read by the same statement: a claim needs both, one round trip less
+            stored = rows[0]["training_setting"]
+            return user, {**people.DEFAULT_TRAINING, **(json.loads(stored) if stored else {})}
         return user
 
     @staticmethod
@@ -232,8 +236,12 @@ class StoreBase:
         parameters = {"case_id": caseId} if kind is None else {"case_id": caseId, "kind": kind}
         return [dict(row) for row in connection.execute(queries.caseSlots(kind is not None), parameters).mappings()]
 
-    def _heldSlot(self, connection, case, userId, kind):
-        for slot in self._slots(connection, case["case_id"], kind):
+    def _heldSlot(self, connection, case, userId, kind, slots=None):
+        """The slot of ``kind`` that ``userId`` holds on the case (``slots``: the case's slots of that kind, when read already).
+
+        :raises PermissionDeniedError: none.
+        """
+        for slot in self._slots(connection, case["case_id"], kind) if slots is None else slots:
             if slot["user_id"] == userId and slot["status"] == states.SLOT_CLAIMED:
                 return slot
         raise PermissionDeniedError(f"User '{userId}' holds no open {kind} assignment on case {case['case_id']}; take it with 'next' first.")

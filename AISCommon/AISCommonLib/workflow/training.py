@@ -20,9 +20,14 @@ from .errors import (
 class TrainingMixin:
     """Reader training: trial cases, scores against reference masks, qualification."""
 
-    def _inTraining(self, connection, user) -> bool:
-        """A reader who is not qualified while the bar requires training: trial cases only."""
-        return states.ROLE_READER in user["roles"] and not user["reader_qualified"] and bool(self._trainingBar(connection)["required"])
+    def _inTraining(self, connection, user, bar: dict | None = None) -> bool:
+        """A reader who is not qualified while the bar requires training: trial cases only.
+
+        :param bar: the training bar when read already in this transaction.
+        """
+        if states.ROLE_READER not in user["roles"] or user["reader_qualified"]:
+            return False
+        return bool((self._trainingBar(connection) if bar is None else bar)["required"])
 
     @staticmethod
     def _traineeIds(connection) -> list[str]:
