@@ -84,12 +84,13 @@ class DecisionsMixin:
             case = self._lockCase(connection, caseId, expectedRevision)
             states.requireTransition(caseId, case["state"], action)
             self._heldSlot(connection, case, userId, kind)
-            return case, self._readRows(connection, caseId), self._panelRecord(connection, caseId) if action == states.ACTION_ARBITRATE else None
+            return (case, self._readRows(connection, caseId), self._panelRecord(connection, caseId) if action == states.ACTION_ARBITRATE else None,
+                    self._agreementParametersIn(connection))
 
-        caseRow, reads, arbitration = self._read(check)
+        caseRow, reads, arbitration, parameters = self._read(check)
         if startingPoint is not None and startingPoint not in reviewrule.STARTING_POINTS:
             raise InputError(f"The starting final must be one of {', '.join(reviewrule.STARTING_POINTS)}, not '{startingPoint}'.")
-        comparison = self._compare(self.localReadFile(reads[0]["mask_path"]), self.localReadFile(reads[1]["mask_path"]))
+        comparison = self._compare(self.localReadFile(reads[0]["mask_path"]), self.localReadFile(reads[1]["mask_path"]), parameters)
         discordant = caseRow["state"] == states.REVIEW_ADJUDICATE or (caseRow["state"] == states.ARBITRATION and not caseRow["concordant"])
         checked = reviewrule.checkDecisions([region.regionId for region in comparison.allRegions], decisions, defaultDecision,
                                             requireAll=discordant, haveMask=editedMask is not None, smallIds=comparison.smallRegionIds)

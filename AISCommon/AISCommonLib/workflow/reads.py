@@ -125,14 +125,15 @@ class ReadsMixin:
             for recorded in (recordedMask, recordedSidecar):
                 self._keepCopy(recorded, files[recorded])
         if result["state"] == states.AWAITING_COMPARISON:
+            settled = {}
             try:
-                self.settleComparisons(userId, [caseId])
+                settled = self._settle(userId, [caseId])
             except AISError as error:
                 # The read is recorded; the case waits for the next settleComparisons instead of losing it.
                 logger.warning("Case %s: the reads could not be compared yet (%s); the next reviewer's claim retries.", caseId, error)
                 result["comparison_error"] = str(error)
-            settled = self.case(caseId)
-            result.update(state=settled["state"], revision=settled["revision"])
+            now = settled.get(caseId) or self.case(caseId)  # settled by another client meanwhile: ask
+            result.update(state=now["state"], revision=now["revision"])
         return result
 
     def settleComparisons(self, userId: str, caseIds=None) -> list[str]:
@@ -143,6 +144,10 @@ class ReadsMixin:
 
         :return: the case IDs settled by this call.
         """
+        return list(self._settle(userId, caseIds))
+
+    def _settle(self, userId: str, caseIds=None) -> dict[str, dict]:
+        """:meth:`settleComparisons`; :return: per case settled by this call, its new ``state`` and ``revision``."""
         from sqlalchemy import select
 
         t = schema.tables()
@@ -152,31 +157,34 @@ class ReadsMixin:
             query = select(t.cases.c.case_id).where(t.cases.c.state == states.AWAITING_COMPARISON).order_by(t.cases.c.id)
             if caseIds is not None:
                 query = query.where(t.cases.c.case_id.in_(list(caseIds)))
-            return [(caseId, self._readRows(connection, caseId)) for caseId in connection.execute(query).scalars()]
+            waiting = [(caseId, self._readRows(connection, caseId)) for caseId in connection.execute(query).scalars()]
+            return waiting, self._agreementParametersIn(connection) if waiting else None
 
-        settled = []
-        for caseId, reads in self._read(pending):
+        settled = {}
+        waiting, parameters = self._read(pending)
+        for caseId, reads in waiting:
             if len(reads) != states.READS_PER_CASE:
                 logger.warning("Case %s is awaiting comparison with %d reads; left as it is.", caseId, len(reads))
                 continue
-            result = self._compare(self.localReadFile(reads[0]["mask_path"]), self.localReadFile(reads[1]["mask_path"]))
+            result = self._compare(self.localReadFile(reads[0]["mask_path"]), self.localReadFile(reads[1]["mask_path"]), parameters)
             concordant, summary = result.concordant, result.toDict()
             readIds = [read["id"] for read in reads]
 
             def run(connection, caseId=caseId, concordant=concordant, summary=summary, readIds=readIds, reads=reads):
                 case = self._lockCase(connection, caseId)
                 if case["state"] != states.AWAITING_COMPARISON or [read["id"] for read in self._readRows(connection, caseId)] != readIds:
-                    return False  # another client settled it first
+                    return None  # another client settled it first
                 toState = states.REVIEW_CONFIRM if concordant else states.REVIEW_ADJUDICATE
                 revision = self._setState(connection, case, toState, concordant=bool(concordant), comparison=_dumps(summary))
                 connection.execute(t.slots.insert().values(case_id=caseId, kind=states.SLOT_REVIEW, slot_index=1, status=states.SLOT_OPEN))
                 self._event(connection, userId, states.ACTION_COMPARE, caseId, case["state"], toState, revision,
                             note=_dumps({"concordant": bool(concordant), "dice": summary.get("dice"), "missed_lesions": summary.get("missed_lesions")}),
                             files={read["mask_path"]: read["sha256"] for read in reads})
-                return True
+                return {"state": toState, "revision": revision}
 
-            if self._write(run):
-                settled.append(caseId)
+            outcome = self._write(run)
+            if outcome is not None:
+                settled[caseId] = outcome
         return settled
 
     def readsVisibleTo(self, userId: str, caseId: str) -> list[dict]:

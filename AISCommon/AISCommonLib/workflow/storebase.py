@@ -327,6 +327,18 @@ class StoreBase:
         """
         return AgreementParameters.fromRule(self.settings().get("concordance", {}))
 
-    def _compare(self, pathA, pathB) -> AgreementResult:
-        """The agreement engine on two recorded masks, with this workflow's rule (region ids as reviewers see them)."""
-        return compareFiles(pathA, pathB, self.agreementParameters())
+    @staticmethod
+    def _agreementParametersIn(connection) -> AgreementParameters:
+        """:meth:`agreementParameters`, read in the caller's transaction (no transaction of its own).
+
+        :raises InputError: the recorded settings are out of range.
+        """
+        stored = connection.execute(queries.setting(), {"key": "concordance"}).scalar()
+        return AgreementParameters.fromRule(json.loads(stored) if stored else {})
+
+    def _compare(self, pathA, pathB, parameters: AgreementParameters | None = None) -> AgreementResult:
+        """The agreement engine on two recorded masks, with this workflow's rule (region ids as reviewers see them).
+
+        :param parameters: the rule when the caller read it already (:meth:`_agreementParametersIn`).
+        """
+        return compareFiles(pathA, pathB, self.agreementParameters() if parameters is None else parameters)
