@@ -165,3 +165,22 @@ def candidateSlots(kind: str):
 def insertRead():
     """The reads insert; parameters: its columns (the id is generated)."""
     return schema.tables().reads.insert()
+
+
+@functools.cache
+def setCaseState(columns: tuple[str, ...]):
+    """Move a case to its next state and revision when it still has the revision the caller read (0 rows otherwise).
+    Parameters ``target_case_id``, ``expected_revision``, ``state``, ``revision``, ``updated_at`` and each of ``columns``."""
+    from sqlalchemy import bindparam
+
+    t = schema.tables()
+    return (t.cases.update()
+            .where(t.cases.c.case_id == bindparam("target_case_id"), t.cases.c.revision == bindparam("expected_revision"))
+            .values(state=bindparam("state"), revision=bindparam("revision"), updated_at=bindparam("updated_at"),
+                    **{column: bindparam(column) for column in columns}))
+
+
+@functools.cache
+def insertSlot():
+    """A new slot; parameters ``case_id``, ``kind``, ``slot_index``, ``status``."""
+    return schema.tables().slots.insert()

@@ -176,7 +176,7 @@ class ReadsMixin:
                     return None  # another client settled it first
                 toState = states.REVIEW_CONFIRM if concordant else states.REVIEW_ADJUDICATE
                 revision = self._setState(connection, case, toState, concordant=bool(concordant), comparison=_dumps(summary))
-                connection.execute(t.slots.insert().values(case_id=caseId, kind=states.SLOT_REVIEW, slot_index=1, status=states.SLOT_OPEN))
+                connection.execute(queries.insertSlot(), {"case_id": caseId, "kind": states.SLOT_REVIEW, "slot_index": 1, "status": states.SLOT_OPEN})
                 self._event(connection, userId, states.ACTION_COMPARE, caseId, case["state"], toState, revision,
                             note=_dumps({"concordant": bool(concordant), "dice": summary.get("dice"), "missed_lesions": summary.get("missed_lesions")}),
                             files={read["mask_path"]: read["sha256"] for read in reads})

@@ -221,12 +221,9 @@ class StoreBase:
 
     @staticmethod
     def _setState(connection, case, toState, **values):
-        t = schema.tables()
-        result = connection.execute(
-            t.cases.update()
-            .where(t.cases.c.case_id == case["case_id"], t.cases.c.revision == case["revision"])
-            .values(state=toState, revision=case["revision"] + 1, updated_at=schema.utcNow(), **values)
-        )
+        parameters = {"target_case_id": case["case_id"], "expected_revision": case["revision"], "state": toState, "revision": case["revision"] + 1,
+                      "updated_at": schema.utcNow(), **values}
+        result = connection.execute(queries.setCaseState(tuple(sorted(values))), parameters)
         if result.rowcount != 1:  # unreachable while the row is locked; kept as the optimistic guard
             raise StaleRevisionError(f"Case {case['case_id']} changed during the action; reload it and try again.")
         return case["revision"] + 1
