@@ -14,6 +14,10 @@ What a reader or reviewer feels is the latency of one action, so every call is t
 - ``review``: :meth:`review`, split the same way (mask files: the final mask and its sidecar, the published
   copies of the reads, their hashes, the final mask built from the decisions).
 
+Every client process first loads what a process loads once (its first comparison imports scipy: about 0.3 s on an
+idle machine, more with eight processes doing it in the same second) and only then waits for the others to start
+together; that first comparison is reported as ``cold start``, apart from the steady-state latencies.
+
 Part 1, *load*: ``--cases`` tiny cases, ``--clients`` reader processes claim and submit until no read is left, then
 ``--clients`` reviewer processes claim and finalise until every case is final. Transitions per second and the
 latency percentiles of each action.
@@ -120,10 +124,26 @@ def measure(records, action, call, *args, **kwargs):
 # Clients
 
 
+def warmUp() -> float:
+    """Load what a client loads once per process (the agreement engine imports scipy on its first comparison) and
+    return the seconds that took: steady-state latencies are measured after it, the cold start is reported apart.
+    Eight clients started in the same second all paying it at once would otherwise fill the first seconds of the run."""
+    import numpy as np
+
+    from AISCommonLib.core.agreement import AgreementParameters, compareMasks
+
+    first, second = np.zeros((8, 8, 8), bool), np.zeros((8, 8, 8), bool)
+    first[2:5, 2:5, 2:5], second[3:6, 2:5, 2:5] = True, True
+    start = time.perf_counter()
+    compareMasks(first, second, np.eye(4), AgreementParameters())
+    return time.perf_counter() - start
+
+
 def client(url, root, userId, role, barrier, results, limit):
     instrument()
+    coldStart = warmUp()
     store = fixtures.openStore(url, Path(root))
-    records, actions = [], 0
+    records, actions = [{"action": "cold start", "total": coldStart}], 0
     barrier.wait()
     try:
         while limit is None or actions < limit:
@@ -159,6 +179,14 @@ def runPhase(url, root, users, role, limit=None):
     return elapsed, [record for records, _ in outcomes for record in records]
 
 
+def machineState() -> str:
+    """UTC time, load average and processors, for the lines printed beside the numbers."""
+    import datetime
+
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {load} (1, 5, 15 min), {os.cpu_count()} CPUs"
+
+
 def percentiles(values) -> dict:
     if not values:
         return {p: float("nan") for p in PERCENTILES}
@@ -169,10 +197,11 @@ def percentiles(values) -> dict:
 
 
 def latencyRows(label, backend, records) -> list[dict]:
-    """One row per action and part: count and p50/p95/p99 in ms."""
+    """One row per action and part: count and p50/p95/p99 in ms (``cold start``: a fresh client process's first
+    comparison, imports included, timed before the clients start together)."""
     rows = []
     for action, parts in (("next", ("total",)), ("submit", ("total", "bookkeeping", "files", "comparison")),
-                          ("review", ("total", "bookkeeping", "files", "comparison"))):
+                          ("review", ("total", "bookkeeping", "files", "comparison")), ("cold start", ("total",))):
         chosen = [record for record in records if record["action"] == action]
         if not chosen:
             continue
@@ -303,9 +332,9 @@ def scaleBenchmark(backend, url, root, clients, total, readsEach, report):
 
 
 def printLatencies(rows) -> None:
-    print(f"{'set':<13}{'backend':<11}{'action':<8}{'part':<13}{'calls':>6}" + "".join(f"{f'p{p} ms':>10}" for p in PERCENTILES))
+    print(f"{'set':<13}{'backend':<11}{'action':<11}{'part':<13}{'calls':>6}" + "".join(f"{f'p{p} ms':>10}" for p in PERCENTILES))
     for row in rows:
-        print(f"{row['set']:<13}{row['backend']:<11}{row['action']:<8}{row['part']:<13}{row['count']:>6}"
+        print(f"{row['set']:<13}{row['backend']:<11}{row['action']:<11}{row['part']:<13}{row['count']:>6}"
               + "".join(f"{row[p]:>10.1f}" for p in PERCENTILES))
 
 
@@ -329,6 +358,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.cases > 99999 or args.scale_cases > 99999:
         parser.error("at most 99999 cases")
+    started = machineState()
     server = None
     if "postgresql" in args.backends:
         server = fixtures.PostgresServer(durable=True)
@@ -362,6 +392,7 @@ def main(argv=None) -> int:
     finally:
         if server is not None:
             server.stop()
+    print(f"started {started}\nended   {machineState()}")
     print(f"{args.clients} concurrent clients; load: {args.cases} cases (2 reads + 1 review each); durable settings")
     print(f"{'backend':<11}{'phase':<9}{'transitions':>12}{'seconds':>9}{'per s':>8}")
     for row in load:
