@@ -15,7 +15,7 @@ from ..core.atomicio import sha256File
 from ..core.cases import Case, discoverCases
 from ..core.errors import InputError
 from ..core.image import voxelToRas
-from . import people, schema, states
+from . import people, queries, schema, states
 from .database import dumps as _dumps
 from .errors import (
     UnknownCaseError,
@@ -121,20 +121,19 @@ class RegistrationMixin:
                 now = schema.utcNow()
                 reference = references.get(case.caseId)
                 label = labels.get(case.caseId, {})
-                connection.execute(
-                    t.cases.insert().values(
-                        case_id=case.caseId, subject=case.subject, session=case.session, relative_folder=case.relativeFolder.as_posix(),
-                        state=states.AWAITING_READS, revision=1, training=bool(training),
-                        reference_mask_path=self._relative(reference) if reference else None,
-                        reference_sha256=hashes[case.caseId][self._relative(reference)] if reference else None,
-                        lesion_size_class=label.get("lesion_size_class"), lesion_location=label.get("lesion_location"),
-                        reference_volume_ml=label.get("reference_volume_ml"),
-                        registered_at=now, updated_at=now,
-                    )
-                )
+                # Statements built once, rows as parameters (building one statement per row cost half a millisecond each).
+                connection.execute(t.cases.insert(), {
+                    "case_id": case.caseId, "subject": case.subject, "session": case.session, "relative_folder": case.relativeFolder.as_posix(),
+                    "state": states.AWAITING_READS, "revision": 1, "training": bool(training),
+                    "reference_mask_path": self._relative(reference) if reference else None,
+                    "reference_sha256": hashes[case.caseId][self._relative(reference)] if reference else None,
+                    "lesion_size_class": label.get("lesion_size_class"), "lesion_location": label.get("lesion_location"),
+                    "reference_volume_ml": label.get("reference_volume_ml"),
+                    "registered_at": now, "updated_at": now,
+                })
                 if not training:
-                    for index in range(1, states.READS_PER_CASE + 1):
-                        connection.execute(t.slots.insert().values(case_id=case.caseId, kind=states.SLOT_READ, slot_index=index, status=states.SLOT_OPEN))
+                    connection.execute(queries.insertSlot(), [{"case_id": case.caseId, "kind": states.SLOT_READ, "slot_index": index, "status": states.SLOT_OPEN}
+                                                              for index in range(1, states.READS_PER_CASE + 1)])
                 self._event(connection, userId, states.ACTION_REGISTER, case.caseId, None, states.AWAITING_READS, 1,
                             note=_dumps({"trial_case": True, **label}) if training else None, files=hashes[case.caseId])
                 registered.append(case.caseId)

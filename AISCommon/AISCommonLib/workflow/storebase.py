@@ -144,8 +144,11 @@ class StoreBase:
         return self._datasetRoot
 
     def _relative(self, path: Path) -> str:
+        root = self.datasetRoot
+        if getattr(self, "_resolvedRoot", (None, None))[0] != root:  # resolved once, not once per file (registration: six per case)
+            self._resolvedRoot = (root, root.resolve())
         try:
-            return Path(path).resolve().relative_to(self.datasetRoot.resolve()).as_posix()
+            return Path(path).resolve().relative_to(self._resolvedRoot[1]).as_posix()
         except ValueError:
             return str(Path(path).resolve())
 
