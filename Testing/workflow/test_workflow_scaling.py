@@ -33,6 +33,18 @@ CASES = ("sub-01_ses-01", "sub-02_ses-01", "sub-03_ses-01")
 TRIAL = "sub-04_ses-01"
 
 
+def caseLoad(connection) -> list[tuple]:
+    """``case_load`` as the triggers keep it."""
+    return sorted(tuple(row) for row in connection.exec_driver_sql("SELECT case_id, kind, case_seq, taken FROM case_load").all())
+
+
+def derivedLoad(connection) -> list[tuple]:
+    """What ``case_load`` must say: the taken slots per case and kind, counted from the slots."""
+    return sorted(tuple(row) for row in connection.exec_driver_sql(
+        "SELECT s.case_id, s.kind, c.id, SUM(CASE WHEN s.status <> 'open' THEN 1 ELSE 0 END) FROM slots s JOIN cases c ON c.case_id = s.case_id "
+        "GROUP BY s.case_id, s.kind, c.id").all())
+
+
 def perTableRows(connection, caseId) -> dict:
     """The case tables' rows of one case, one SELECT per table (how snapshots were taken before schema 8)."""
     byName = {table.name: table for table in schema.tables().metadata.sorted_tables}
@@ -143,10 +155,17 @@ def test_a_version_7_database_gets_the_indexes_and_keeps_everything(backend, tmp
         assert store.claimNext(reader, "reader")["case_id"] == CASES[0]
         store.submitRead(reader, CASES[0], mask)
     store.registerCases(MANAGER)
-    with store._engine.begin() as connection:  # back to what release 7 left: no version 8 row, no new index
-        for table in schema.tables().metadata.sorted_tables:
-            for index in table.indexes:
-                if index.name not in {index.name for index in schema.tables(7).metadata.tables[table.name].indexes}:
+    with store._engine.begin() as connection:  # back to what release 7 left: no version 8 row, index, table or trigger
+        if backend == "postgresql":
+            connection.exec_driver_sql("DROP TRIGGER ais_case_load ON slots")
+            connection.exec_driver_sql("DROP FUNCTION ais_case_load()")
+        else:
+            for name in schema.CASE_LOAD_TRIGGERS["sqlite"]:
+                connection.exec_driver_sql(f"DROP TRIGGER {name}")
+        schema.tables().caseLoad.drop(connection)
+        for table in schema.tables(7).metadata.sorted_tables:
+            for index in schema.tables().metadata.tables[table.name].indexes:
+                if index.name not in {index.name for index in table.indexes}:
                     index.drop(connection)
         connection.execute(schema.tables().schemaVersion.delete().where(schema.tables().schemaVersion.c.version == 8))
         assert schema.storedVersion(connection) == 7
@@ -156,13 +175,16 @@ def test_a_version_7_database_gets_the_indexes_and_keeps_everything(backend, tmp
     try:
         with store._engine.begin() as connection:
             assert schema.storedVersion(connection) == schema.SCHEMA_VERSION == 8
-            names = {index["name"] for table in ("slots", "training_scores", "cases") for index in inspect(connection).get_indexes(table)}
-            assert {"ix_slots_user", "ix_training_scores_case_id", "ix_cases_state_id"} <= names
+            names = {index["name"] for table in ("slots", "training_scores", "cases", "case_load") for index in inspect(connection).get_indexes(table)}
+            assert {"ix_slots_user", "ix_training_scores_case_id", "ix_cases_state_id", "ix_case_load_queue"} <= names
+            assert caseLoad(connection) == derivedLoad(connection) and len(caseLoad(connection)) == 3  # two read, one review
         after = store.snapshot()
         assert {name: rows for name, rows in after.items() if name != "schema_version"} == \
                {name: rows for name, rows in before.items() if name != "schema_version"}
         assert store.verify()["ok"]
         assert store.claimNext("R01", "reader")["case_id"] == CASES[1]  # the queue works on the upgraded database
+        with store._engine.begin() as connection:  # and the triggers keep the load
+            assert caseLoad(connection) == derivedLoad(connection)
     finally:
         store.close()
 
@@ -309,3 +331,63 @@ def test_a_postgresql_connection_dropped_while_idle_is_replaced_before_use(tmp_p
     assert store.claimNext("R01", "reader")["case_id"] == CASES[0]
     assert store.verify()["ok"]
     store.close()
+
+
+def test_the_load_of_each_case_follows_every_slot_change(busyStore):
+    """Claims, submissions, reviews, escalation, panels, trial slots made and removed, releases, exclusion and reopening:
+    after each, ``case_load`` equals the taken slots counted from the slots themselves (kinds with no slot left keep
+    a row at 0)."""
+    store = busyStore
+
+    def check():
+        with store._engine.connect() as connection:
+            kept = {(caseId, kind): (seq, taken) for caseId, kind, seq, taken in caseLoad(connection)}
+            derived = {(caseId, kind): (seq, taken) for caseId, kind, seq, taken in derivedLoad(connection)}
+        assert {key: value for key, value in kept.items() if key in derived} == derived
+        assert all(taken == 0 for key, (_, taken) in kept.items() if key not in derived)
+
+    check()
+    store.registerCases(MANAGER)  # the rest of the dataset: nothing, all four are registered
+    store.addUser(MANAGER, "R10", Qualification(*QUALIFIED["reader"]))
+    store.grantRole(MANAGER, "R10", "reader")
+    claim = store.claimNext("R10", "reader")  # a trainee's trial slot, made by the claim
+    check()
+    store.releaseClaim("R10", claim["case_id"], "not now")  # ... and removed again
+    check()
+    store.exclude(MANAGER, CASES[2], "motion_artifact", "test")  # releases V02's review slot
+    check()
+    store.reopen(MANAGER, CASES[2], "was fine after all")
+    check()
+    assert store.claimNext("V02", "reviewer")["case_id"] == CASES[2]
+    check()
+    assert store.verify()["ok"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_queue_by_load_level_finds_a_fresh_case_behind_half_read_ones_and_then_the_oldest(backend, tmp_path):
+    root = makeDataset(tmp_path / "bids", 5)
+    store = openStore(databaseUrl(backend, tmp_path), root)
+    staff(store, root)
+    store.registerCases(MANAGER)
+    taken = []
+    for _ in range(4):  # one reader works through the four oldest cases, each left with one read
+        claim = store.claimNext("R01", "reader")
+        taken.append(claim["case_id"])
+        store.submitRead("R01", claim["case_id"], readerMasks(root, claim["case_id"])[0])
+    assert taken == [f"sub-0{index}_ses-01" for index in range(1, 5)]
+    assert store.claimNext("R02", "reader")["case_id"] == "sub-05_ses-01"  # the one case nobody read yet, though newest
+    assert store.claimNext("R03", "reader")["case_id"] == "sub-01_ses-01"  # then the oldest with one read
+    assert store.verify()["ok"]
+    store.close()
+
+
+def test_a_case_cut_by_the_limit_is_left_for_the_next_look():
+    from collections import namedtuple
+
+    from AISCommonLib.workflow.claims import _inSlotOrder
+
+    Row = namedtuple("Row", "id case_id slot_index")
+    rows = [Row(2, "a", 2), Row(1, "a", 1), Row(4, "b", 2), Row(3, "b", 1)]
+    assert [row.id for row in _inSlotOrder(rows, 5)] == [1, 2, 3, 4]  # not cut: every case, slots in order
+    assert [row.id for row in _inSlotOrder(rows, 4)] == [1, 2]  # cut: case b may have lost its first slot
+    assert [row.id for row in _inSlotOrder(rows[:2], 2)] == [1, 2]  # a single case is kept

@@ -14,6 +14,18 @@ from .errors import (
     PermissionDeniedError,
 )
 
+
+def _inSlotOrder(rows: list, limit: int) -> list:
+    """Rows of the claim queue (in case order, a case's slots in any order) with each case's slots in slot order; when the
+    limit cut the rows, the last case is left out unless it is the only one (its lowest slot may be among those cut)."""
+    byCase: dict[str, list] = {}
+    for row in rows:
+        byCase.setdefault(row.case_id, []).append(row)
+    if len(rows) >= limit and len(byCase) > 1:
+        byCase.popitem()
+    return [row for caseRows in byCase.values() for row in sorted(caseRows, key=lambda row: row.slot_index)]
+
+
 #: Candidate slots one claim transaction reads before looking again: about two per case (a case's open read slots) for
 #: the number of clients asking at once.
 CANDIDATE_BATCH = 16
@@ -70,13 +82,14 @@ class ClaimsMixin:
         :return: ``(rows (id, case_id, slot_index), level)``: the level is how many slots of the kind each of those cases
             had taken (None for the catch-all of higher levels).
         """
-        parameters = {"user_id": userId, "limit": len(excluded) + count}
+        limit = len(excluded) + count
         *levels, catchAll = queries.candidateSlots(kind)
-        for level, levelQuery in enumerate(levels):
-            rows = [row for row in connection.execute(levelQuery, parameters).all() if row.id not in excluded]
-            if rows:
+        for level, levelQuery in (*enumerate(levels), (None, catchAll)):
+            rows = _inSlotOrder(connection.execute(levelQuery, {"user_id": userId, "limit": limit}).all(), limit)
+            rows = [row for row in rows if row.id not in excluded]
+            if rows or level is None:
                 return rows, level
-        return [row for row in connection.execute(catchAll, parameters).all() if row.id not in excluded], None
+        return [], None
 
     @staticmethod
     def _resumableSlot(connection, userId, kind, training: bool):

@@ -44,7 +44,7 @@ REFUSED = "42501"
 LOGIN_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Tables of the workflow schema the worker group may read.
 READ_TABLES = ("schema_version", "settings", "users", "user_roles", "logins", "cases", "slots", "reads", "decisions", "events", "training_scores",
-               "panel_members", "opinions", "read_files")
+               "panel_members", "opinions", "read_files", "case_load")
 #: Tables whose rows workers add (each guarded by a policy or a trigger).
 INSERT_TABLES = ("users", "user_roles", "cases", "slots", "reads", "decisions", "events", "training_scores", "panel_members", "opinions",
                  "read_files")
@@ -198,6 +198,24 @@ CREATE OR REPLACE FUNCTION ais_read_file_digests() RETURNS TABLE (path text, dig
 SET search_path = @S@, pg_temp AS $$
   SELECT f.path::text, encode(sha256(f.content), 'hex') FROM read_files f WHERE ais_caller() IS NOT NULL OR ais_is_admin() ORDER BY f.path
 $$;
+"""
+
+_CASE_LOAD_FUNCTIONS = r"""
+-- case_load (schema version 8) follows every slot change in the same transaction, and workers may only read it.
+CREATE OR REPLACE FUNCTION ais_case_load() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = @S@, pg_temp AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    UPDATE case_load SET taken = taken - (CASE WHEN OLD.status <> 'open' THEN 1 ELSE 0 END) WHERE case_id = OLD.case_id AND kind = OLD.kind;
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    INSERT INTO case_load (case_id, kind, case_seq, taken)
+    SELECT NEW.case_id, NEW.kind, c.id, CASE WHEN NEW.status <> 'open' THEN 1 ELSE 0 END FROM cases c WHERE c.case_id = NEW.case_id
+    ON CONFLICT (case_id, kind) DO UPDATE SET taken = case_load.taken + EXCLUDED.taken;
+  END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS ais_case_load ON slots;
+CREATE TRIGGER ais_case_load AFTER INSERT OR DELETE OR UPDATE OF status, case_id, kind ON slots FOR EACH ROW EXECUTE FUNCTION ais_case_load();
 """
 
 _CASES_TRIGGER = r"""
@@ -505,6 +523,8 @@ _POLICIES = {
     "opinions": [("insert", "INSERT", None, "user_id = @CALLER@ AND EXISTS (SELECT 1 FROM panel_members p "
                   "WHERE p.case_id = opinions.case_id AND p.user_id = @CALLER@)")],
     "read_files": [("insert", "INSERT", None, "user_id = @CALLER@ AND ais_may_add_read_file(path, case_id, sha256, content)")],
+    # Written only by the ais_case_load trigger (SECURITY DEFINER); workers read it.
+    "case_load": [],
 }
 #: Who may SELECT which rows, where not every worker may read every row (the default ``true``).
 _SELECT_POLICIES = {"read_files": "ais_may_see_read_file(case_id, user_id)"}
@@ -564,6 +584,8 @@ def install(connection) -> None:
     script = _HELPERS + _CASES_TRIGGER + _SLOTS_TRIGGER + _USERS_TRIGGER + _LOGIN_FUNCTIONS + _EVENTS_GUARDS
     if connection.exec_driver_sql("SELECT to_regclass('read_files') IS NOT NULL").scalar():  # schema version 7 on
         script += _READ_FILE_FUNCTIONS
+    if connection.exec_driver_sql("SELECT to_regclass('case_load') IS NOT NULL").scalar():  # schema version 8 on
+        script += _CASE_LOAD_FUNCTIONS
     for placeholder, value in replacements.items():
         script = script.replace(placeholder, value)
     for statement in _statements(script):

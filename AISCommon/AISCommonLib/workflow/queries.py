@@ -122,29 +122,28 @@ def finishSlot():
 @functools.cache
 def candidateSlots(kind: str):
     """The claim queue of ``kind``, one statement per load level (see ``ClaimsMixin._candidateSlots``): open slots of
-    cases in a state taking them, that the person has no slot of a conflicting kind on, by case then slot order, at
-    most ``limit`` rows. Parameters ``user_id``, ``limit``.
+    cases in a state taking them, that the person has no slot of a conflicting kind on, in case order (a case's slots
+    in no particular order), at most ``limit`` rows. Parameters ``user_id``, ``limit``.
+
+    A level is read from ``case_load`` (taken slots per case and kind, kept by the database's triggers) through its
+    index ``(kind, taken, case_seq)``: the walk visits only the cases at that level, in queue order, and stops at the
+    limit; counting each case's taken slots instead walked every case waiting for reads once all of them had one.
 
     :return: the statements of the levels (no taken slot, one, ...) and last the catch-all in full order.
     """
-    from sqlalchemy import and_, bindparam, exists, func, not_, select
+    from sqlalchemy import and_, bindparam, exists, not_, select
 
     t = schema.tables()
-    other = t.slots.alias("other")
-    taken = (
-        select(func.count())
-        .select_from(other)
-        .where(and_(other.c.case_id == t.slots.c.case_id, other.c.kind == kind, other.c.status != states.SLOT_OPEN))
-        .scalar_subquery()
-    )
+    load = t.caseLoad
     conflictKinds = {states.SLOT_READ: (states.SLOT_READ,), states.SLOT_REVIEW: (states.SLOT_READ,),
                      states.SLOT_ARBITRATION: (states.SLOT_READ, states.SLOT_REVIEW)}[kind]
     mine = t.slots.alias("mine")
     query = (
         select(t.slots.c.id, t.slots.c.case_id, t.slots.c.slot_index)
-        .join(t.cases, t.cases.c.case_id == t.slots.c.case_id)
+        .select_from(load.join(t.slots, and_(t.slots.c.case_id == load.c.case_id, t.slots.c.kind == load.c.kind))
+                     .join(t.cases, t.cases.c.case_id == load.c.case_id))
         .where(
-            t.slots.c.kind == kind,
+            load.c.kind == kind,
             t.slots.c.status == states.SLOT_OPEN,
             t.cases.c.state.in_(states.SLOT_STATES[kind]),
             t.cases.c.training.is_(False),
@@ -153,12 +152,13 @@ def candidateSlots(kind: str):
         )
         .limit(bindparam("limit"))
     )
-    noneTaken = not_(exists().where(other.c.case_id == t.slots.c.case_id, other.c.kind == kind, other.c.status != states.SLOT_OPEN))
-    levels = [query.where(noneTaken)]
-    levels += [query.where(taken == level) for level in range(1, states.READS_PER_CASE if kind == states.SLOT_READ else 1)]
-    ordered = [level.order_by(t.cases.c.id, t.slots.c.slot_index) for level in levels]
+    # Ordered by the index alone (the caller puts a case's slots in slot order): a sort key the index does not give
+    # (slot_index) let PostgreSQL, trusting a stale estimate of one row at that level, sort every row of the level
+    # before the limit (71 ms at 10,000 cases) instead of walking the index and stopping at it.
+    levels = range(states.READS_PER_CASE if kind == states.SLOT_READ else 1)
+    ordered = [query.where(load.c.taken == level).order_by(load.c.case_seq) for level in levels]
     # Whatever else may exist (more taken slots than any rule makes today), in the full order.
-    return (*ordered, query.where(taken >= len(levels)).order_by(taken, t.cases.c.id, t.slots.c.slot_index))
+    return (*ordered, query.where(load.c.taken >= len(levels)).order_by(load.c.taken, load.c.case_seq))
 
 
 @functools.cache

@@ -26,11 +26,14 @@ from .errors import SchemaVersionError
 #: and the reason a ruling overrides it (``decisions.override_reason``).
 #: Version 7: sealed reads in team mode: the bytes of each read's mask and sidecar in ``read_files`` (PostgreSQL hands a
 #: row out under row-level security; see :mod:`sealedreads`); empty on SQLite, where sealed reads are files.
-#: Version 8: indexes only, nothing else changes: the slots a person holds (``ix_slots_user``: every claim asks for the
-#: slot its user already holds, which scanned every case waiting for reads), a case's training scores
-#: (``ix_training_scores_case_id``: every audit event snapshots them) and the cases of one state in queue order
-#: (``ix_cases_state_id``: a claim walks the queue from its front and stops at the first free slot, whatever the
-#: planner's statistics say right after a large registration).
+#: Version 8: what keeps a claim as fast at 10,000 cases as at 40; no record changes. Indexes: the slots a person holds
+#: (``ix_slots_user``: every claim asks for the slot its user already holds, which scanned every case waiting for reads),
+#: a case's training scores (``ix_training_scores_case_id``: every audit event snapshots them), the cases of one state
+#: in queue order (``ix_cases_state_id``). And ``case_load``: per case and slot kind, how many slots are taken, kept by
+#: the database's own triggers on ``slots`` (no client writes it), so the claim queue walks the cases at the wanted load
+#: level in queue order instead of every case waiting for reads (once each case had one read, every claim walked all of
+#: them to find no fresh case: 20 ms on SQLite, 45 ms on PostgreSQL at 10,000 cases). It is derived from ``slots``,
+#: which the hash chain covers; it is not part of the chain, the exports or the snapshots.
 SCHEMA_VERSION = 8
 
 
@@ -257,12 +260,23 @@ def _tables(version: int):
         Column("content", LargeBinary, nullable=False),
         timestamp("created_at", nullable=False),
     ) if version >= 7 else None
+    # Version 8: the number of taken slots per case and kind, kept by triggers (see CASE_LOAD_TRIGGERS).
+    caseLoad = Table(
+        "case_load",
+        metadata,
+        Column("case_id", String(128), ForeignKey("cases.case_id"), primary_key=True),
+        Column("kind", String(16), primary_key=True),
+        Column("case_seq", Integer, nullable=False),  # cases.id: the queue order
+        Column("taken", Integer, nullable=False),
+        Index("ix_case_load_queue", "kind", "taken", "case_seq"),
+    ) if version >= 8 else None
     if version >= 8:
         Index("ix_slots_user", slots.c.user_id, slots.c.kind, slots.c.status)
         Index("ix_training_scores_case_id", trainingScores.c.case_id)
         Index("ix_cases_state_id", cases.c.state, cases.c.id)
     return types.SimpleNamespace(
         metadata=metadata,
+        caseLoad=caseLoad,
         readFiles=readFiles,
         logins=logins,
         panelMembers=panelMembers,
@@ -297,6 +311,23 @@ _POSTGRESQL_APPEND_ONLY = (
     "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
     "FOR EACH ROW EXECUTE FUNCTION ais_events_append_only()",
 )
+
+
+#: SQLite: ``case_load`` follows every slot insert, status change and removal in the same transaction (PostgreSQL: the
+#: SECURITY DEFINER function ``ais_case_load`` of :mod:`pgsecurity`, so that workers need no write privilege on it).
+_SQLITE_CASE_LOAD = (
+    "CREATE TRIGGER IF NOT EXISTS case_load_insert AFTER INSERT ON slots BEGIN "
+    "INSERT INTO case_load (case_id, kind, case_seq, taken) SELECT NEW.case_id, NEW.kind, c.id, NEW.status <> 'open' "
+    "FROM cases c WHERE c.case_id = NEW.case_id ON CONFLICT (case_id, kind) DO UPDATE SET taken = taken + excluded.taken; END",
+    "CREATE TRIGGER IF NOT EXISTS case_load_update AFTER UPDATE OF status, case_id, kind ON slots BEGIN "
+    "UPDATE case_load SET taken = taken - (OLD.status <> 'open') WHERE case_id = OLD.case_id AND kind = OLD.kind; "
+    "INSERT INTO case_load (case_id, kind, case_seq, taken) SELECT NEW.case_id, NEW.kind, c.id, NEW.status <> 'open' "
+    "FROM cases c WHERE c.case_id = NEW.case_id ON CONFLICT (case_id, kind) DO UPDATE SET taken = taken + excluded.taken; END",
+    "CREATE TRIGGER IF NOT EXISTS case_load_delete AFTER DELETE ON slots BEGIN "
+    "UPDATE case_load SET taken = taken - (OLD.status <> 'open') WHERE case_id = OLD.case_id AND kind = OLD.kind; END",
+)
+#: The triggers that keep ``case_load`` per backend.
+CASE_LOAD_TRIGGERS = {"sqlite": ("case_load_insert", "case_load_update", "case_load_delete"), "postgresql": ("ais_case_load",)}
 
 
 def _createVersion1(connection) -> None:
@@ -383,15 +414,28 @@ def _upgradeTo7(connection) -> None:
 
 
 def _upgradeTo8(connection) -> None:
-    # Indexes for the work queue and the audit snapshots; on PostgreSQL only the owner may create them.
+    # Indexes and the load of each case for the work queue; on PostgreSQL only the owner may create them.
     if connection.dialect.name == "postgresql":
         _requireOwner(connection, 8, "indexes of the work queue")
     old, new = tables(7), tables(8)
     for table in new.metadata.sorted_tables:
-        present = {index.name for index in old.metadata.tables[table.name].indexes} if table.name in old.metadata.tables else set()
+        if table.name not in old.metadata.tables:
+            continue
+        present = {index.name for index in old.metadata.tables[table.name].indexes}
         for index in sorted(table.indexes, key=lambda index: index.name):
             if index.name not in present:
                 index.create(connection, checkfirst=True)
+    new.caseLoad.create(connection)
+    connection.exec_driver_sql(
+        "INSERT INTO case_load (case_id, kind, case_seq, taken) SELECT s.case_id, s.kind, c.id, "
+        "SUM(CASE WHEN s.status <> 'open' THEN 1 ELSE 0 END) FROM slots s JOIN cases c ON c.case_id = s.case_id GROUP BY s.case_id, s.kind, c.id")
+    if connection.dialect.name == "postgresql":
+        from . import pgsecurity
+
+        pgsecurity.install(connection)  # the trigger function, grants and row-level security of case_load
+    else:
+        for statement in _SQLITE_CASE_LOAD:
+            connection.exec_driver_sql(statement)
 
 
 #: version n -> function upgrading a version-n database to n + 1. A new database is created at version 1
