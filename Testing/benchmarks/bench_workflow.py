@@ -27,8 +27,10 @@ each case differs by one voxel so nothing keyed on file content can be shared be
 ``--clients`` x ``--scale-reads`` cases is registered and read twice (the review queue); then the rest is registered
 (timed), ``--clients`` readers take ``--scale-reads`` new cases each while the store holds every case, and
 ``--clients`` reviewers finalise the review queue. Then the time of opening the store (with its recovery check),
-``status`` (:meth:`cases`), ``verify`` (re-hashes every recorded file), ``export`` and, on SQLite, the acceptance
-report without pictures (``--no-report`` skips it).
+``status`` (:meth:`cases`), ``verify`` (re-hashes every recorded file), ``export``, one reader's ``next`` once every
+waiting case has one read taken (slots taken by a direct update at the very end: the second half of a project's
+reading, when no case is left that nobody read) and, on SQLite, the acceptance report without pictures
+(``--no-report`` skips it).
 
 SQLite runs with its default ``synchronous=FULL`` in WAL mode; the PostgreSQL server is a throwaway local cluster
 (``Testing/workflow_fixtures.py``) with fsync on (durable settings), on the loopback interface. Nothing is
@@ -315,6 +317,7 @@ def scaleBenchmark(backend, url, root, clients, total, readsEach, report):
         raise SystemExit(f"{backend}: the audit trail of the scale run does not verify.")
     with tempfile.TemporaryDirectory(prefix="ais-bench-export-") as exportFolder:
         seconds["export"], _ = timedCall(store.export, "M01", exportFolder)
+    seconds["next, all half-read"] = halfReadClaim(store, readers)
     store.close()
     if report:
         from AISCommonLib.report.report import writeReport
@@ -325,6 +328,32 @@ def scaleBenchmark(backend, url, root, clients, total, readsEach, report):
     for case in cases:
         counts[case["state"]] = counts.get(case["state"], 0) + 1
     return latencyRows(f"{total} cases", backend, records), {"backend": backend, "cases": len(cases), "counts": counts, "seconds": seconds}
+
+
+def halfReadClaim(store, readers, repeats: int = 20) -> float:
+    """Median seconds of one reader's ``next`` once every waiting case has one read slot taken (the second half of a
+    project's reading, when a claim finds no case nobody has read yet), one client. The slots are taken by a direct
+    update of this throwaway database after everything else was measured (the audit trail no longer verifies after it);
+    each claim is given back so that the next one searches the same queue.
+    """
+    from sqlalchemy import and_, exists, select
+
+    from AISCommonLib.workflow import schema
+
+    t = schema.tables()
+    other = t.slots.alias("other")
+    with store._engine.begin() as connection:
+        connection.execute(t.slots.update().where(
+            t.slots.c.kind == "read", t.slots.c.slot_index == 1, t.slots.c.status == "open",
+            t.slots.c.case_id.in_(select(t.cases.c.case_id).where(t.cases.c.state == "awaiting_reads")),
+            ~exists().where(and_(other.c.case_id == t.slots.c.case_id, other.c.kind == "read", other.c.status != "open"))
+        ).values(user_id=readers[0], status="claimed", claimed_at=schema.utcNow()))
+    times = []
+    for _ in range(repeats):
+        elapsed, claim = timedCall(store.claimNext, readers[-1], "reader")
+        times.append(elapsed)
+        store.releaseClaim(readers[-1], claim["case_id"], "benchmark")
+    return statistics.median(times)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -402,7 +431,7 @@ def main(argv=None) -> int:
     for summary in scale:
         print(f"\n{summary['backend']}, {summary['cases']} cases ({', '.join(f'{state} {count}' for state, count in sorted(summary['counts'].items()))}):")
         for name, value in summary["seconds"].items():
-            print(f"  {name:<22}{value:>9.2f} s")
+            print(f"  {name:<22}{value:>10.3f} s")
     print()
     print("\n".join(verdict(latencies)))
     return 0
