@@ -58,3 +58,39 @@ def test_review_snapshot_needs_two_reads(simpleDataset, tmp_path):
     args = _parser().parse_args(["review-snapshot", str(root), "--mask-a", "a.nii.gz", "--out-dir", str(tmp_path)])
     with pytest.raises(InputError, match="both --mask-a and --mask-b"):
         args.handler(args)
+
+
+def _writeTwoReads(simpleDataset):
+    root, info = simpleDataset
+    case = discoverCases(root)[0]
+    loaded = loadCase(case)
+    maskA, maskB = reviewdata.twoReads(info["truth"])
+    writeReaderMask(root, case, maskA, loaded.dwi, "R01", "manual", {})
+    writeReaderMask(root, case, maskB, loaded.dwi, "R02", "manual", {})
+    return root, case
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_review_snapshot_shows_progress_unless_quiet(simpleDataset, tmp_path, capsys, converterRules, quiet):
+    from AISCommonLib.cli.main import main
+
+    root, case = _writeTwoReads(simpleDataset)
+    argv = ["review-snapshot", str(root), "--participant-label", "01", "--out-dir", str(tmp_path / "pictures"), "--tile-size", "96"]
+    code = main(["--quiet", *argv] if quiet else argv)
+    captured = capsys.readouterr()
+    assert code == 0 and "3 discordant region(s)" in captured.out
+    assert len(list((tmp_path / "pictures").glob("*.png"))) == 3
+    if quiet:
+        assert captured.err == ""
+    else:
+        # stderr is not a terminal here: plain lines, the last one at 100 %.
+        lines = captured.err.splitlines()
+        assert any(line.startswith("ais review-snapshot:  33% ") and f"Picturing region 2 of {case.caseId}" in line for line in lines)
+        assert lines[-1].startswith("ais review-snapshot: 100% ") and "\r" not in captured.err
+
+
+def test_review_snapshot_refuses_workers_out_of_range(simpleDataset, tmp_path):
+    root, _ = simpleDataset
+    args = _parser().parse_args(["review-snapshot", str(root), "--out-dir", str(tmp_path), "--workers", "0"])
+    with pytest.raises(InputError, match="--workers 0 is out of range"):
+        args.handler(args)
