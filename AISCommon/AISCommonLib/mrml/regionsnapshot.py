@@ -7,10 +7,12 @@ frame. Every discordant region is pictured, the small ones too (nothing hidden),
 saying its size (voxels, mL), where it is (slice, side, and a lobe or territory only when the caller
 gives a label map) and which reader drew it.
 
-A frame costs ~40 ms of CPU on a software OpenGL (Mesa llvmpipe) with 320-pixel tiles: the slice logics'
-reslicing and colour mapping and the segmentation outlines about 25 ms, drawing about 13 ms; encoding the PNG
-another ~15 ms in a writer thread. ``workers=2`` lets a helper process with its own scene and window draw half of
-the regions (:mod:`~AISCommonLib.mrml.picturehelpers`); the pictures are the same.
+Where the time goes (``Testing/benchmarks/bench_snapshots.py --stages``, 320-pixel tiles, Mesa llvmpipe, real
+cases): per region ~13-19 ms for the slice logics' reslicing and colour mapping, ~20 ms to draw (segmentation
+outlines and OpenGL), ~1 ms to move the views and read the frame back, and ~23-26 ms to encode and write the PNG
+(in a writer thread); loading the case and setting up the views take about a second once. No stage dominates, so
+``workers=2`` lets a helper process with its own scene and window draw part of the regions
+(:mod:`~AISCommonLib.mrml.picturehelpers`); the pictures are the same.
 
 Inside Slicer, do not picture a case's regions in the GUI thread: run ``ais review-snapshot ... --json``
 as a separate process (e.g. ``qt.QProcess`` with Slicer's ``PythonSlicer``) and show each PNG when it
