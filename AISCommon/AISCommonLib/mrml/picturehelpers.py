@@ -101,10 +101,15 @@ class PictureHelpers:
         self._stopping = set()
         try:
             for number in range(1, int(count) + 1):
-                self.taken[number] = set()
                 process = context.Process(target=helperMain, args=(job, number, self._nextIndex, self._messages), daemon=True,
                                           name=f"ais-pictures-{number}")
-                process.start()
+                try:
+                    process.start()
+                except OSError as error:
+                    # No process to be had (limits, memory): this process draws the rest, as it would after a failed helper.
+                    logger.warning("Could not start a picture helper process for %s (%s); fewer processes draw the pictures.", self.caseId, error)
+                    break
+                self.taken[number] = set()
                 self._processes[number] = process
         except BaseException:
             self.close()
