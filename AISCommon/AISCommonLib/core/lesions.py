@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from .readvoxels import BIT_A, BIT_B, ReadVoxels
+from .readvoxels import BIT_A, BIT_B, ReadVoxels, runsOf
 
 #: 26-connectivity: voxels touching by a face, an edge or a corner belong to one component.
 _CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
@@ -124,20 +124,16 @@ def labelReadVoxels(voxels: ReadVoxels) -> tuple[Components, Components, Compone
 
     codes = voxels.codes
     members = (codes & BIT_A > 0, codes & BIT_B > 0, codes == BIT_A, codes == BIT_B)
-    runLengths, rows, columns = [], [], []
-    runCount = 0
-    for member in members:
-        starts, ends = voxels.runs(member)
-        first, second = voxels.touchingRuns(starts, ends)
-        rows.append(first + runCount)
-        columns.append(second + runCount)
-        runLengths.append(ends - starts + 1)
-        runCount += starts.size
-    if runCount == 0:
+    # All four sets in one pass: each set's voxels shifted by its own multiple of the padded grid's size, so
+    # runs of different sets can never be consecutive or touch (a neighbouring row never leaves the padded grid).
+    paddedSize = voxels.paddedCodes.size
+    shifted = np.concatenate([voxels.paddedFlat[member] + index * paddedSize for index, member in enumerate(members)])
+    if shifted.size == 0:
         return tuple(_noComponents(voxels.shape) for _ in members)
-    rows, columns = np.concatenate(rows), np.concatenate(columns)
-    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, columns)), shape=(runCount, runCount)).tocsr()
-    provisional = np.repeat(connected_components(graph, directed=False)[1] + 1, np.concatenate(runLengths))
+    starts, ends = runsOf(shifted)
+    first, second = voxels.touchingRuns(starts, ends)
+    graph = coo_matrix((np.ones(first.size, dtype=np.int8), (first, second)), shape=(starts.size, starts.size)).tocsr()
+    provisional = np.repeat(connected_components(graph, directed=False)[1] + 1, ends - starts + 1)
     results = []
     used = 0
     for member in members:
