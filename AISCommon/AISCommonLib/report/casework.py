@@ -27,6 +27,7 @@ from ..core.atomicio import sha256File
 from ..core.bidsnames import companionFiles
 from ..core.cases import Case
 from ..core.errors import AISError, OperationCancelled
+from ..core.processes import workerContext
 from ..core.readrecord import isReaderRead, isSeedMethod
 from .cache import MeasureCache, cacheKey, codeFingerprint
 from .model import FINAL_SIDECAR_KEYS, READER_SIDECAR_KEYS
@@ -441,7 +442,7 @@ class WorkerPool:
 
     def __enter__(self):
         if self.workers > 1:
-            self._executor = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, initializer=_initWorker)
+            self._executor = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=workerContext(), initializer=_initWorker)
         return self
 
     def __exit__(self, kind, error, trace):
