@@ -13,14 +13,14 @@ is written. When no index is left the main process waits for the helpers; anythi
 report (it failed, or stopped answering for :data:`HELPER_SILENCE_S`) the main process draws itself, so the
 run still ends with every picture, only later.
 
-Helpers are started with ``spawn`` (a fresh interpreter; ``fork`` would copy the main process's threads) and
-receive the loaded case and both reads, so they read no file. Start them from a script or ``ais``; inside the
-Slicer application ``spawn`` would start Slicer itself again.
+Helpers start as fresh interpreters, from a fork server where the platform has one, else spawned
+(:func:`~AISCommonLib.core.processes.workerContext`: a fork of the main process would copy its threads and open
+files), and receive the loaded case and both reads, so they read no file. Start them from a script or ``ais``;
+inside the Slicer application a new interpreter would be Slicer itself.
 """
 
 import dataclasses
 import logging
-import multiprocessing
 import os
 import queue
 import signal
@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from ..core.errors import AISError
+from ..core.processes import workerContext
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class PictureHelpers:
     """
 
     def __init__(self, job: PictureJob, count: int, progress=None):
-        context = multiprocessing.get_context("spawn")
+        context = workerContext()
         self.job = job
         self.total = len(job.regionIds)
         self.caseId = job.loaded.case.caseId

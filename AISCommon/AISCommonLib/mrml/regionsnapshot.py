@@ -270,8 +270,8 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
     :param labelTablePath: names of its labels (BIDS ``dseg.tsv``); default: the map's name with ``.tsv``, if present.
     :param workers: processes drawing pictures (this one included). Above 1, and with at least
         :data:`MIN_REGIONS_FOR_HELPERS` regions, helper processes with their own scene and render window draw beside
-        this one (:mod:`~AISCommonLib.mrml.picturehelpers`); the pictures are the same. They are started with
-        ``spawn``: from a script or ``ais``, not from inside the Slicer application (which would start Slicer again).
+        this one (:mod:`~AISCommonLib.mrml.picturehelpers`); the pictures are the same. They start as fresh
+        interpreters: call this from a script or ``ais``, not from inside the Slicer application.
     :return: summary ``{"caseId", "readers", "dice", "concordant", "regions": [{"id", "title", "caption", "png", ...}],
         "outDir", "workers", "helperPictures"}`` (``workers``: processes started, this one included;
         ``helperPictures``: pictures the helpers drew).
