@@ -88,16 +88,19 @@ def twoWorkersPath(case, outDir, pathA, pathB, tileSize: int) -> int:
 
     summary = makeReviewSnapshots(case, outDir, pathA, pathB, ("R01", "R02"), tileSize=tileSize, workers=2)
     HELPER_PICTURES.append(summary["helperPictures"])
+    HELPER_CPU_SECONDS.append(summary["helperCpuSeconds"])
     return len(summary["regions"])
 
 
-#: Pictures the helper drew in each ``2 workers`` run.
+#: Pictures the helper drew, and the CPU seconds it used, in each ``2 workers`` run (helpers are children of the
+#: fork server, so this process's ``RUSAGE_CHILDREN`` does not count them).
 HELPER_PICTURES = []
+HELPER_CPU_SECONDS = []
 PATHS = {"per-region": perRegionPath, "1 process": oneProcessPath, "2 workers": twoWorkersPath}
 
 
 def cpuSeconds() -> float:
-    """User + system CPU seconds of this process and of its ended children (the helper processes)."""
+    """User + system CPU seconds of this process and of its ended children."""
     return sum(value for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
                for value in (resource.getrusage(who).ru_utime, resource.getrusage(who).ru_stime))
 
@@ -195,9 +198,9 @@ def benchCase(label: str, case, work: Path, args) -> dict:
     for name in names:
         out = work / f"pictures-{name.replace(' ', '-')}"
         out.mkdir()
-        startCpu, start = cpuSeconds(), time.perf_counter()
+        startCpu, start, helpers = cpuSeconds(), time.perf_counter(), len(HELPER_CPU_SECONDS)
         timings["regions"] = PATHS[name](case, out, pathA, pathB, args.tile_size)
-        timings[name] = (time.perf_counter() - start, cpuSeconds() - startCpu)
+        timings[name] = (time.perf_counter() - start, cpuSeconds() - startCpu + sum(HELPER_CPU_SECONDS[helpers:]))
     cells = []
     for name in PATHS:
         if name in timings:

@@ -94,6 +94,8 @@ class PictureHelpers:
         self.helperDone = set()
         #: Helper number -> indices it took (as far as its messages arrived).
         self.taken = {}
+        #: CPU seconds the helpers that finished used, as they reported them (for benchmarks).
+        self.helperCpuSeconds = 0.0
         self._nextIndex = context.Value("i", 0)
         self._messages = context.Queue()
         self._takeOver = None
@@ -157,6 +159,8 @@ class PictureHelpers:
                 self.taken[number].add(int(value))
             elif kind == "done":
                 self.helperDone.add(int(value))
+            elif kind == "finished":
+                self.helperCpuSeconds += float(value)
             elif kind == "error":
                 logger.warning("Picture helper process %d of %s failed (this process draws its regions): %s", number, self.caseId, value)
 
@@ -233,7 +237,7 @@ def helperMain(job: PictureJob, number: int, nextIndex, messages) -> None:
     """A helper process: build the review scene from the job, draw the regions it takes, report each written file.
 
     Messages on ``messages``, each ``(kind, number, value)``: ``took`` with the index before drawing it, ``done``
-    with the index once its file is written, ``finished`` at the end, ``error`` with a sentence before it ends with
+    with the index once its file is written, ``finished`` with its CPU seconds at the end, ``error`` with a sentence before it ends with
     an error. SIGTERM (the main process stopping it) ends it without leaving a partial file.
 
     :param number: this helper's number (1, 2, ...), in every message.
@@ -269,7 +273,7 @@ def helperMain(job: PictureJob, number: int, nextIndex, messages) -> None:
                     messages.put(("done", number, written))
             for written in writer.finish():
                 messages.put(("done", number, written))
-        messages.put(("finished", number, None))
+        messages.put(("finished", number, time.process_time()))
     except BaseException as error:
         messages.put(("error", number, f"{type(error).__name__}: {error}"))
         raise

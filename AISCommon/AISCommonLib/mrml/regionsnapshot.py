@@ -273,8 +273,8 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
         this one (:mod:`~AISCommonLib.mrml.picturehelpers`); the pictures are the same. They start as fresh
         interpreters: call this from a script or ``ais``, not from inside the Slicer application.
     :return: summary ``{"caseId", "readers", "dice", "concordant", "regions": [{"id", "title", "caption", "png", ...}],
-        "outDir", "workers", "helperPictures"}`` (``workers``: processes started, this one included;
-        ``helperPictures``: pictures the helpers drew).
+        "outDir", "workers", "helperPictures", "helperCpuSeconds"}`` (``workers``: processes started, this one
+        included; ``helperPictures``: pictures the helpers drew; ``helperCpuSeconds``: the CPU they used).
     :raises AISError: slicer-core missing, unreadable inputs, masks or label map off the DWI grid, no OpenGL.
     """
     from ..core.agreement import AgreementParameters
@@ -300,7 +300,7 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
     outDir.mkdir(parents=True, exist_ok=True)
     regions = picturedRegions(review, includeSmall)
     helperCount = int(workers) - 1 if len(regions) >= MIN_REGIONS_FOR_HELPERS else 0
-    pictured, helperPictures = set(), 0
+    pictured, helperPictures, helperCpuSeconds = set(), 0, 0.0
     with ExitStack() as stack:
         if helperCount:
             from .picturehelpers import PictureHelpers, PictureJob
@@ -319,7 +319,7 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
             pictured.add(region.regionId)
         writer.finish()
         if helpers is not None:
-            helperPictures = len(helpers.helperDone)
+            helperPictures, helperCpuSeconds = len(helpers.helperDone), helpers.helperCpuSeconds
             pictured.update(regions[index].regionId for index in helpers.helperDone)
             _report(progress, 1.0, f"Pictured {len(pictured)} region(s) of {case.caseId} with {helperCount + 1} processes")
     descriptions = regionDescriptions(review, labels)
@@ -329,4 +329,4 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
                 "png": str(picturePath(outDir, case.caseId, region.regionId))} for region in regions if region.regionId in pictured]
     return {"caseId": case.caseId, "readers": list(review.readerIds), "dice": review.result.dice,
             "concordant": review.result.concordant, "regions": entries, "outDir": str(outDir),
-            "workers": helperCount + 1, "helperPictures": helperPictures}
+            "workers": helperCount + 1, "helperPictures": helperPictures, "helperCpuSeconds": round(helperCpuSeconds, 2)}
