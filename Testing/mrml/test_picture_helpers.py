@@ -89,7 +89,8 @@ def test_a_helper_process_draws_the_same_pixels_as_the_single_process_path(reads
     assert len(regionIds) >= 3
     outDir = tmp_path / "helper"
     # The main process claims nothing until the helper has ended, so the helper draws every region.
-    with picturehelpers.PictureHelpers(pictureJob(case, loaded, maskA, maskB, regionIds, outDir), 1) as helpers:
+    with picturehelpers.PictureHelpers(1, case.caseId) as helpers:
+        helpers.assign(pictureJob(case, loaded, maskA, maskB, regionIds, outDir))
         waitUntilHelpersEnd(helpers)
         assert helpers.helperDone == set(range(len(regionIds)))
         assert helpers.claim() is None
@@ -123,7 +124,8 @@ def test_regions_a_failed_helper_took_are_drawn_by_the_main_process(reads, tmp_p
     blocked.write_text("the helper cannot write its pictures here\n")
     job = pictureJob(case, loaded, maskA, maskB, [region.regionId for region in regions], blocked)
     drawn = []
-    with caplog.at_level(logging.WARNING), picturehelpers.PictureHelpers(job, 1) as helpers, regionsnapshot.PictureWriter() as writer:
+    with caplog.at_level(logging.WARNING), picturehelpers.PictureHelpers(1, case.caseId) as helpers, regionsnapshot.PictureWriter() as writer:
+        helpers.assign(job)
         waitUntilHelpersEnd(helpers)
         assert helpers.taken[1] == set(range(len(regions))) and not helpers.helperDone
         for index, region, _, pixels in regionsnapshot.drawClaimedPictures(app, review, regions, helpers.claim, tileSize=(TILE, TILE)):
@@ -153,3 +155,16 @@ def test_cancelling_stops_the_helpers_and_leaves_only_whole_pictures(reads, tmp_
     assert files and all(path.suffix == ".png" and not path.name.startswith(".") for path in files)
     for path in files:
         assert readPng(path).shape[1] == 2 * TILE + 4
+
+
+@pytest.mark.parametrize("guess", ["few", "many"])
+def test_a_case_with_few_regions_is_drawn_by_this_process_alone(reads, tmp_path, monkeypatch, guess):
+    case, _, maskA, maskB, pathA, pathB = reads
+    assert regionsnapshot.likelyRegionCount(maskA, maskB) == 3
+    if guess == "many":
+        # Helpers start before the comparison when the quick count is high; they are stopped once the real count is known.
+        monkeypatch.setattr(regionsnapshot, "likelyRegionCount", lambda *masks: 10 * regionsnapshot.MIN_REGIONS_FOR_HELPERS)
+    summary = regionsnapshot.makeReviewSnapshots(case, tmp_path / "pictures", pathA, pathB, ("R01", "R02"), tileSize=TILE, workers=2)
+    assert summary["workers"] == 1 and summary["helperPictures"] == 0 and len(summary["regions"]) == 3
+    assert len(list((tmp_path / "pictures").iterdir())) == 3
+    assert not multiprocessing.active_children()

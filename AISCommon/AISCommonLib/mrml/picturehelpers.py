@@ -72,21 +72,22 @@ class PictureJob:
 class PictureHelpers:
     """Helper processes drawing a case's region pictures beside this one; use as a context manager.
 
-    :meth:`claim` is the main process's claim function for
+    Start them early: each imports slicer-core and builds its headless application while this process still loads
+    the case, then waits for :meth:`assign`. :meth:`claim` is this process's claim function for
     :func:`~AISCommonLib.mrml.regionsnapshot.drawClaimedPictures`: the next free index, then (when none is left)
     the indices of pictures a helper took but did not finish, then None. It reports progress for all processes.
 
-    :param job: what to draw.
     :param count: helper processes to start (besides this one).
+    :param caseId: the case, for messages.
     :param progress: optional ``(fraction, message)`` callable; it may raise ``OperationCancelled``, which stops
         the helpers when the ``with`` block is left.
     """
 
-    def __init__(self, job: PictureJob, count: int, progress=None):
+    def __init__(self, count: int, caseId: str, progress=None):
         context = workerContext()
-        self.job = job
-        self.total = len(job.regionIds)
-        self.caseId = job.loaded.case.caseId
+        self.job = None
+        self.total = 0
+        self.caseId = caseId
         self.progress = progress
         #: Indices the main process drew or is drawing.
         self.mine = set()
@@ -98,13 +99,14 @@ class PictureHelpers:
         self.helperCpuSeconds = 0.0
         self._nextIndex = context.Value("i", 0)
         self._messages = context.Queue()
+        self._jobs = context.Queue()
         self._takeOver = None
         self._lastHeard = time.monotonic()
         self._processes = {}
         self._stopping = set()
         try:
             for number in range(1, int(count) + 1):
-                process = context.Process(target=helperMain, args=(job, number, self._nextIndex, self._messages), daemon=True,
+                process = context.Process(target=helperMain, args=(number, self._nextIndex, self._messages, self._jobs), daemon=True,
                                           name=f"ais-pictures-{number}")
                 try:
                     process.start()
@@ -117,6 +119,14 @@ class PictureHelpers:
         except BaseException:
             self.close()
             raise
+
+    def assign(self, job: PictureJob) -> None:
+        """Give every helper the job; from now on they take regions from the shared counter."""
+        self.job = job
+        self.total = len(job.regionIds)
+        self._lastHeard = time.monotonic()
+        for _ in self._processes:
+            self._jobs.put(job)
 
     def claim(self) -> int | None:
         """The next index for the main process to draw, or None when every picture is drawn or being written."""
@@ -198,10 +208,13 @@ class PictureHelpers:
                 process.join()
 
     def close(self) -> None:
-        """Stop the helpers still running (after an error or a cancellation) and release the queue."""
+        """Stop the helpers still running (after an error, a cancellation, or when none is needed) and release the queues."""
         self._stop()
-        self._messages.close()
-        self._messages.join_thread()
+        # A job a stopped helper never read would keep the queue's feeder thread (and this process's exit) waiting.
+        self._jobs.cancel_join_thread()
+        for channel in (self._jobs, self._messages):
+            channel.close()
+            channel.join_thread()
 
     def __enter__(self):
         return self
@@ -233,14 +246,15 @@ def _onTerminate(signalNumber, frame) -> None:
     _helperState["stopRequested"] = True
 
 
-def helperMain(job: PictureJob, number: int, nextIndex, messages) -> None:
-    """A helper process: build the review scene from the job, draw the regions it takes, report each written file.
+def helperMain(number: int, nextIndex, messages, jobs) -> None:
+    """A helper process: build a headless application, wait for the job, draw the regions it takes, report each file.
 
     Messages on ``messages``, each ``(kind, number, value)``: ``took`` with the index before drawing it, ``done``
-    with the index once its file is written, ``finished`` with its CPU seconds at the end, ``error`` with a sentence before it ends with
-    an error. SIGTERM (the main process stopping it) ends it without leaving a partial file.
+    with the index once its file is written, ``finished`` with its CPU seconds at the end, ``error`` with a sentence
+    before it ends with an error. SIGTERM (the main process stopping it) ends it without leaving a partial file.
 
     :param number: this helper's number (1, 2, ...), in every message.
+    :param jobs: queue holding the :class:`PictureJob` (one per helper).
     :raises AISError: the job's regions are not the ones this scene finds (never expected: same reads, same rules).
     """
     signal.signal(signal.SIGTERM, _onTerminate)
@@ -250,6 +264,7 @@ def helperMain(job: PictureJob, number: int, nextIndex, messages) -> None:
         from .reviewscene import loadReview
 
         app = createHeadlessApplication()
+        job = jobs.get()
         review = loadReview(app.scene, job.loaded, job.maskA, job.maskB, job.parameters, job.readerIds, None, job.ijkToRas,
                             regionSegments=False)
         byId = {region.regionId: region for region in review.result.allRegions}

@@ -250,6 +250,20 @@ class PictureWriter:
         return False
 
 
+def likelyRegionCount(maskA: np.ndarray, maskB: np.ndarray) -> int:
+    """About how many discordant regions two reads have, without comparing them: the 26-connected components of the
+    voxels only A drew plus those of the voxels only B drew (the agreement engine may split or class them further).
+
+    Cheap (one labelling), so :func:`makeReviewSnapshots` can start helper processes before it loads the case.
+
+    :param maskA: bool ``[k, j, i]``.
+    :param maskB: bool ``[k, j, i]``, same grid.
+    """
+    from ..core.lesions import labelComponentsMany
+
+    return sum(components.count for components in labelComponentsMany([maskA & ~maskB, maskB & ~maskA]))
+
+
 def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExtentMm3=None, tileSize: int = 320, adcUnit=None,
                         progress=None, includeSmall: bool = True, labelMapPath=None, labelTablePath=None, workers: int = 1) -> dict:
     """Load a case and two reads into a headless scene and write one PNG per discordant region.
@@ -289,29 +303,33 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
     if int(workers) < 1:
         raise InputError(f"Cannot picture the regions of {case.caseId} with {workers} worker processes; use 1 or more.")
     _report(progress, 0.0, f"Loading {case.caseId}")
-    loaded = loadCase(case, adcUnit)
-    locationMap = loadLocationLabels(labelMapPath, loaded.dwi, labelTablePath) if labelMapPath else None
     reads = loadMaskPair(pathA, pathB)
-    app = createHeadlessApplication()
-    # The pictures show the reads only: no segment per region (most of the loading time on a case with many regions).
-    review = loadReview(app.scene, loaded, reads.maskA, reads.maskB, parameters, readerIds, None, reads.ijkToRas, regionSegments=False)
-    labels = locationLabelNames(review, *locationMap) if locationMap else None
-    outDir = Path(outDir)
-    outDir.mkdir(parents=True, exist_ok=True)
-    regions = picturedRegions(review, includeSmall)
-    helperCount = int(workers) - 1 if len(regions) >= MIN_REGIONS_FOR_HELPERS else 0
     pictured, helperPictures, helperCpuSeconds = set(), 0, 0.0
     with ExitStack() as stack:
-        if helperCount:
+        helpers = None
+        if int(workers) > 1 and likelyRegionCount(reads.maskA, reads.maskB) >= MIN_REGIONS_FOR_HELPERS:
             from .picturehelpers import PictureHelpers, PictureJob
 
-            job = PictureJob(loaded, reads.maskA, reads.maskB, reads.ijkToRas, parameters, tuple(review.readerIds),
-                             [region.regionId for region in regions], labels, str(outDir), int(tileSize))
-            helpers = stack.enter_context(PictureHelpers(job, helperCount, progress))
+            # Started now, they import slicer-core and build their scenes while this process loads the case.
+            helpers = stack.enter_context(PictureHelpers(int(workers) - 1, case.caseId, progress))
+        loaded = loadCase(case, adcUnit)
+        locationMap = loadLocationLabels(labelMapPath, loaded.dwi, labelTablePath) if labelMapPath else None
+        app = createHeadlessApplication()
+        # The pictures show the reads only: no segment per region (most of the loading time on a case with many regions).
+        review = loadReview(app.scene, loaded, reads.maskA, reads.maskB, parameters, readerIds, None, reads.ijkToRas, regionSegments=False)
+        labels = locationLabelNames(review, *locationMap) if locationMap else None
+        outDir = Path(outDir)
+        outDir.mkdir(parents=True, exist_ok=True)
+        regions = picturedRegions(review, includeSmall)
+        if helpers is not None and len(regions) < MIN_REGIONS_FOR_HELPERS:
+            helpers.close()
+            helpers = None
+        if helpers is not None:
+            helpers.assign(PictureJob(loaded, reads.maskA, reads.maskB, reads.ijkToRas, parameters, tuple(review.readerIds),
+                                      [region.regionId for region in regions], labels, str(outDir), int(tileSize)))
             pictures = ((region, description, pixels) for _, region, description, pixels in
                         drawClaimedPictures(app, review, regions, helpers.claim, tileSize=(tileSize, tileSize), labels=labels))
         else:
-            helpers = None
             pictures = iterRegionPictures(app, review, regions, tileSize=(tileSize, tileSize), progress=progress, labels=labels)
         writer = stack.enter_context(PictureWriter())
         for region, _, pixels in pictures:
@@ -321,7 +339,7 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
         if helpers is not None:
             helperPictures, helperCpuSeconds = len(helpers.helperDone), helpers.helperCpuSeconds
             pictured.update(regions[index].regionId for index in helpers.helperDone)
-            _report(progress, 1.0, f"Pictured {len(pictured)} region(s) of {case.caseId} with {helperCount + 1} processes")
+            _report(progress, 1.0, f"Pictured {len(pictured)} region(s) of {case.caseId} with {len(helpers.taken) + 1} processes")
     descriptions = regionDescriptions(review, labels)
     entries = [{**descriptions[region.regionId].toDict(), "title": regionTitle(region), "kind": region.kind, "type": region.regionType,
                 "centroid_ras": [round(float(value), 2) for value in region.centroidRas],
@@ -329,4 +347,5 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
                 "png": str(picturePath(outDir, case.caseId, region.regionId))} for region in regions if region.regionId in pictured]
     return {"caseId": case.caseId, "readers": list(review.readerIds), "dice": review.result.dice,
             "concordant": review.result.concordant, "regions": entries, "outDir": str(outDir),
-            "workers": helperCount + 1, "helperPictures": helperPictures, "helperCpuSeconds": round(helperCpuSeconds, 2)}
+            "workers": 1 + (len(helpers.taken) if helpers is not None else 0), "helperPictures": helperPictures,
+            "helperCpuSeconds": round(helperCpuSeconds, 2)}
