@@ -20,6 +20,12 @@ from .output import stderrProgress
 MAX_WORKERS = 16
 
 
+def defaultWorkers() -> int:
+    """Half the CPUs, at least 1 and at most 4: one picture process already keeps ~1.6 CPUs busy (its PNG writer thread
+    and the software OpenGL's threads run beside it), so on 2 CPUs a second process only adds its start-up."""
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
+
+
 def addReviewSnapshotCommand(subparsers) -> None:
     """Register ``ais review-snapshot`` on the ``ais`` parser."""
     from ..core.agreement import DEFAULT_MIN_EXTENT_MM3
@@ -47,9 +53,9 @@ def addReviewSnapshotCommand(subparsers) -> None:
     command.add_argument("--location-names", metavar="TSV", help="the label names (tab-separated columns index and name)")
     command.add_argument("--tile-size", type=int, default=320, metavar="PIXELS", help="width and height of each view (default %(default)s)")
     command.add_argument("--adc-unit", help="override ADC unit detection: 1e-6 (also um2/s), 1e-3 or mm2/s")
-    command.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
-                         help="processes drawing pictures, each with its own render window (default %(default)s; helpers start only "
-                              "for cases with many regions; 1 draws in this process only)")
+    command.add_argument("--workers", type=int, default=defaultWorkers(), metavar="N",
+                         help="processes drawing pictures, each with its own render window, for cases with many regions (default "
+                              "%(default)s here: half the CPUs, at most 4, since one process keeps about 1.6 CPUs busy)")
     command.add_argument("--out-dir", required=True, metavar="DIR", help="folder for the pictures (created)")
     command.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     command.set_defaults(handler=runReviewSnapshot)

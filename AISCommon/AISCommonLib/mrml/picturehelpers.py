@@ -1,10 +1,11 @@
 """Region pictures drawn by helper processes beside the main one (``ais review-snapshot --workers``).
 
 A region picture costs the same CPU in any process (reslicing, outlines, software OpenGL, PNG), and one
-process keeps about one core busy, so on a machine with free cores a second process with its own scene
-and render window halves the time of a case with many regions. The pictures are the same: each is drawn
-from the same reads in a scene of its own, and a fresh render window draws what a reused one does
-(``Testing/mrml/test_region_pictures.py``).
+process keeps about 1.6 CPUs busy (its PNG writer thread and the OpenGL threads run beside it), so with 4 or
+more CPUs a second process with its own scene and render window nearly halves the time of a case with many
+regions; on 2 CPUs it gains little (``ais review-snapshot`` defaults to half the CPUs). The pictures are the
+same: each is drawn from the same reads in a scene of its own, and a fresh render window draws what a reused
+one does (``Testing/mrml/test_region_pictures.py``, ``Testing/mrml/test_picture_helpers.py``).
 
 How the work is shared: one counter of region indices lives in shared memory, and every process (the main
 one too) takes the next index when it is free to draw, so a helper that starts late (Python, slicer-core, its

@@ -7,12 +7,13 @@ frame. Every discordant region is pictured, the small ones too (nothing hidden),
 saying its size (voxels, mL), where it is (slice, side, and a lobe or territory only when the caller
 gives a label map) and which reader drew it.
 
-Where the time goes (``Testing/benchmarks/bench_snapshots.py --stages``, 320-pixel tiles, Mesa llvmpipe, real
-cases): per region ~13-19 ms for the slice logics' reslicing and colour mapping, ~20 ms to draw (segmentation
-outlines and OpenGL), ~1 ms to move the views and read the frame back, and ~23-26 ms to encode and write the PNG
-(in a writer thread); loading the case and setting up the views take about a second once. No stage dominates, so
-``workers=2`` lets a helper process with its own scene and window draw part of the regions
-(:mod:`~AISCommonLib.mrml.picturehelpers`); the pictures are the same.
+Where the time goes (``Testing/benchmarks/bench_snapshots.py --stages`` and a CPU profile per thread, 320-pixel
+tiles, Mesa llvmpipe, 180 regions of a real case): per region about 32 ms of CPU in this thread (the slice
+logics' reslicing and colour mapping ~17-20 ms, segmentation outlines and the OpenGL calls, moving the views),
+~22 ms in the PNG writer thread (libpng's filters and zlib) and ~15 ms in the software OpenGL's own threads;
+loading the case and setting up the views take about a second once. No stage dominates, and one process already
+keeps ~1.6 CPUs busy, so helper processes (``workers``, :mod:`~AISCommonLib.mrml.picturehelpers`), each with its
+own scene and window, pay off with 4 or more CPUs; the pictures are the same.
 
 Inside Slicer, do not picture a case's regions in the GUI thread: run ``ais review-snapshot ... --json``
 as a separate process (e.g. ``qt.QProcess`` with Slicer's ``PythonSlicer``) and show each PNG when it
