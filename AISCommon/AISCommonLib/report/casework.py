@@ -368,8 +368,10 @@ def renderPictures(job: PictureJob, renderer) -> dict:
     import inspect
 
     try:
-        # The workflow's size limit of extent regions, when the renderer takes one (a test double may not).
-        extra = {"minExtentMm3": job.rule.get("min_extent_mm3")} if "minExtentMm3" in inspect.signature(renderer).parameters else {}
+        # The workflow's size limit of extent regions, and how many regions the report shows (the renderer then draws
+        # only those), when the renderer takes them (a test double may not).
+        accepted = inspect.signature(renderer).parameters
+        extra = {key: value for key, value in (("minExtentMm3", job.rule.get("min_extent_mm3")), ("maxRegions", job.maxRegions)) if key in accepted}
     except (TypeError, ValueError):
         extra = {}
     with tempfile.TemporaryDirectory(prefix="ais-report-") as folder:
@@ -381,7 +383,7 @@ def renderPictures(job: PictureJob, renderer) -> dict:
         for region in summary["regions"][: job.maxRegions]:
             result["pictures"].append({"title": region.get("title", f"region {region['id']}"),
                                        "png": base64.b64encode(Path(region["png"]).read_bytes()).decode("ascii")})
-        result["more"] = max(0, len(summary["regions"]) - job.maxRegions)
+        result["more"] = max(0, summary.get("regionsTotal", len(summary["regions"])) - job.maxRegions)
     return result
 
 
