@@ -94,3 +94,20 @@ def test_review_snapshot_refuses_workers_out_of_range(simpleDataset, tmp_path):
     args = _parser().parse_args(["review-snapshot", str(root), "--out-dir", str(tmp_path), "--workers", "0"])
     with pytest.raises(InputError, match="--workers 0 is out of range"):
         args.handler(args)
+
+
+def test_review_snapshots_picture_only_the_regions_asked_for(simpleDataset, tmp_path, converterRules):
+    from AISCommonLib.mrml.regionsnapshot import makeReviewSnapshots
+
+    root, case = _writeTwoReads(simpleDataset)
+    (_, pathA), (_, pathB) = selectReads(root, case)
+    full = makeReviewSnapshots(case, tmp_path / "all", pathA, pathB, ("R01", "R02"), tileSize=96)
+    first = makeReviewSnapshots(case, tmp_path / "first", pathA, pathB, ("R01", "R02"), tileSize=96, maxRegions=2)
+    assert full["regionsTotal"] == first["regionsTotal"] == 3
+    assert [entry["id"] for entry in first["regions"]] == [1, 2] and len(list((tmp_path / "first").iterdir())) == 2
+    assert first["regions"] == [{**entry, "png": entry["png"].replace(str(tmp_path / "all"), str(tmp_path / "first"))}
+                                for entry in full["regions"][:2]]
+    for entry in first["regions"]:
+        twin = entry["png"].replace(str(tmp_path / "first"), str(tmp_path / "all"))
+        with open(entry["png"], "rb") as limited, open(twin, "rb") as unlimited:
+            assert limited.read() == unlimited.read()

@@ -266,7 +266,8 @@ def likelyRegionCount(maskA: np.ndarray, maskB: np.ndarray) -> int:
 
 
 def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExtentMm3=None, tileSize: int = 320, adcUnit=None,
-                        progress=None, includeSmall: bool = True, labelMapPath=None, labelTablePath=None, workers: int = 1) -> dict:
+                        progress=None, includeSmall: bool = True, labelMapPath=None, labelTablePath=None, workers: int = 1,
+                        maxRegions: int | None = None) -> dict:
     """Load a case and two reads into a headless scene and write one PNG per discordant region.
 
     :param case: the :class:`~AISCommonLib.core.cases.Case`.
@@ -287,9 +288,12 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
         :data:`MIN_REGIONS_FOR_HELPERS` regions, helper processes with their own scene and render window draw beside
         this one (:mod:`~AISCommonLib.mrml.picturehelpers`); the pictures are the same. They start as fresh
         interpreters: call this from a script or ``ais``, not from inside the Slicer application.
+    :param maxRegions: picture only the first this many regions (in id order), e.g. the ones a report shows; None
+        pictures all.
     :return: summary ``{"caseId", "readers", "dice", "concordant", "regions": [{"id", "title", "caption", "png", ...}],
-        "outDir", "workers", "helperPictures", "helperCpuSeconds"}`` (``workers``: processes started, this one
-        included; ``helperPictures``: pictures the helpers drew; ``helperCpuSeconds``: the CPU they used).
+        "outDir", "regionsTotal", "workers", "helperPictures", "helperCpuSeconds"}`` (``regions``: the pictured ones;
+        ``regionsTotal``: every region that would be pictured without ``maxRegions``; ``workers``: processes started,
+        this one included; ``helperPictures``: pictures the helpers drew; ``helperCpuSeconds``: the CPU they used).
     :raises AISError: slicer-core missing, unreadable inputs, masks or label map off the DWI grid, no OpenGL.
     """
     from ..core.agreement import AgreementParameters
@@ -303,12 +307,15 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
     parameters.validate()
     if int(workers) < 1:
         raise InputError(f"Cannot picture the regions of {case.caseId} with {workers} worker processes; use 1 or more.")
+    if maxRegions is not None and int(maxRegions) < 0:
+        raise InputError(f"Cannot picture {maxRegions} regions of {case.caseId}; give 0 or more, or no limit.")
     _report(progress, 0.0, f"Loading {case.caseId}")
     reads = loadMaskPair(pathA, pathB)
     pictured, helperPictures, helperCpuSeconds = set(), 0, 0.0
     with ExitStack() as stack:
         helpers = None
-        if int(workers) > 1 and likelyRegionCount(reads.maskA, reads.maskB) >= MIN_REGIONS_FOR_HELPERS:
+        likely = likelyRegionCount(reads.maskA, reads.maskB) if int(workers) > 1 else 0
+        if min(likely, likely if maxRegions is None else int(maxRegions)) >= MIN_REGIONS_FOR_HELPERS:
             from .picturehelpers import PictureHelpers, PictureJob
 
             # Started now, they import slicer-core and build their scenes while this process loads the case.
@@ -321,7 +328,8 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
         labels = locationLabelNames(review, *locationMap) if locationMap else None
         outDir = Path(outDir)
         outDir.mkdir(parents=True, exist_ok=True)
-        regions = picturedRegions(review, includeSmall)
+        allRegions = picturedRegions(review, includeSmall)
+        regions = allRegions if maxRegions is None else allRegions[:int(maxRegions)]
         if helpers is not None and len(regions) < MIN_REGIONS_FOR_HELPERS:
             helpers.close()
             helpers = None
@@ -347,6 +355,6 @@ def makeReviewSnapshots(case, outDir, pathA, pathB, readerIds=("A", "B"), minExt
                 "caption": regionCaption(review, region, descriptions[region.regionId]),
                 "png": str(picturePath(outDir, case.caseId, region.regionId))} for region in regions if region.regionId in pictured]
     return {"caseId": case.caseId, "readers": list(review.readerIds), "dice": review.result.dice,
-            "concordant": review.result.concordant, "regions": entries, "outDir": str(outDir),
+            "concordant": review.result.concordant, "regions": entries, "outDir": str(outDir), "regionsTotal": len(allRegions),
             "workers": 1 + (len(helpers.taken) if helpers is not None else 0), "helperPictures": helperPictures,
             "helperCpuSeconds": round(helperCpuSeconds, 2)}
