@@ -3,7 +3,7 @@
 import numpy as np
 from testfiles import saveNifti
 
-from AISCommonLib.core.bidsvalidator import NONSTANDARD_PATTERNS, ensureBidsIgnore, runOfficialValidator
+from AISCommonLib.core.bidsvalidator import NONSTANDARD_PATTERNS, ensureBidsIgnore, runOfficialValidator, validatorCommand
 from AISCommonLib.synthetic.tinycases import writeSimpleCase
 
 
@@ -34,3 +34,10 @@ def test_the_official_validator_accepts_our_layout_and_catches_a_bad_name(tmp_pa
     saveNifti(np.zeros((4, 4, 4)), np.eye(4), tmp_path / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01_flairish.nii.gz")
     errors = runOfficialValidator(tmp_path)["errors"]
     assert [issue["location"] for issue in errors] == ["/sub-01/ses-01/anat/sub-01_ses-01_flairish.nii.gz"]
+
+
+def test_the_validator_runs_without_network_or_write_access():
+    """A patient dataset must not be able to leave the machine through the validator (the launcher allows the net)."""
+    command = validatorCommand()
+    assert command is not None and "--deny-net" in command
+    assert not any(flag.startswith(("--allow-net", "--allow-write", "--allow-run", "--allow-all", "-A")) for flag in command)

@@ -6,6 +6,7 @@ slicer-core is imported only when the command runs.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,15 @@ from ..core.derivatives import selectReads
 from ..core.errors import InputError
 from ..mrml.availability import requireSlicerCore
 from .output import stderrProgress
+
+#: Most picture processes ``--workers`` accepts (each holds the case and a render window: ~0.5 GB).
+MAX_WORKERS = 16
+
+
+def defaultWorkers() -> int:
+    """Half the CPUs, at least 1 and at most 4: one picture process already keeps ~1.6 CPUs busy (its PNG writer thread
+    and the software OpenGL's threads run beside it), so on 2 CPUs a second process only adds its start-up."""
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
 
 
 def addReviewSnapshotCommand(subparsers) -> None:
@@ -43,6 +53,9 @@ def addReviewSnapshotCommand(subparsers) -> None:
     command.add_argument("--location-names", metavar="TSV", help="the label names (tab-separated columns index and name)")
     command.add_argument("--tile-size", type=int, default=320, metavar="PIXELS", help="width and height of each view (default %(default)s)")
     command.add_argument("--adc-unit", help="override ADC unit detection: 1e-6 (also um2/s), 1e-3 or mm2/s")
+    command.add_argument("--workers", type=int, default=defaultWorkers(), metavar="N",
+                         help="processes drawing pictures, each with its own render window, for cases with many regions (default "
+                              "%(default)s here: half the CPUs, at most 4, since one process keeps about 1.6 CPUs busy)")
     command.add_argument("--out-dir", required=True, metavar="DIR", help="folder for the pictures (created)")
     command.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     command.set_defaults(handler=runReviewSnapshot)
@@ -51,6 +64,8 @@ def addReviewSnapshotCommand(subparsers) -> None:
 def runReviewSnapshot(args) -> int:
     if args.tile_size < 64 or args.tile_size > 2048:
         raise InputError(f"--tile-size {args.tile_size} is out of range; use 64 to 2048 pixels.")
+    if args.workers < 1 or args.workers > MAX_WORKERS:
+        raise InputError(f"--workers {args.workers} is out of range; use 1 to {MAX_WORKERS} processes.")
     if args.location_names and not args.location_labels:
         raise InputError("--location-names needs --location-labels (the label map the names belong to).")
     if bool(args.mask_a) != bool(args.mask_b):
@@ -68,7 +83,7 @@ def runReviewSnapshot(args) -> int:
 
     summary = makeReviewSnapshots(case, args.out_dir, pathA, pathB, (readerA, readerB), args.min_extent_mm3, args.tile_size, args.adc_unit,
                                   progress=stderrProgress, includeSmall=not args.skip_small, labelMapPath=args.location_labels,
-                                  labelTablePath=args.location_names)
+                                  labelTablePath=args.location_names, workers=args.workers)
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return 0

@@ -227,7 +227,7 @@ def compareMasks(
     offset = np.array([part.start for part in box])
 
     voxels = ReadVoxels.fromMasks(cropA, cropB)
-    componentsA, componentsB, piecesA, piecesB, _ = labelReadVoxels(voxels)
+    componentsA, componentsB, piecesA, piecesB = labelReadVoxels(voxels)
     overlap = lesionOverlap(componentsA, componentsB)
     distances = None
     if componentsA.count and componentsB.count:

@@ -34,10 +34,26 @@ def ensureBidsIgnore(datasetRoot) -> bool:
     return bool(missing)
 
 
-def findValidator() -> str | None:
-    """The validator executable: on the PATH, or beside this Python (a virtual environment's bin)."""
+def validatorCommand() -> list[str] | None:
+    """How to run the validator, without network access; None when it is not installed.
+
+    The package's own launcher grants Deno network, write and git permissions the validator does not need to
+    check a local dataset; run through Deno directly, the bundle gets read access only (``--deny-net``), so a
+    patient dataset cannot leave the machine through it whatever the bundle does. A validator installed some
+    other way (only the launcher on the PATH) runs as its launcher sets it up.
+    """
+    try:
+        import bids_validator_deno
+        from deno import find_deno_bin
+
+        bundle = Path(bids_validator_deno.__file__).with_name("bids-validator.js")
+        if bundle.is_file():
+            return [str(find_deno_bin()), "run", "--allow-read", "--allow-env", "--deny-net", "--no-prompt", str(bundle)]
+    except (ImportError, OSError, RuntimeError):
+        pass
     besidePython = Path(sys.executable).with_name(VALIDATOR_COMMAND)
-    return shutil.which(VALIDATOR_COMMAND) or (str(besidePython) if besidePython.is_file() else None)
+    launcher = shutil.which(VALIDATOR_COMMAND) or (str(besidePython) if besidePython.is_file() else None)
+    return [launcher] if launcher else None
 
 
 def runOfficialValidator(datasetRoot) -> dict | None:
@@ -48,11 +64,11 @@ def runOfficialValidator(datasetRoot) -> dict | None:
         "subCode"}`` (``subCode``: the field a sidecar lacks, or "").
     :raises AISError: the validator crashed or printed something that is not its JSON report.
     """
-    executable = findValidator()
-    if executable is None:
+    command = validatorCommand()
+    if command is None:
         return None
     try:
-        completed = subprocess.run([executable, str(datasetRoot), "--json"], capture_output=True, text=True,
+        completed = subprocess.run([*command, str(datasetRoot), "--json"], capture_output=True, text=True,
                                    timeout=VALIDATOR_TIMEOUT_S, check=False)
         report = json.loads(completed.stdout)
     except subprocess.TimeoutExpired:

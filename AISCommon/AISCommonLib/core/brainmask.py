@@ -9,18 +9,11 @@ scalp and marrow are bright.
 import numpy as np
 
 from .image import Volume, toSimpleITK
+from .morphology import closeBall, fillHolesPerSlice, largestComponent, openBall
 
 
 def _radiusVoxels(volume: Volume, radiusMm: float) -> list[int]:
     return [max(1, int(round(radiusMm / spacing))) for spacing in volume.spacingMm]
-
-
-def _largestComponent(binaryImage):
-    import SimpleITK as sitk
-
-    components = sitk.ConnectedComponent(binaryImage, True)
-    relabeled = sitk.RelabelComponent(components, sortByObjectSize=True)
-    return relabeled == 1
 
 
 def computeBrainMask(volume: Volume, openingRadiusMm: float = 4.0) -> np.ndarray:
@@ -41,20 +34,14 @@ def computeBrainMask(volume: Volume, openingRadiusMm: float = 4.0) -> np.ndarray
         return np.zeros(volume.gridShape, dtype=bool)
     image = toSimpleITK(volume.withArray(array))
     smoothed = sitk.SmoothingRecursiveGaussian(image, float(min(volume.spacingMm)))
-    foreground = sitk.OtsuThreshold(smoothed, 0, 1)
-    opened = sitk.BinaryMorphologicalOpening(foreground, _radiusVoxels(volume, openingRadiusMm), sitk.sitkBall)
-    if not np.any(sitk.GetArrayViewFromImage(opened)):
+    foreground = sitk.GetArrayViewFromImage(sitk.OtsuThreshold(smoothed, 0, 1)).astype(bool)
+    opened = openBall(foreground, _radiusVoxels(volume, openingRadiusMm))
+    if not opened.any():
         opened = foreground
-    brain = _largestComponent(opened)
-    brain = sitk.BinaryMorphologicalClosing(brain, _radiusVoxels(volume, 2.0), sitk.sitkBall)
-    brain = sitk.BinaryFillhole(brain)
-    # Ventricles open to the surface in a slice are only closed slice by slice.
-    filledSlices = sitk.BinaryFillhole(brain, fullyConnected=False)
-    mask = sitk.GetArrayFromImage(filledSlices).astype(bool)
-    for index in range(mask.shape[0]):
-        sliceImage = sitk.GetImageFromArray(mask[index].astype(np.uint8))
-        mask[index] = sitk.GetArrayFromImage(sitk.BinaryFillhole(sliceImage)).astype(bool)
-    return mask
+    brain = closeBall(largestComponent(opened), _radiusVoxels(volume, 2.0))
+    # Slice by slice: ventricles open to the surface in 3D are closed within a slice (every hole closed in 3D
+    # is closed in its slices too, so no 3D pass is needed).
+    return fillHolesPerSlice(brain)
 
 
 def distanceInsideMm(mask: np.ndarray, volume: Volume) -> np.ndarray:

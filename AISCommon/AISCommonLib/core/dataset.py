@@ -16,6 +16,7 @@ from .agreement import AgreementParameters, compareFiles
 from .cases import Case, discoverCases
 from .derivatives import PIPELINE_NAME, latestReaderMasks
 from .errors import AISError, InputError, OperationCancelled
+from .processes import workerContext
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def compareDataset(
             rows.append(comparePair(pair, parameters, label))
             report(index + 1, rows[-1])
     else:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=_initWorker) as executor:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=workerContext(), initializer=_initWorker) as executor:
             futures = [executor.submit(comparePair, pair, parameters, label) for pair in pairs]
             try:
                 for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):

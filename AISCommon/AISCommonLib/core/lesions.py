@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from .readvoxels import BIT_A, BIT_B, ReadVoxels
+from .readvoxels import BIT_A, BIT_B, ReadVoxels, runsOf
 
 #: 26-connectivity: voxels touching by a face, an edge or a corner belong to one component.
 _CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
@@ -99,45 +99,41 @@ def _labelStacked(masks: list[np.ndarray]) -> list[np.ndarray]:
     return [labels[start : start + mask.shape[0], : mask.shape[1], : mask.shape[2]] for start, mask in zip(starts, masks)]
 
 
-def labelReads(maskA: np.ndarray, maskB: np.ndarray) -> tuple[Components, Components, Components, Components, Components]:
+def labelReads(maskA: np.ndarray, maskB: np.ndarray) -> tuple[Components, Components, Components, Components]:
     """Everything connected-component analysis gives for a pair of reads (see :func:`labelReadVoxels`).
 
     :param maskA: bool ``[k, j, i]``; ``maskB`` the same shape.
-    :return: components of A, of B, of (A and not B), of (B and not A), and of (A or B).
+    :return: components of A, of B, of (A and not B) and of (B and not A).
     """
     return labelReadVoxels(ReadVoxels.fromMasks(maskA, maskB))
 
 
-def labelReadVoxels(voxels: ReadVoxels) -> tuple[Components, Components, Components, Components, Components]:
-    """The 26-connected components of A, B, (A and not B), (B and not A) and (A or B), from one graph.
+def labelReadVoxels(voxels: ReadVoxels) -> tuple[Components, Components, Components, Components]:
+    """The 26-connected components of A, B, (A and not B) and (B and not A), from one graph.
 
     Each set is split into runs along i (consecutive voxels of one row, connected by definition); two
-    runs of a set are joined when they touch in a neighbouring row. The runs of all five sets are the
+    runs of a set are joined when they touch in a neighbouring row. The runs of all four sets are the
     nodes of one graph whose connected components (``scipy.sparse.csgraph.connected_components``) are
     exactly the components of each set: the result equals labelling each whole array with the 3x3x3
     structure (``scipy.ndimage.label``), at a cost set by the number of runs, not of voxels.
 
-    :return: components of A, of B, of (A and not B), of (B and not A), and of (A or B), on ``voxels.shape``.
+    :return: components of A, of B, of (A and not B) and of (B and not A), on ``voxels.shape``.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     codes = voxels.codes
-    members = (codes & BIT_A > 0, codes & BIT_B > 0, codes == BIT_A, codes == BIT_B, np.ones(voxels.count, dtype=bool))
-    runLengths, rows, columns = [], [], []
-    runCount = 0
-    for member in members:
-        starts, ends = voxels.runs(member)
-        first, second = voxels.touchingRuns(starts, ends)
-        rows.append(first + runCount)
-        columns.append(second + runCount)
-        runLengths.append(ends - starts + 1)
-        runCount += starts.size
-    if runCount == 0:
+    members = (codes & BIT_A > 0, codes & BIT_B > 0, codes == BIT_A, codes == BIT_B)
+    # All four sets in one pass: each set's voxels shifted by its own multiple of the padded grid's size, so
+    # runs of different sets can never be consecutive or touch (a neighbouring row never leaves the padded grid).
+    paddedSize = voxels.paddedCodes.size
+    shifted = np.concatenate([voxels.paddedFlat[member] + index * paddedSize for index, member in enumerate(members)])
+    if shifted.size == 0:
         return tuple(_noComponents(voxels.shape) for _ in members)
-    rows, columns = np.concatenate(rows), np.concatenate(columns)
-    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, columns)), shape=(runCount, runCount)).tocsr()
-    provisional = np.repeat(connected_components(graph, directed=False)[1] + 1, np.concatenate(runLengths))
+    starts, ends = runsOf(shifted)
+    first, second = voxels.touchingRuns(starts, ends)
+    graph = coo_matrix((np.ones(first.size, dtype=np.int8), (first, second)), shape=(starts.size, starts.size)).tocsr()
+    provisional = np.repeat(connected_components(graph, directed=False)[1] + 1, ends - starts + 1)
     results = []
     used = 0
     for member in members:
@@ -269,16 +265,18 @@ def matchingTable(componentsA: Components, componentsB: Components, overlap: Les
     """
     pairs = overlap.pairs
     toMl = voxelVolumeMm3 / 1000.0
+    # Plain Python numbers once, not a numpy scalar per field: a threshold-drawn read has hundreds of pairs.
+    voxelsA, voxelsB = componentsA.voxels.tolist(), componentsB.voxels.tolist()
     pairRows = [
         {
-            "lesion_a": int(lesionA),
-            "lesion_b": int(lesionB),
-            "shared_voxels": int(shared),
-            "volume_a_ml": float(componentsA.voxels[lesionA] * toMl),
-            "volume_b_ml": float(componentsB.voxels[lesionB] * toMl),
-            "dice": float(2 * shared / (componentsA.voxels[lesionA] + componentsB.voxels[lesionB])),
+            "lesion_a": lesionA,
+            "lesion_b": lesionB,
+            "shared_voxels": shared,
+            "volume_a_ml": voxelsA[lesionA] * toMl,
+            "volume_b_ml": voxelsB[lesionB] * toMl,
+            "dice": 2 * shared / (voxelsA[lesionA] + voxelsB[lesionB]),
         }
-        for lesionA, lesionB, shared in pairs
+        for lesionA, lesionB, shared in pairs.tolist()
     ]
     return {
         "pairs": pairRows,
@@ -293,8 +291,9 @@ def _lesionRows(own: Components, other: Components, ownIds, otherIds, sharedVoxe
     count = own.count + 1
     ownIds, otherIds = np.asarray(ownIds, dtype=np.int64), np.asarray(otherIds, dtype=np.int64)
     order = np.lexsort((otherIds, ownIds))
-    perLesion = np.bincount(ownIds, minlength=count)
-    matched = np.split(otherIds[order], np.cumsum(perLesion)[:-1])
+    ends = np.cumsum(np.bincount(ownIds, minlength=count)).tolist()
+    sortedOther = otherIds[order].tolist()
+    matchedLists = [sortedOther[start:end] for start, end in zip([0, *ends[:-1]], ends)]
     shared = np.zeros(count, dtype=np.int64)
     np.add.at(shared, ownIds, np.asarray(sharedVoxels, dtype=np.int64))
     union = np.zeros(count, dtype=np.int64)
@@ -304,7 +303,7 @@ def _lesionRows(own: Components, other: Components, ownIds, otherIds, sharedVoxe
     with np.errstate(invalid="ignore", divide="ignore"):  # row 0 (background) is never reported
         dice = (2 * shared / (voxels + union)).tolist()
     centroids = np.asarray(centroidsRas, dtype=np.float64).tolist()
-    voxelList, matchedLists = voxels.tolist(), [ids.tolist() for ids in matched]
+    voxelList = voxels.tolist()
     return [
         {
             "id": lesionId,

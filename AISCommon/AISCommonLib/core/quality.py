@@ -50,6 +50,7 @@ from .cases import Case
 from .derivatives import consensusMaskPath, latestReaderMasks
 from .errors import AISError, InputError
 from .image import Volume, loadVolume, requireSameGrid, resampleToGrid, toSimpleITK
+from .morphology import fillHoles
 from .readrecord import MIN_ACCEPTABLE_LIKERT
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ ROI_EROSION_MM = 4.0
 NORMAL_ADC_MICRO = (400.0, 1200.0)
 SHELL_INNER_MM = 2.0
 SHELL_OUTER_MM = 6.0
+#: Distances are compared with the limits above at a micrometre (far below any voxel size, far above float error).
+DISTANCE_DECIMALS = 3
 #: A lesion or shell with fewer voxels gives a CNR too noisy to act on: reported, never used to exclude.
 MIN_CNR_VOXELS = 5
 #: Sequences measured, in report order. ADC and eADC are computed maps without a noise background.
@@ -219,15 +222,27 @@ def _radius(volume: Volume, radiusMm: float) -> list[int]:
     return [max(1, int(round(radiusMm / spacing))) for spacing in volume.spacingMm]
 
 
-def _distanceOutsideMm(mask: np.ndarray, volume: Volume) -> np.ndarray:
-    """Distance (mm) from each voxel outside ``mask`` to the nearest mask voxel; 0 inside; inf if mask is empty."""
+def _distanceOutsideMm(mask: np.ndarray, volume: Volume, withinMm: float) -> np.ndarray:
+    """Distance (mm) from each voxel outside ``mask`` to the nearest mask voxel; 0 inside; inf if mask is empty.
+
+    Only distances up to ``withinMm`` are asked for, so the map is computed on the mask's bounding box grown by
+    that much (plus a voxel) and is inf beyond it: the same values where they matter, on a fraction of the grid
+    for a lesion. Distances are rounded to :data:`DISTANCE_DECIMALS` decimals (mm): on a grid of 1.99999998 x 2.00000007 mm
+    the voxel three steps away lies at 6 mm give or take float rounding, and which side of a 6 mm limit it falls
+    on must not depend on the box or on the order the distance transform visits equidistant voxels.
+    """
     import SimpleITK as sitk
 
+    distance = np.full(mask.shape, np.inf, dtype=np.float32)
     if not mask.any():
-        return np.full(mask.shape, np.inf, dtype=np.float32)
-    image = toSimpleITK(volume.withArray(mask.astype(np.uint8)))
-    distance = sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)
-    return np.clip(sitk.GetArrayFromImage(distance), 0.0, None)
+        return distance
+    margins = [int(math.ceil(withinMm / spacing)) + 1 for spacing in volume.spacingMm[::-1]]
+    box = tuple(slice(max(0, int(indices.min()) - margin), int(indices.max()) + margin + 1)
+                for indices, margin in zip(np.nonzero(mask), margins))
+    image = toSimpleITK(Volume(mask[box].astype(np.uint8), volume.ijkToRas))
+    inside = sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)
+    distance[box] = np.round(np.clip(sitk.GetArrayViewFromImage(inside), 0.0, None), DISTANCE_DECIMALS)
+    return distance
 
 
 def headMask(volume: Volume) -> np.ndarray:
@@ -247,8 +262,7 @@ def headMask(volume: Volume) -> np.ndarray:
     otsu.SetOutsideValue(1)
     otsu.Execute(smoothed)
     head = sitk.BinaryThreshold(smoothed, 0.25 * otsu.GetThreshold(), 1e30, 1, 0)
-    head = sitk.BinaryFillhole(head)
-    return sitk.GetArrayFromImage(head).astype(bool)
+    return fillHoles(sitk.GetArrayViewFromImage(head).astype(bool))
 
 
 def _laplacianSigma(array: np.ndarray, roi: np.ndarray) -> tuple[float | None, int]:
@@ -282,7 +296,7 @@ def estimateNoise(volume: Volume, head: np.ndarray | None = None, fallbackRoi: n
     """
     array = np.asarray(volume.array, dtype=np.float64)
     head = headMask(volume) if head is None else head
-    far = _distanceOutsideMm(head, volume) > BACKGROUND_MARGIN_MM
+    far = _distanceOutsideMm(head, volume, BACKGROUND_MARGIN_MM) > BACKGROUND_MARGIN_MM
     border = FIELD_OF_VIEW_BORDER_VOXELS
     interior = np.zeros(volume.gridShape, dtype=bool)
     interior[tuple(slice(border, max(border, size - border)) if size > 2 * border + 2 else slice(None) for size in volume.gridShape)] = True
@@ -315,13 +329,13 @@ def parenchymaRoi(brainMask: np.ndarray, adcMicro: np.ndarray, dwi: Volume, lesi
 
     roi = (distanceInsideMm(brainMask, dwi) > ROI_EROSION_MM) & (adcMicro >= NORMAL_ADC_MICRO[0]) & (adcMicro <= NORMAL_ADC_MICRO[1])
     if lesionUnion is not None and lesionUnion.any():
-        roi &= _distanceOutsideMm(lesionUnion, dwi) > SHELL_OUTER_MM
+        roi &= _distanceOutsideMm(lesionUnion, dwi, SHELL_OUTER_MM) > SHELL_OUTER_MM
     return roi
 
 
 def lesionShell(lesion: np.ndarray, brainMask: np.ndarray, adcMicro: np.ndarray, dwi: Volume, lesionUnion: np.ndarray | None = None) -> np.ndarray:
     """Surrounding normal tissue: (2, 6] mm from ``lesion``, inside the brain, outside every read, normal ADC."""
-    distance = _distanceOutsideMm(lesion, dwi)
+    distance = _distanceOutsideMm(lesion, dwi, SHELL_OUTER_MM)
     shell = (distance > SHELL_INNER_MM) & (distance <= SHELL_OUTER_MM) & brainMask
     shell &= (adcMicro >= NORMAL_ADC_MICRO[0]) & (adcMicro <= NORMAL_ADC_MICRO[1])
     if lesionUnion is not None:

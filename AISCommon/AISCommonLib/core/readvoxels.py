@@ -2,7 +2,7 @@
 
 The agreement engine works on the box both reads occupy, but the lesions fill only a few per cent of
 it. Listing the voxels of (A or B) once, in raster order, and looking their neighbours up in a padded
-index grid makes every later step (connected components of A, B, A-B, B-A and of A or B; the boundary
+index grid makes every later step (connected components of A, B, A-B and B-A; the boundary
 voxels of A and B) cost in proportion to the lesion voxels instead of the box, with no per-call
 overhead of an image filter. Nothing here approximates: the neighbours are exactly the 26 (or, for
 boundaries, the 6 face) neighbours, and voxels outside the array count as background.
@@ -15,6 +15,18 @@ import numpy as np
 #: Bits of :attr:`ReadVoxels.codes`: the voxel is in read A, in read B.
 BIT_A = 1
 BIT_B = 2
+
+
+def runsOf(paddedFlat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split voxels into runs: maximal stretches of consecutive voxels along i.
+
+    :param paddedFlat: ascending flat indices of the voxels in a padded grid (see :class:`ReadVoxels`).
+    :return: per run, its first and its last voxel (ascending).
+    """
+    if paddedFlat.size == 0:
+        return paddedFlat, paddedFlat
+    breaks = np.flatnonzero(np.diff(paddedFlat) != 1) + 1
+    return paddedFlat[np.concatenate(([0], breaks))], paddedFlat[np.concatenate((breaks - 1, [paddedFlat.size - 1]))]
 
 
 @dataclasses.dataclass
@@ -62,20 +74,8 @@ class ReadVoxels:
         paddedShape = self.paddedCodes.shape
         return np.array([paddedShape[1] * paddedShape[2], paddedShape[2], 1], dtype=np.int64)
 
-    def runs(self, member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Split some of the voxels into runs: maximal stretches of consecutive voxels along i.
-
-        :param member: bool per voxel of this list, the voxels to split.
-        :return: per run, its first and its last voxel as flat indices of ``paddedCodes`` (ascending).
-        """
-        flat = self.paddedFlat[member]
-        if flat.size == 0:
-            return flat, flat
-        breaks = np.flatnonzero(np.diff(flat) != 1) + 1
-        return flat[np.concatenate(([0], breaks))], flat[np.concatenate((breaks - 1, [flat.size - 1]))]
-
     def touchingRuns(self, runStarts: np.ndarray, runEnds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every pair of runs (of one set, from :meth:`runs`) that touch by a face, an edge or a corner, once.
+        """Every pair of runs (of one set, from :func:`runsOf`) that touch by a face, an edge or a corner, once.
 
         A run from ``s`` to ``e`` touches, in each neighbouring row, the voxels ``s - 1`` to ``e + 1``: the
         runs of that row that reach into this range. The padding keeps every such range inside its row.

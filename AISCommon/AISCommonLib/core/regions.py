@@ -127,21 +127,23 @@ def findDiscordantRegions(
         centroidsKji = pieces.centroidsKji[1:] + offset
         centroidsRas = voxelToRas(ijkToRas, centroidsKji)
         slices, sides = regionLocations(ijkToRas, centroidsKji, centroidsRas, gridShape or tuple(offset + piecesA.shape))
-        lesionIds = ownLesions.labelsAt(pieces.firstVoxels[1:])
-        for index in range(pieces.count):
-            lesionId = int(lesionIds[index])
-            voxels = int(pieces.voxels[index + 1])
+        # Plain Python values once, not numpy scalars per region: a threshold-drawn pair has hundreds of regions.
+        lesionIds = ownLesions.labelsAt(pieces.firstVoxels[1:]).tolist()
+        voxelCounts, detectedList = pieces.voxels[1:].tolist(), detected.tolist()
+        for index, (lesionId, voxels, centroid, sliceNumber, side) in enumerate(
+            zip(lesionIds, voxelCounts, centroidsRas.tolist(), slices.tolist(), sides.tolist())
+        ):
             regions.append(
                 DiscordantRegion(
                     regionId=firstId + index,
                     kind=kind,
-                    regionType=TYPE_EXTENT if detected[lesionId] else TYPE_MISSED_LESION,
+                    regionType=TYPE_EXTENT if detectedList[lesionId] else TYPE_MISSED_LESION,
                     voxels=voxels,
                     volumeMl=voxels * voxelVolumeMm3 / 1000.0,
-                    centroidRas=tuple(float(value) for value in centroidsRas[index]),
+                    centroidRas=tuple(centroid),
                     lesionId=lesionId,
-                    sliceNumber=int(slices[index]),
-                    side=str(sides[index]),
+                    sliceNumber=sliceNumber,
+                    side=side,
                 )
             )
     return regions, regionLabels

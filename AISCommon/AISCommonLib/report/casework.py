@@ -27,6 +27,7 @@ from ..core.atomicio import sha256File
 from ..core.bidsnames import companionFiles
 from ..core.cases import Case
 from ..core.errors import AISError, OperationCancelled
+from ..core.processes import workerContext
 from ..core.readrecord import isReaderRead, isSeedMethod
 from .cache import MeasureCache, cacheKey, codeFingerprint
 from .model import FINAL_SIDECAR_KEYS, READER_SIDECAR_KEYS
@@ -367,8 +368,10 @@ def renderPictures(job: PictureJob, renderer) -> dict:
     import inspect
 
     try:
-        # The workflow's size limit of extent regions, when the renderer takes one (a test double may not).
-        extra = {"minExtentMm3": job.rule.get("min_extent_mm3")} if "minExtentMm3" in inspect.signature(renderer).parameters else {}
+        # The workflow's size limit of extent regions, and how many regions the report shows (the renderer then draws
+        # only those), when the renderer takes them (a test double may not).
+        accepted = inspect.signature(renderer).parameters
+        extra = {key: value for key, value in (("minExtentMm3", job.rule.get("min_extent_mm3")), ("maxRegions", job.maxRegions)) if key in accepted}
     except (TypeError, ValueError):
         extra = {}
     with tempfile.TemporaryDirectory(prefix="ais-report-") as folder:
@@ -380,7 +383,7 @@ def renderPictures(job: PictureJob, renderer) -> dict:
         for region in summary["regions"][: job.maxRegions]:
             result["pictures"].append({"title": region.get("title", f"region {region['id']}"),
                                        "png": base64.b64encode(Path(region["png"]).read_bytes()).decode("ascii")})
-        result["more"] = max(0, len(summary["regions"]) - job.maxRegions)
+        result["more"] = max(0, summary.get("regionsTotal", len(summary["regions"])) - job.maxRegions)
     return result
 
 
@@ -441,7 +444,7 @@ class WorkerPool:
 
     def __enter__(self):
         if self.workers > 1:
-            self._executor = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, initializer=_initWorker)
+            self._executor = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=workerContext(), initializer=_initWorker)
         return self
 
     def __exit__(self, kind, error, trace):
