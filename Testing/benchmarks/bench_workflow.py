@@ -387,7 +387,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.cases > 99999 or args.scale_cases > 99999:
         parser.error("at most 99999 cases")
-    started = machineState()
+    startedState = machineState()
     server = None
     if "postgresql" in args.backends:
         server = fixtures.PostgresServer(durable=True)
@@ -421,7 +421,7 @@ def main(argv=None) -> int:
     finally:
         if server is not None:
             server.stop()
-    print(f"started {started}\nended   {machineState()}")
+    print(f"started {startedState}\nended   {machineState()}")
     print(f"{args.clients} concurrent clients; load: {args.cases} cases (2 reads + 1 review each); durable settings")
     print(f"{'backend':<11}{'phase':<9}{'transitions':>12}{'seconds':>9}{'per s':>8}")
     for row in load:
