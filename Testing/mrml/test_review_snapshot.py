@@ -19,13 +19,18 @@ def _parser():
     return parser
 
 
-def test_review_snapshot_writes_one_picture_per_region(simpleDataset, tmp_path, capsys, converterRules):
+def _writeTwoReads(simpleDataset):
     root, info = simpleDataset
     case = discoverCases(root)[0]
     loaded = loadCase(case)
     maskA, maskB = reviewdata.twoReads(info["truth"])
     writeReaderMask(root, case, maskA, loaded.dwi, "R01", "manual", {})
     writeReaderMask(root, case, maskB, loaded.dwi, "R02", "manual", {})
+    return root, case
+
+
+def test_review_snapshot_writes_one_picture_per_region(simpleDataset, tmp_path, capsys, converterRules):
+    root, case = _writeTwoReads(simpleDataset)
     outDir = tmp_path / "pictures"
     args = _parser().parse_args(["review-snapshot", str(root), "--participant-label", "01", "--out-dir", str(outDir), "--tile-size", "128"])
     assert args.handler(args) == 0
@@ -58,16 +63,6 @@ def test_review_snapshot_needs_two_reads(simpleDataset, tmp_path):
     args = _parser().parse_args(["review-snapshot", str(root), "--mask-a", "a.nii.gz", "--out-dir", str(tmp_path)])
     with pytest.raises(InputError, match="both --mask-a and --mask-b"):
         args.handler(args)
-
-
-def _writeTwoReads(simpleDataset):
-    root, info = simpleDataset
-    case = discoverCases(root)[0]
-    loaded = loadCase(case)
-    maskA, maskB = reviewdata.twoReads(info["truth"])
-    writeReaderMask(root, case, maskA, loaded.dwi, "R01", "manual", {})
-    writeReaderMask(root, case, maskB, loaded.dwi, "R02", "manual", {})
-    return root, case
 
 
 @pytest.mark.parametrize("quiet", [False, True])

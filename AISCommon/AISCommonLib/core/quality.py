@@ -218,10 +218,6 @@ class CaseQuality:
 # Noise
 
 
-def _radius(volume: Volume, radiusMm: float) -> list[int]:
-    return [max(1, int(round(radiusMm / spacing))) for spacing in volume.spacingMm]
-
-
 def _distanceOutsideMm(mask: np.ndarray, volume: Volume, withinMm: float) -> np.ndarray:
     """Distance (mm) from each voxel outside ``mask`` to the nearest mask voxel; 0 inside; inf if mask is empty.
 
